@@ -1,0 +1,72 @@
+"""The project's own exceptions; third-party errors are translated into these where they enter.
+
+BotError
+ ├── ConfigError        a setting is missing or malformed (names the variable)
+ ├── FlowError          flows/ content is invalid (names file and line)
+ ├── InputError         a value given to the policy is not what the field expects
+ ├── StorageError       the storage backend failed or stayed contended
+ │    └── ConflictError the record changed under us too often to commit a turn
+ └── ChannelError       a messaging platform refused or failed
+      ├── RateLimited   told to wait `retry_after` seconds
+      └── Blocked       the user blocked the bot or unsubscribed
+"""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    """Root of every error this project raises on purpose."""
+
+
+class ConfigError(BotError):
+    """A setting is missing or malformed."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+class FlowError(BotError):
+    """Content in flows/ is invalid; carries where."""
+
+    def __init__(self, file: str, line: int | None, problem: str) -> None:
+        where = f"{file}:{line}" if line is not None else file
+        super().__init__(f"{where}: {problem}")
+        self.file = file
+        self.line = line
+        self.problem = problem
+
+
+class InputError(BotError):
+    """A value does not fit its field: `field` and `expected` say what was wanted."""
+
+    def __init__(self, field: str, expected: str, value: object = None) -> None:
+        super().__init__(f"{field}: expected {expected}, got {value!r}")
+        self.field = field
+        self.expected = expected
+        self.value = value
+
+
+class StorageError(BotError):
+    """The storage backend failed."""
+
+
+class ConflictError(StorageError):
+    """A record kept changing under a read-modify-write; the turn was not committed."""
+
+
+class ChannelError(BotError):
+    """A messaging platform refused or failed a call."""
+
+
+class RateLimited(ChannelError):
+    """The platform asked us to wait before the next call."""
+
+    def __init__(self, retry_after: float, message: str = "rate limited") -> None:
+        super().__init__(f"{message} (retry after {retry_after}s)")
+        self.retry_after = retry_after
+
+
+class Blocked(ChannelError):
+    """The user blocked the bot (Telegram 403) or unsubscribed (WeChat)."""
