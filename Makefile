@@ -36,12 +36,12 @@ catalogs: $(CATALOGS)
 
 locales/%/LC_MESSAGES/kvisa.mo: locales/%/LC_MESSAGES/kvisa.po $(VENV)/.python-ok
 	@test -x $(BIN)/pybabel || $(BIN)/pip install -q babel
-	$(BIN)/pybabel compile -q -D kvisa -l $* -i $< -o $@
+	$(BIN)/pybabel compile -D kvisa -l $* -i $< -o $@
 
 # Re-extract every message from bot/ and flows/ and merge into the catalogs.
 messages: $(VENV)/.installed
-	$(BIN)/pybabel extract -q -F babel.cfg --no-location --sort-output -o locales/kvisa.pot bot storage flows
-	$(BIN)/pybabel update -q -D kvisa -d locales -i locales/kvisa.pot --no-fuzzy-matching
+	$(BIN)/pybabel extract -F babel.cfg -k t -k N_ --no-location --sort-output -o locales/kvisa.pot .
+	$(BIN)/pybabel update -D kvisa -d locales -i locales/kvisa.pot --no-fuzzy-matching
 
 bench: $(VENV)/.installed-test $(CATALOGS)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

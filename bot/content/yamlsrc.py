@@ -55,11 +55,18 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 def load_yaml(path: Path, display_name: str | None = None) -> Any:
     """Parse one YAML file; a syntax error becomes a FlowError with its line."""
     name = display_name or path.name
-    loader_cls = type("_FileLoader", (_Loader,), {"file_name": name})
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise FlowError(name, None, f"cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise FlowError(name, None, "not UTF-8 text") from exc
+    return parse_yaml(text, name)
+
+
+def parse_yaml(text: str, name: str) -> Any:
+    """Parse YAML text that came from the file `name`."""
+    loader_cls = type("_FileLoader", (_Loader,), {"file_name": name})
     try:
         return yaml.load(text, Loader=loader_cls)  # noqa: S506 - SafeLoader subclass
     except yaml.MarkedYAMLError as exc:

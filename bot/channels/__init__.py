@@ -1,0 +1,1 @@
+"""Channel adapters: they convert platform messages to Inbound and Outbound to platform calls."""

@@ -1,0 +1,48 @@
+"""The engine: runs a turn against stored state, atomically, one turn per user at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from typing import Any
+
+from bot.content.model import Flows
+from bot.engine.turn import Turn
+from bot.engine.types import Inbound, Outbound
+from bot.errors import BotError
+from bot.i18n import Catalogs, lang_from_hint
+from storage.base import Storage, UserKey
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    """Channel-neutral: takes an Inbound, returns the Outbound replies."""
+
+    def __init__(self, flows: Flows, catalogs: Catalogs, storage: Storage) -> None:
+        self.flows = flows
+        self.catalogs = catalogs
+        self.storage = storage
+        # Keeps one user's turns in order within this process; the storage's version check
+        # keeps them consistent across processes.
+        self._locks: weakref.WeakValueDictionary[UserKey, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, user: UserKey) -> asyncio.Lock:
+        lock = self._locks.get(user)
+        if lock is None:
+            lock = self._locks[user] = asyncio.Lock()
+        return lock
+
+    def turn(self, data: dict[str, Any] | None, inbound: Inbound) -> tuple[dict[str, Any] | None, list[Outbound]]:
+        """The pure part: state and message in, new state and replies out."""
+        return Turn(self.flows, self.catalogs, data, inbound).run()
+
+    async def handle(self, inbound: Inbound) -> list[Outbound]:
+        async with self._lock(inbound.user):
+            try:
+                return await self.storage.update(inbound.user, lambda data: self.turn(data, inbound))
+            except BotError:
+                log.exception("turn failed for a %s user", inbound.user.channel)
+                t = self.catalogs[lang_from_hint(inbound.lang_hint)]
+                return [Outbound(t("Sorry, something went wrong on our side. Please try again in a minute."))]

@@ -1,0 +1,49 @@
+"""A user's conversation state, stored as JSON by the storage backend."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bot.i18n import Lang, lang_from_hint
+
+SCHEMA = 1
+
+
+@dataclass
+class Session:
+    """Everything kept about one user. `awaiting` says what the last prompt asked for:
+    {"kind": "question", "id": ...}, {"kind": "consent"}, {"kind": "edit"}, {"kind": "lang"},
+    {"kind": "confirm", "action": "delete" | "reset"}, {"kind": "checklist"}, {"kind": "faq"},
+    or None when nothing is pending."""
+
+    lang: Lang = "en"
+    lang_chosen: bool = False  # set by /lang; until then the channel's hint decides
+    consent_at: str | None = None
+    answers: dict[str, Any] = field(default_factory=dict)
+    awaiting: dict[str, Any] | None = None
+    edit: dict[str, Any] | None = None  # {"queue": [...], "before": {...}} while editing
+    prompt: int = 0  # sequence number of the last prompt with options
+    finished: bool = False  # the verdict has been given
+    ticked: list[str] = field(default_factory=list)
+    prefill: dict[str, str] = field(default_factory=dict)  # from a deep link, before consent
+    schema: int = SCHEMA
+
+    @classmethod
+    def new(cls, lang_hint: str | None) -> Session:
+        return cls(lang=lang_from_hint(lang_hint))
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Session:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def consented(self) -> bool:
+        return self.consent_at is not None
+
+    def awaiting_kind(self) -> str | None:
+        return self.awaiting["kind"] if self.awaiting else None
