@@ -1,0 +1,209 @@
+"""SQLite backend: one file shared by every process of a small deployment.
+
+Each compare-and-set is a single SQL statement, so SQLite's own write lock makes it atomic
+across connections and processes; WAL lets readers run while one writer commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Self
+
+import aiosqlite
+
+from bot.errors import StorageError
+from storage.base import JSON, Record, Storage, UserKey
+
+URL_PREFIX = "sqlite:///"
+MEMORY = ":memory:"
+
+# Wait this long for another process's write lock before giving up with "database is locked".
+BUSY_TIMEOUT_MS = 5000
+# users() reads keys in pages so no read statement stays open while the caller writes.
+PAGE_SIZE = 500
+# Expired claims are harmless but would pile up; sweep them every this many claims.
+SWEEP_EVERY = 100
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    key     TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    data    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS claims (
+    name       TEXT PRIMARY KEY,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS claims_expires_at ON claims (expires_at);
+"""
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn sqlite3 and file-system failures into StorageError, once, at the boundary."""
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:  # aiosqlite re-raises sqlite3's own exceptions
+        raise StorageError(f"sqlite: {exc}") from exc
+
+
+async def enable_wal(db: aiosqlite.Connection) -> None:
+    """Switch the file to WAL (it stays so), retrying while another connection does the same.
+
+    Two processes creating the file at once make one of them get SQLITE_BUSY here at once:
+    the busy timeout does not cover a journal-mode change, so we wait ourselves.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            await db.execute_fetchall("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.01)
+
+
+def encode(data: JSON) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def decode(key: str, text: str) -> JSON:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise StorageError(f"sqlite: record {key} is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise StorageError(f"sqlite: record {key} is not a JSON object")
+    return data
+
+
+class SqliteStorage(Storage):
+    """User records and claims in one SQLite file, opened on first use."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path if str(path) == MEMORY else Path(path)
+        self._db: aiosqlite.Connection | None = None
+        self._open_lock = asyncio.Lock()
+        self._closed = False
+        self._claims_since_sweep = 0
+
+    @classmethod
+    def from_url(cls, url: str) -> Self:
+        """``sqlite:///relative.db``, ``sqlite:////absolute.db`` or ``sqlite:///:memory:``."""
+        if not url.startswith(URL_PREFIX) or len(url) == len(URL_PREFIX):
+            raise ValueError(f"expected sqlite:///path/to/file.db, got {url!r}")
+        return cls(url[len(URL_PREFIX) :])
+
+    async def _connection(self) -> aiosqlite.Connection:
+        if self._db is not None:
+            return self._db
+        # The lock keeps two first callers from opening two connections (and leaking one).
+        async with self._open_lock:
+            if self._closed:
+                raise StorageError(f"sqlite: {self.path} is closed")
+            if self._db is None:
+                self._db = await self._open()
+            return self._db
+
+    async def _open(self) -> aiosqlite.Connection:
+        if isinstance(self.path, Path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: autocommit, so every statement below is its own transaction.
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            await db.execute_fetchall(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await enable_wal(db)
+            # With WAL, NORMAL survives an application crash; only power loss can drop the
+            # last commits, which is acceptable for conversation state.
+            await db.executescript("PRAGMA synchronous = NORMAL;" + SCHEMA)
+        except BaseException:
+            await db.close()
+            raise
+        return db
+
+    async def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """Run one write statement; the number of rows it changed."""
+        with translate_errors():
+            db = await self._connection()
+            # A write runs to completion inside execute(), so the rowcount is already final.
+            async with db.execute(sql, params) as cursor:
+                return cursor.rowcount
+
+    async def _fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Run one query and read every row in a single step on the connection's thread.
+
+        A cursor read in several steps would leave its statement open between them; other
+        coroutines' writes on this connection would then hit a stale WAL snapshot and fail
+        with "database is locked" (SQLITE_BUSY_SNAPSHOT) without waiting.
+        """
+        with translate_errors():
+            db = await self._connection()
+            return list(await db.execute_fetchall(sql, params))
+
+    async def get(self, key: UserKey) -> Record | None:
+        rows = await self._fetch("SELECT version, data FROM users WHERE key = ?", (str(key),))
+        if not rows:
+            return None
+        version, text = rows[0]
+        return Record(decode(str(key), text), version)
+
+    async def put(self, key: UserKey, data: JSON | None, *, expected_version: int) -> bool:
+        if data is None:
+            if expected_version == 0:
+                # Deleting what must not exist: true exactly when nothing is there.
+                return await self.get(key) is None
+            sql = "DELETE FROM users WHERE key = ? AND version = ?"
+            return await self._execute(sql, (str(key), expected_version)) == 1
+        if expected_version == 0:
+            sql = "INSERT INTO users (key, version, data) VALUES (?, 1, ?) ON CONFLICT DO NOTHING"
+            return await self._execute(sql, (str(key), encode(data))) == 1
+        sql = "UPDATE users SET version = version + 1, data = ? WHERE key = ? AND version = ?"
+        return await self._execute(sql, (encode(data), str(key), expected_version)) == 1
+
+    async def users(self) -> AsyncIterator[UserKey]:
+        # Keyset pagination: each page is a short statement, and rows written or deleted
+        # while the caller works through a page never make us skip or repeat a key.
+        after = ""
+        while True:
+            sql = "SELECT key FROM users WHERE key > ? ORDER BY key LIMIT ?"
+            rows = await self._fetch(sql, (after, PAGE_SIZE))
+            for (key,) in rows:
+                yield UserKey.parse(key)
+            if len(rows) < PAGE_SIZE:
+                return
+            after = rows[-1][0]
+
+    async def claim(self, name: str, ttl: float) -> bool:
+        if ttl <= 0:
+            raise ValueError(f"claim ttl must be positive, got {ttl}")
+        # Wall-clock time, not monotonic: other processes sharing the file must agree on it.
+        now = time.time()
+        sql = (
+            "INSERT INTO claims (name, expires_at) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET expires_at = excluded.expires_at "
+            "WHERE claims.expires_at <= ?"
+        )
+        claimed = await self._execute(sql, (name, now + ttl, now)) == 1
+        self._claims_since_sweep += 1
+        if self._claims_since_sweep >= SWEEP_EVERY:
+            self._claims_since_sweep = 0
+            await self._execute("DELETE FROM claims WHERE expires_at <= ?", (now,))
+        return claimed
+
+    async def ping(self) -> None:
+        await self._fetch("SELECT 1")
+
+    async def close(self) -> None:
+        async with self._open_lock:
+            self._closed = True
+            db, self._db = self._db, None
+        if db is not None:
+            with translate_errors():
+                await db.close()

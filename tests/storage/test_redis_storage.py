@@ -1,0 +1,133 @@
+"""What only the Redis backend does: its key layout, its URL and its failures."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from bot.errors import StorageError
+from storage import UserKey, open_storage
+from storage.redis import KeyBuilder, RedisStorage
+
+ALICE = UserKey("telegram", "1001")
+
+
+@pytest.fixture
+async def raw_redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A plain client on the test database, to look at what the backend wrote."""
+    client = Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on (it was free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_key_builder_puts_users_and_claims_under_the_prefix() -> None:
+    keys = KeyBuilder("kvisa")
+
+    assert keys.user(UserKey("wechat", "oAbC:1")) == "kvisa:user:wechat:oAbC:1"
+    assert keys.claim("update:42") == "kvisa:claim:update:42"
+    assert keys.parse_user("kvisa:user:wechat:oAbC:1") == UserKey("wechat", "oAbC:1")
+
+
+def test_key_builder_matches_a_prefix_with_glob_characters_literally() -> None:
+    assert KeyBuilder("bot[1]*").user_pattern() == "bot\\[1\\]\\*:user:*"
+
+
+async def test_open_storage_builds_redis_from_its_url() -> None:
+    async with open_storage("redis://127.0.0.1:6379/15") as storage:
+        assert isinstance(storage, RedisStorage)
+        assert storage.keys.prefix == "kvisa"
+
+
+async def test_an_unreachable_server_raises_storage_error_from_ping() -> None:
+    async with RedisStorage.from_url(f"redis://127.0.0.1:{closed_port()}/0") as storage:
+        with pytest.raises(StorageError):
+            await storage.ping()
+
+
+@pytest.mark.redis
+async def test_a_record_is_a_hash_of_version_and_json_under_the_prefix(
+    redis_url: str, redis_prefix: str, raw_redis: Redis
+) -> None:
+    async with RedisStorage.from_url(redis_url, prefix=redis_prefix) as storage:
+        await storage.put(ALICE, {"name": "张伟"}, expected_version=0)
+        await storage.claim("update:42", ttl=60)
+
+    keys = sorted([key async for key in raw_redis.scan_iter(match=f"{redis_prefix}:*")])
+    assert keys == [f"{redis_prefix}:claim:update:42", f"{redis_prefix}:user:telegram:1001"]
+    stored = await raw_redis.hgetall(f"{redis_prefix}:user:telegram:1001")
+    assert stored["v"] == "1"
+    assert json.loads(stored["data"]) == {"name": "张伟"}
+
+
+@pytest.mark.redis
+async def test_a_claim_expires_on_the_server(
+    redis_url: str, redis_prefix: str, raw_redis: Redis
+) -> None:
+    async with RedisStorage.from_url(redis_url, prefix=redis_prefix) as storage:
+        await storage.claim("update:42", ttl=60)
+
+    assert 0 < await raw_redis.pttl(f"{redis_prefix}:claim:update:42") <= 60_000
+
+
+@pytest.mark.redis
+async def test_users_ignores_records_under_another_prefix(
+    redis_url: str, redis_prefix: str
+) -> None:
+    # A prefix nested under the test's own, so the fixture's cleanup removes its keys too.
+    async with (
+        RedisStorage.from_url(redis_url, prefix=redis_prefix) as ours,
+        RedisStorage.from_url(redis_url, prefix=f"{redis_prefix}:other") as theirs,
+    ):
+        await ours.put(ALICE, {"n": 1}, expected_version=0)
+        await theirs.put(UserKey("telegram", "2002"), {"n": 2}, expected_version=0)
+
+        assert [key async for key in ours.users()] == [ALICE]
+
+
+@pytest.mark.redis
+async def test_a_client_that_decodes_responses_works_too(redis_url: str, redis_prefix: str) -> None:
+    client = Redis.from_url(redis_url, decode_responses=True)
+    async with RedisStorage(client, prefix=redis_prefix) as storage:
+        await storage.put(ALICE, {"name": "张伟"}, expected_version=0)
+
+        record = await storage.get(ALICE)
+
+        assert record is not None
+        assert record.data == {"name": "张伟"}
+        assert [key async for key in storage.users()] == [ALICE]
+
+
+@pytest.mark.redis
+async def test_a_key_of_the_wrong_type_raises_storage_error(
+    redis_url: str, redis_prefix: str, raw_redis: Redis
+) -> None:
+    await raw_redis.set(f"{redis_prefix}:user:telegram:1001", "not a hash")
+
+    async with RedisStorage.from_url(redis_url, prefix=redis_prefix) as storage:
+        with pytest.raises(StorageError):
+            await storage.get(ALICE)
+        with pytest.raises(StorageError):
+            await storage.put(ALICE, {"n": 1}, expected_version=0)
+
+
+@pytest.mark.redis
+async def test_a_record_that_is_not_json_raises_storage_error(
+    redis_url: str, redis_prefix: str, raw_redis: Redis
+) -> None:
+    await raw_redis.hset(f"{redis_prefix}:user:telegram:1001", mapping={"v": 1, "data": "{x"})
+
+    async with RedisStorage.from_url(redis_url, prefix=redis_prefix) as storage:
+        with pytest.raises(StorageError):
+            await storage.get(ALICE)

@@ -1,0 +1,123 @@
+"""What only the SQLite backend does: its file, its URL, its pragmas and its failures."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from bot.errors import StorageError
+from storage import UserKey, open_storage
+from storage.sqlite import SqliteStorage
+
+ALICE = UserKey("telegram", "1001")
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "var" / "state" / "kvisa.db"
+
+
+def connect(path: Path) -> closing[sqlite3.Connection]:
+    """A plain autocommit connection that a `with` block closes (sqlite3's own only commits)."""
+    return closing(sqlite3.connect(path, isolation_level=None))
+
+
+async def test_open_storage_builds_sqlite_from_its_url(db_path: Path) -> None:
+    async with open_storage(f"sqlite:///{db_path}") as storage:
+        assert isinstance(storage, SqliteStorage)
+        assert storage.path == db_path
+
+
+def test_from_url_keeps_a_relative_path_relative() -> None:
+    assert SqliteStorage.from_url("sqlite:///var/kvisa.db").path == Path("var/kvisa.db")
+
+
+@pytest.mark.parametrize("url", ["sqlite://kvisa.db", "sqlite:///", "postgres:///kvisa"])
+def test_from_url_rejects_a_malformed_url(url: str) -> None:
+    with pytest.raises(ValueError):
+        SqliteStorage.from_url(url)
+
+
+async def test_creating_the_storage_touches_no_file(db_path: Path) -> None:
+    storage = SqliteStorage(db_path)
+    await storage.close()
+
+    assert not db_path.parent.exists()
+
+
+async def test_first_use_creates_the_missing_parent_directory(db_path: Path) -> None:
+    async with SqliteStorage(db_path) as storage:
+        await storage.ping()
+
+    assert db_path.is_file()
+
+
+async def test_the_file_is_switched_to_wal_for_concurrent_readers(db_path: Path) -> None:
+    async with SqliteStorage(db_path) as storage:
+        await storage.ping()
+
+    with connect(db_path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_memory_url_keeps_records_for_the_life_of_the_instance() -> None:
+    async with SqliteStorage.from_url("sqlite:///:memory:") as storage:
+        await storage.put(ALICE, {"lang": "zh"}, expected_version=0)
+
+        record = await storage.get(ALICE)
+
+        assert record is not None
+        assert record.data == {"lang": "zh"}
+
+
+async def test_a_directory_as_the_database_path_raises_storage_error(tmp_path: Path) -> None:
+    async with SqliteStorage(tmp_path) as storage:
+        with pytest.raises(StorageError):
+            await storage.ping()
+
+
+async def test_a_file_where_the_parent_directory_should_be_raises_storage_error(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "var").write_text("not a directory")
+
+    async with SqliteStorage(tmp_path / "var" / "kvisa.db") as storage:
+        with pytest.raises(StorageError):
+            await storage.ping()
+
+
+async def test_a_file_that_is_not_a_database_raises_storage_error(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b"this is not sqlite, " * 100)
+
+    async with SqliteStorage(db_path) as storage:
+        with pytest.raises(StorageError):
+            await storage.get(ALICE)
+
+
+async def test_a_record_that_is_not_json_raises_storage_error(db_path: Path) -> None:
+    async with SqliteStorage(db_path) as storage:
+        await storage.put(ALICE, {"lang": "zh"}, expected_version=0)
+        with connect(db_path) as db:
+            db.execute("UPDATE users SET data = '{broken' WHERE key = ?", (str(ALICE),))
+
+        with pytest.raises(StorageError):
+            await storage.get(ALICE)
+
+
+async def test_a_closed_storage_raises_storage_error(db_path: Path) -> None:
+    storage = SqliteStorage(db_path)
+    await storage.ping()
+    await storage.close()
+
+    with pytest.raises(StorageError):
+        await storage.get(ALICE)
+
+
+async def test_claim_rejects_a_ttl_that_is_not_positive(db_path: Path) -> None:
+    async with SqliteStorage(db_path) as storage:
+        with pytest.raises(ValueError):
+            await storage.claim("update:1", ttl=0)

@@ -1,0 +1,220 @@
+"""The storage contract, run against every backend (see conftest.py for the parametrisation)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from storage import Storage, UserKey
+from storage.base import JSON
+
+StorageFactory = Callable[[], Storage]
+Change = Callable[[JSON | None], tuple[JSON | None, int]]
+
+ALICE = UserKey("telegram", "1001")
+BOB = UserKey("wechat", "oAbC-xyz_123")
+
+PROFILE: JSON = {
+    "lang": "zh",
+    "name": "张伟",
+    "answers": {"学历": "硕士", "field": "STEM"},
+    "steps": [1, 2, 3],
+    "emoji": "🇨🇳",
+}
+
+
+def append(item: str) -> Change:
+    """A change that appends `item` to the record's list and returns the new length."""
+
+    def change(data: JSON | None) -> tuple[JSON | None, int]:
+        items = [*(data or {}).get("items", []), item]
+        return {"items": items}, len(items)
+
+    return change
+
+
+class TestStorageContract:
+    async def test_unknown_user_has_no_record(self, storage: Storage) -> None:
+        assert await storage.get(ALICE) is None
+
+    async def test_put_then_get_roundtrips_unicode_data(self, storage: Storage) -> None:
+        assert await storage.put(ALICE, PROFILE, expected_version=0)
+
+        record = await storage.get(ALICE)
+
+        assert record is not None
+        assert record.data == PROFILE
+        assert record.version >= 1
+
+    async def test_every_write_bumps_the_version(self, storage: Storage) -> None:
+        await storage.put(ALICE, {"n": 1}, expected_version=0)
+        first = await storage.get(ALICE)
+        assert first is not None
+
+        assert await storage.put(ALICE, {"n": 2}, expected_version=first.version)
+
+        second = await storage.get(ALICE)
+        assert second is not None
+        assert second.version > first.version
+        assert second.data == {"n": 2}
+
+    async def test_write_with_stale_version_is_rejected(self, storage: Storage) -> None:
+        await storage.put(ALICE, {"n": 1}, expected_version=0)
+        stale = await storage.get(ALICE)
+        assert stale is not None
+        await storage.put(ALICE, {"n": 2}, expected_version=stale.version)
+
+        assert not await storage.put(ALICE, {"n": 3}, expected_version=stale.version)
+
+        current = await storage.get(ALICE)
+        assert current is not None
+        assert current.data == {"n": 2}
+
+    async def test_create_is_rejected_when_a_record_exists(self, storage: Storage) -> None:
+        await storage.put(ALICE, {"n": 1}, expected_version=0)
+
+        assert not await storage.put(ALICE, {"n": 2}, expected_version=0)
+
+        current = await storage.get(ALICE)
+        assert current is not None
+        assert current.data == {"n": 1}
+
+    async def test_write_expecting_a_version_of_a_missing_record_is_rejected(
+        self, storage: Storage
+    ) -> None:
+        assert not await storage.put(ALICE, {"n": 1}, expected_version=1)
+
+        assert await storage.get(ALICE) is None
+
+    async def test_delete_with_current_version_removes_the_record(self, storage: Storage) -> None:
+        await storage.put(ALICE, {"n": 1}, expected_version=0)
+        record = await storage.get(ALICE)
+        assert record is not None
+
+        assert await storage.put(ALICE, None, expected_version=record.version)
+
+        assert await storage.get(ALICE) is None
+
+    async def test_delete_with_stale_version_keeps_the_record(self, storage: Storage) -> None:
+        await storage.put(ALICE, {"n": 1}, expected_version=0)
+        stale = await storage.get(ALICE)
+        assert stale is not None
+        await storage.put(ALICE, {"n": 2}, expected_version=stale.version)
+
+        assert not await storage.put(ALICE, None, expected_version=stale.version)
+
+        current = await storage.get(ALICE)
+        assert current is not None
+        assert current.data == {"n": 2}
+
+    async def test_delete_expecting_nothing_succeeds_only_when_nothing_is_stored(
+        self, storage: Storage
+    ) -> None:
+        assert await storage.put(ALICE, None, expected_version=0)
+        await storage.put(ALICE, {"n": 1}, expected_version=0)
+
+        assert not await storage.put(ALICE, None, expected_version=0)
+
+        assert await storage.get(ALICE) is not None
+
+    async def test_users_lists_exactly_the_stored_users(self, storage: Storage) -> None:
+        carol = UserKey("console", "carol:with:colons")
+        gone = UserKey("telegram", "2002")
+        for key in (ALICE, BOB, carol, gone):
+            await storage.put(key, {"hi": "你好"}, expected_version=0)
+        record = await storage.get(gone)
+        assert record is not None
+        await storage.put(gone, None, expected_version=record.version)
+        await storage.claim("not-a-user", ttl=60)
+
+        users = [key async for key in storage.users()]
+
+        assert sorted(users) == sorted([ALICE, BOB, carol])
+
+    async def test_users_of_an_empty_storage_is_empty(self, storage: Storage) -> None:
+        assert [key async for key in storage.users()] == []
+
+    async def test_claim_is_first_wins_across_instances(self, open_backend: StorageFactory) -> None:
+        first, second = open_backend(), open_backend()
+
+        results = await asyncio.gather(
+            *(s.claim("reminder:1001:2025-10-01", ttl=60) for s in [first, second] * 5)
+        )
+
+        assert sorted(results) == [False] * 9 + [True]
+
+    async def test_claim_can_be_taken_again_after_its_ttl(self, storage: Storage) -> None:
+        assert await storage.claim("update:42", ttl=0.2)
+        assert not await storage.claim("update:42", ttl=0.2)
+
+        await asyncio.sleep(0.3)
+
+        assert await storage.claim("update:42", ttl=0.2)
+
+    async def test_claims_with_different_names_are_independent(self, storage: Storage) -> None:
+        assert await storage.claim("a", ttl=60)
+        assert await storage.claim("b", ttl=60)
+
+    async def test_update_applies_the_change_and_returns_its_result(self, storage: Storage) -> None:
+        assert await storage.update(ALICE, append("签证")) == 1
+        assert await storage.update(ALICE, append("permit")) == 2
+
+        record = await storage.get(ALICE)
+        assert record is not None
+        assert record.data == {"items": ["签证", "permit"]}
+
+    async def test_update_returning_none_deletes_the_record(self, storage: Storage) -> None:
+        await storage.put(ALICE, {"n": 1}, expected_version=0)
+
+        result = await storage.update(ALICE, lambda data: (None, "forgotten"))
+
+        assert result == "forgotten"
+        assert await storage.get(ALICE) is None
+
+    async def test_update_returning_the_same_data_writes_nothing(self, storage: Storage) -> None:
+        await storage.put(ALICE, {"n": 1}, expected_version=0)
+        before = await storage.get(ALICE)
+
+        result = await storage.update(ALICE, lambda data: (data, "unchanged"))
+
+        assert result == "unchanged"
+        assert await storage.get(ALICE) == before
+
+    async def test_concurrent_updates_from_two_instances_lose_no_write(
+        self, open_backend: StorageFactory
+    ) -> None:
+        # Two instances stand for two processes: only the backend's compare-and-set can
+        # serialise them, not any lock inside one Python object.
+        first, second = open_backend(), open_backend()
+        items = [f"item-{n}" for n in range(100)]
+        writers = [first, second] * 50
+
+        await asyncio.gather(
+            *(w.update(ALICE, append(item)) for w, item in zip(writers, items, strict=True))
+        )
+
+        record = await first.get(ALICE)
+        assert record is not None
+        assert sorted(record.data["items"]) == sorted(items)
+
+    async def test_a_record_survives_closing_and_reopening(
+        self, open_backend: StorageFactory
+    ) -> None:
+        before = open_backend()
+        await before.put(ALICE, PROFILE, expected_version=0)
+        await before.close()
+
+        after = open_backend()
+
+        record = await after.get(ALICE)
+        assert record is not None
+        assert record.data == PROFILE
+
+    async def test_ping_succeeds_on_a_working_backend(self, storage: Storage) -> None:
+        await storage.ping()
+
+    async def test_close_can_be_called_twice(self, storage: Storage) -> None:
+        await storage.ping()
+
+        await storage.close()
+        await storage.close()
