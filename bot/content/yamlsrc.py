@@ -44,7 +44,10 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Node:
             raise FlowError(loader.file_name, key_node.start_mark.line + 1, "keys must be text")
         if key in result:
             raise FlowError(loader.file_name, key_node.start_mark.line + 1, f"duplicate key {key!r}")
-        result[key] = loader.construct_object(value_node, deep=True)
+        try:
+            result[key] = loader.construct_object(value_node, deep=True)
+        except ValueError as exc:  # e.g. an unquoted impossible date such as 2027-02-30
+            raise FlowError(loader.file_name, value_node.start_mark.line + 1, f"{key}: {exc}") from exc
         result.key_lines[key] = key_node.start_mark.line + 1
     return result
 
