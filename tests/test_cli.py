@@ -1,0 +1,96 @@
+"""The `kvisa` command as a user runs it: real processes, real files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+PROFILE = {
+    "degree": "doctorate", "degree_field_stem": True, "degree_from_recognized": True,
+    "stem_work_at_recognized": True, "birth_date": "1988-03-01", "nationality": "IN",
+    "residence_country": "SG", "passport_expiry": "2027-02-01", "planned_application": "2026-12-01",
+    "plan": "employed", "park": "zhangjiang", "key_enterprise": True,
+}
+
+
+def kvisa(*args: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, input=stdin, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "KVISA_DATA_DIR": str(cwd / "var"), **(env or {})})
+
+
+def test_assess_profile_answers_the_contract(tmp_path: Path) -> None:
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(PROFILE))
+    run = kvisa("assess", str(path), "--today", "2026-11-25", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    out: dict[str, Any] = json.loads(run.stdout)
+    assert out["eligible"] is True
+    assert out["channels"] == ["academic", "work"]
+    assert out["age_at_application"] == 38 and out["needs_age_proof"] is True
+    ids = [item["id"] for item in out["checklist"]]
+    assert {"commitment_letter", "achievements_proof", "research_proof", "employment_contract"} <= set(ids)
+    assert all({"id", "step", "title"} <= item.keys() for item in out["checklist"])
+    assert {w["id"] for w in out["warnings"]} == {"passport_validity", "age_proof"}
+
+
+def test_assess_in_chinese_translates_titles(tmp_path: Path) -> None:
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(PROFILE))
+    run = kvisa("assess", str(path), "--today", "2026-11-25", "--lang", "zh", cwd=tmp_path)
+    out = json.loads(run.stdout)
+    passport = next(i for i in out["checklist"] if i["id"] == "passport")
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in passport["title"])
+
+
+def test_assess_csv_reports_bad_rows_and_still_assesses_the_others(tmp_path: Path) -> None:
+    path = tmp_path / "candidates.csv"
+    rows = [
+        {**PROFILE, "id": "c1"},
+        {**PROFILE, "id": "c2", "birth_date": "1990-02-31"},
+        {**PROFILE, "id": "c3", "degree": "none", "stem_work_at_recognized": "no", "park": "other"},
+    ]
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    run = kvisa("assess", "--csv", str(path), "--today", "2026-11-25", cwd=tmp_path)
+    assert run.returncode == 1
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [line["row"] for line in lines] == [1, 2, 3]
+    assert lines[0]["eligible"] is True and lines[0]["id"] == "c1"
+    assert lines[1]["error"]["field"] == "birth_date" and "date" in lines[1]["error"]["expected"]
+    assert lines[2]["eligible"] is False and lines[2]["channels"] == []
+    assert {r["rule"] for r in lines[2]["reasons"]} == {"academic", "work"}
+    assert "row 2: birth_date" in run.stderr
+
+
+def test_assess_missing_required_field_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps({k: v for k, v in PROFILE.items() if k != "plan"}))
+    run = kvisa("assess", str(path), "--today", "2026-11-25", cwd=tmp_path)
+    assert run.returncode == 1
+    assert json.loads(run.stdout)["error"]["field"] == "plan"
+
+
+def test_chat_with_piped_input_prints_every_reply_and_resumes_later(tmp_path: Path) -> None:
+    first = kvisa("chat", "--user", "bob", "--clock", "2026-11-25T04:00:00+00:00", cwd=tmp_path,
+                  stdin="1\n3\nyes\n")
+    assert first.returncode == 0, first.stderr
+    assert "1. I agree" in first.stdout and "(3/12)" in first.stdout
+    second = kvisa("chat", "--user", "bob", cwd=tmp_path, stdin="/mydata\n")
+    assert second.returncode == 0, second.stderr
+    assert "(3/12)" in second.stdout  # resumed at the third question
+    assert "Master's" in second.stdout  # and /mydata shows the answer given in the first run
+
+
+def test_chat_in_chinese(tmp_path: Path) -> None:
+    run = kvisa("chat", "--user", "li", "--lang", "zh", cwd=tmp_path, stdin="1\n")
+    assert run.returncode == 0, run.stderr
+    assert "(1/12)" in run.stdout
+    chinese = sum("\u4e00" <= ch <= "\u9fff" for ch in run.stdout)
+    assert chinese > 50
