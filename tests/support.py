@@ -20,7 +20,7 @@ NOON_SHANGHAI = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
 @cache
 def content() -> tuple[Flows, Catalogs]:
     """The shipped flows and compiled catalogs, validated as the bot validates them."""
-    from bot.content.loader import load_flows; from bot.i18n import Catalogs; return load_flows(Settings.from_env({}).flows_dir), Catalogs()  # TEMP
+    return load_content(Settings.from_env({}))
 
 
 @dataclass

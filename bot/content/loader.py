@@ -32,6 +32,7 @@ from bot.content.model import (
 )
 from bot.content.yamlsrc import Node, load_yaml
 from bot.errors import FlowError
+from bot.i18n import N_
 
 T = TypeVar("T")
 
@@ -170,7 +171,7 @@ class _Reader:
             options = unique((Option(text(o, "id"), text(o, "label"), o["id"]) for o in opts),
                              lambda o: o.id, node, "options")
         elif kind == "yesno":
-            options = (Option("yes", "Yes", True), Option("no", "No", False))
+            options = (Option("yes", N_("Yes"), True), Option("no", N_("No"), False))
         values: frozenset[Any] = frozenset(o.value for o in options) if options else frozenset()
         self.facts[qid] = values
         return Question(qid, kind, text(node, "short"), text(node, "text"), text(node, "why"), options, when,

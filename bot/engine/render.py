@@ -16,7 +16,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("help", N_("show this help")),
     ("back", N_("go back to the previous question")),
     ("edit", N_("change one of your answers")),
-    ("checklist", N_("your documents, to tick off")),
+    ("checklist", N_("your document checklist")),
     ("faq", N_("common questions")),
     ("parks", N_("Zhangjiang and Lingang perks")),
     ("lang", N_("English / 中文")),
@@ -38,6 +38,11 @@ def answer_label(t: Text, question: Question, value: Any) -> str:
     return str(value)
 
 
+def pair(t: Text, title: str, detail: str) -> str:
+    """`title: detail` with the reader's colon (Chinese uses the full-width one)."""
+    return t("{title}: {detail}", title=title, detail=detail)
+
+
 def help_text(t: Text) -> str:
     lines = [t("Commands you can send at any time:")]
     lines += [f"/{name} — {t(summary)}" for name, summary in COMMANDS]
@@ -57,22 +62,22 @@ def verdict(t: Text, flows: Flows, result: Assessment, answers: Mapping[str, Any
         lines.append(t("✅ You qualify for the K visa through: {channels}.", channels=names))
         for channel in flows.channels:
             if channel.id in result.channels:
-                lines.append(f"• {titles[channel.id]}: {t(channel.summary)}")
+                lines.append("• " + pair(t, titles[channel.id], t(channel.summary)))
     else:
         lines.append(t("❌ On these answers you do not qualify for the K visa."))
         if result.under_age:
             lines.append("• " + t(flows.age.under_minimum))
         if not result.channels:
             for res in result.channel_results:
-                lines.append(f"• {titles[res.id]}:")
+                lines.append("• " + t("{title}:", title=titles[res.id]))
                 lines += [f"  – {t(reason)}" for reason in res.unmet]
-    lines.append(t("Age on {date}: {age}.", date=t.date(result.planned_application), age=result.age_at_application))
+    lines.append(t("Your age on {date}: {age}.", date=t.date(result.planned_application), age=result.age_at_application))
     for warning in result.warnings:
         lines.append("⚠️ " + t(warning.text))
     park = flows.park(str(answers.get("park", "")))
     if park and result.eligible:
         lines.append(t("{park} offers you:", park=t(park.name)))
-        lines += [f"• {t(perk.title)}: {t(perk.detail)}" for perk in park.perks]
+        lines += ["• " + pair(t, t(perk.title), t(perk.detail)) for perk in park.perks]
     lines.append("")
     lines.append(t(flows.disclaimer))
     lines.append(source_note(t, flows, flows.channels[0].source))
@@ -95,7 +100,7 @@ def checklist(t: Text, flows: Flows, result: Assessment, ticked: Iterable[str]) 
         lines.append(t(step.title))
         for entry in entries:
             mark = "☑" if entry.item.id in done else "☐"
-            lines.append(f"{mark} {t(entry.item.title)}: {t(entry.detail)}")
+            lines.append(f"{mark} " + pair(t, t(entry.item.title), t(entry.detail)))
     if not result.eligible:
         lines.append("")
         lines.append(t("Note: on your answers you do not qualify yet; this list shows what you would need."))
@@ -137,7 +142,7 @@ def my_data(t: Text, flows: Flows, session: Session) -> str:
     for question in flows.questions:
         if question.id in session.answers:
             value = answer_label(t, question, session.answers[question.id])
-            lines.append(f"• {t(question.short)}: {value}")
+            lines.append("• " + pair(t, t(question.short), value))
     if session.ticked:
         titles = {i.id: t(i.title) for i in flows.items}
         lines.append(t("Ticked documents: {items}", items=t(", ").join(titles.get(i, i) for i in session.ticked)))
@@ -148,7 +153,7 @@ def my_data(t: Text, flows: Flows, session: Session) -> str:
 def parks(t: Text, flows: Flows) -> str:
     blocks = []
     for park in flows.parks:
-        lines = [t(park.name)] + [f"• {t(perk.title)}: {t(perk.detail)}" for perk in park.perks]
+        lines = [t(park.name)] + ["• " + pair(t, t(perk.title), t(perk.detail)) for perk in park.perks]
         blocks.append("\n".join(lines))
     blocks.append(source_note(t, flows, flows.parks[0].source))
     return "\n\n".join(blocks)

@@ -89,7 +89,7 @@ class Turn:
                 options.append(UiOption(TODAY, t("Today")))
             return options + [UiOption(WHY, t("Why do you ask?"))]
         if kind == "edit":
-            return [UiOption(q.id, f"{t(q.short)}: {render.answer_label(t, q, s.answers[q.id])}")
+            return [UiOption(q.id, render.pair(t, t(q.short), render.answer_label(t, q, s.answers[q.id])))
                     for q in self.flows.questions if q.id in s.answers]
         if kind == "lang":
             return [UiOption("en", "English"), UiOption("zh", "中文")]
@@ -113,7 +113,7 @@ class Turn:
         if kind == "question":
             self.ask(self.flows.question(self.session.awaiting["id"]))  # type: ignore[index]
         elif kind == "consent":
-            self.prompt(t("Before we start: to assess your case I store your answers (degree, dates, "
+            self.prompt(t("Before we start: to assess your case we store your answers (degree, dates, "
                           "countries, plans), only to give you a verdict, a checklist and deadlines. "
                           "No passport number, no name. See it all with /mydata; erase it with /delete. "
                           "Do you agree?"), self.options_for(kind))
@@ -341,15 +341,15 @@ class Turn:
 
     def welcome(self) -> None:
         self.say(self.t("Hello! I help young STEM talents with China's K visa: whether and how you qualify, "
-                        "your documents, and your deadlines in Shanghai. Send /lang to switch to Chinese, "
-                        "/help for all commands."))
+                        "your documents, and your deadlines in Shanghai. Send /lang to change language "
+                        "(English / 中文), /help for all commands."))
         self.session.awaiting = {"kind": "consent"}
         self.ask_current()
 
     def consent(self, agreed: bool) -> None:
         s, t = self.session, self.t
         if not agreed:
-            self.say(t("Understood: I store nothing. You can still read /faq and /parks, "
+            self.say(t("Understood: we store nothing. You can still read /faq and /parks, "
                        "and send /start if you change your mind."))
             self.deleted = True
             return
