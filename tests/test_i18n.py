@@ -19,8 +19,8 @@ def catalog(locale: str):  # type: ignore[no-untyped-def]
 
 def extracted() -> set[str]:
     method_map = [("bot/**.py", "python"), ("storage/**.py", "python"), ("flows/**.yaml", "kvisa_flows")]
-    return {msg[2] for msg in extract_from_dir(str(ROOT), method_map, keywords={"t": None, "N_": None})
-            if isinstance(msg[2], str)}
+    found = extract_from_dir(str(ROOT), method_map, keywords={"t": None, "N_": None, "plural": (1, 2)})
+    return {msg[2] if isinstance(msg[2], str) else msg[2][0] for msg in found}
 
 
 def test_every_message_in_code_and_flows_has_a_chinese_translation() -> None:
@@ -29,14 +29,22 @@ def test_every_message_in_code_and_flows_has_a_chinese_translation() -> None:
     assert missing == [], f"untranslated (run `make messages` and translate): {missing[:10]}"
 
 
+def forms(message) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """(source, translation) pairs; a plural message's every form is checked against its plural."""
+    if isinstance(message.id, tuple):
+        return [(message.id[1], form) for form in message.string]
+    return [(message.id, message.string)]
+
+
 def test_translations_keep_their_placeholders() -> None:
     for message in catalog("zh_Hans"):
-        if message.id and message.string:
-            assert set(PLACEHOLDER.findall(message.id)) == set(PLACEHOLDER.findall(message.string)), message.id
+        for source, translation in forms(message) if message.id else []:
+            assert set(PLACEHOLDER.findall(source)) == set(PLACEHOLDER.findall(translation)), source
 
 
 def test_chinese_translations_are_chinese() -> None:
     for message in catalog("zh_Hans"):
-        words = PLACEHOLDER.sub("", message.id) if message.id else ""
-        if words != "English / 中文" and re.search("[A-Za-z]{4}", words):
-            assert re.search("[\u4e00-\u9fff]", message.string), message.id
+        for source, translation in forms(message) if message.id else []:
+            words = PLACEHOLDER.sub("", source)
+            if words != "English / 中文" and re.search("[A-Za-z]{4}", words):
+                assert re.search("[\u4e00-\u9fff]", translation), source

@@ -17,6 +17,9 @@ from bot.content.model import (
     ChecklistItem,
     Condition,
     DateRule,
+    DeadlineRule,
+    EstimateRule,
+    EventDef,
     FaqEntry,
     Flows,
     Option,
@@ -28,24 +31,29 @@ from bot.content.model import (
     Requirement,
     Source,
     Step,
+    TimelineRules,
     Variant,
+    WorkingDaysVariant,
 )
 from bot.content.yamlsrc import Node, load_yaml
 from bot.errors import FlowError
 from bot.i18n import N_
+from bot.policy.workdays import load_calendar
 
 T = TypeVar("T")
 
 # Keys whose string values users read: extracted for translation and checked in the catalogs.
 TRANSLATABLE_KEYS = frozenset(
-    {"text", "short", "why", "label", "title", "summary", "unmet", "detail", "question", "answer",
+    {"text", "short", "why", "label", "done", "title", "summary", "unmet", "detail", "question", "answer",
      "name", "warning", "under_minimum", "above_proof", "too_early", "too_late"}
 )
-FILES = ("sources", "policy", "interview", "checklist", "faq", "parks")
+FILES = ("sources", "policy", "interview", "checklist", "faq", "parks", "timeline")
 # Facts computed by bot.policy rather than answered; usable in conditions.
 COMPUTED_FACTS: dict[str, frozenset[Any]] = {
     "channels": frozenset({"academic", "work"}),
     "needs_age_proof": frozenset({True, False}),
+    # Reported with a Lingang work permit submission (chat) or given in a profile (assess).
+    "deficiency_tolerance": frozenset({True, False}),
 }
 
 
@@ -223,6 +231,9 @@ class _Reader:
         parks_doc = fields(self.docs["parks"], ("flows/parks.yaml", 1), {"parks"})
         parks = unique((self.park(p, parks_doc) for p in items_of(parks_doc, "parks")),
                        lambda p: p.id, parks_doc, "parks")
+        timeline = self.timeline(fields(self.docs["timeline"], ("flows/timeline.yaml", 1),
+                                        {"events", "earliest_event", "deficiency_tolerance", "steps", "estimates",
+                                         "deadlines"}))
         return Flows(
             questions=tuple(questions), channels=channels,
             age=AgeRule(self.integer(age, "minimum"), self.integer(age, "proof_above"),
@@ -230,7 +241,8 @@ class _Reader:
             passport=PassportRule(self.integer(passport, "months_valid_beyond_application"),
                                   text(passport, "warning"), self.source_ref(passport)),
             derived=derived, disclaimer=text(disclaimer, "text"), steps=steps, items=items,
-            faq=faq, parks=parks, sources=dict(self.sources), messages=tuple(self.messages()),
+            faq=faq, parks=parks, sources=dict(self.sources), timeline=timeline,
+            calendar=load_calendar(self.root), messages=tuple(self.messages()),
         )
 
     @staticmethod
@@ -272,6 +284,66 @@ class _Reader:
                       for p in (fields(p, (node.file, node.line_of("perks")), {"title", "detail"})
                                 for p in items_of(node, "perks")))
         return Park(text(node, "id"), text(node, "name"), perks, self.source_ref(node))
+
+    def timeline(self, doc: Node) -> TimelineRules:
+        events = unique((EventDef(text(e, "id"), text(e, "label"), text(e, "done"))
+                         for e in (fields(e, (doc.file, doc.line_of("events")), {"id", "label", "done"})
+                                   for e in items_of(doc, "events"))), lambda e: e.id, doc, "events")
+        known = {e.id for e in events} | {"planned_application"}
+        steps = unique((Step(text(s, "id"), text(s, "title"))
+                        for s in (fields(s, (doc.file, doc.line_of("steps")), {"id", "title"})
+                                  for s in items_of(doc, "steps"))), lambda s: s.id, doc, "steps")
+
+        def event_refs(node: Node, key: str) -> tuple[str, ...]:
+            refs = items_of(node, key) if isinstance(node[key], list) else [node[key]]
+            for ref in refs:
+                if ref not in known:
+                    raise node.error(f"unknown event {ref!r} (known: {', '.join(sorted(known))})", key)
+            return tuple(refs)
+
+        def window(node: Node) -> tuple[int, int]:
+            value = node["working_days"]
+            if (not isinstance(value, list) or len(value) != 2 or not all(isinstance(v, int) for v in value)
+                    or not 0 <= value[0] <= value[1]):
+                raise node.error("'working_days' must be [earliest, latest], whole numbers", "working_days")
+            return value[0], value[1]
+
+        estimates = []
+        for raw in items_of(doc, "estimates"):
+            node = fields(raw, (doc.file, doc.line_of("estimates")),
+                          {"id", "step", "title", "after", "working_days", "source"}, {"variants"})
+            if node["step"] not in {s.id for s in steps}:
+                raise node.error(f"unknown step {node['step']!r}", "step")
+            variants = tuple(WorkingDaysVariant(self.condition(v, "when"), window(v))
+                             for v in (fields(v, (node.file, node.line_of("variants")), {"when", "working_days"})
+                                       for v in (items_of(node, "variants") if "variants" in node else [])))
+            estimates.append(EstimateRule(text(node, "id"), text(node, "step"), text(node, "title"),
+                                          event_refs(node, "after"), window(node), self.source_ref(node), variants))
+        deadlines = []
+        for raw in items_of(doc, "deadlines"):
+            node = fields(raw, (doc.file, doc.line_of("deadlines")), {"id", "title", "after", "source"},
+                          {"calendar_days", "months", "working_days", "when", "met_by", "until", "kind"})
+            if node.get("kind", "action") not in ("action", "condition"):
+                raise node.error("'kind' must be action or condition", "kind")
+            spans = [k for k in ("calendar_days", "months", "working_days") if k in node]
+            if len(spans) != 1:
+                raise node.error("give exactly one of calendar_days, months, working_days")
+            deadlines.append(DeadlineRule(
+                text(node, "id"), text(node, "title"), event_refs(node, "after"), self.source_ref(node),
+                **{spans[0]: self.integer(node, spans[0])},
+                when=self.condition(node, "when") if "when" in node else None,
+                met_by=event_refs(node, "met_by")[0] if "met_by" in node else None,
+                until=event_refs(node, "until")[0] if "until" in node else None,
+                kind=node.get("kind", "action")))
+        spec = str(doc["earliest_event"])
+        if not RelativeDate.is_valid(spec):
+            raise doc.error("'earliest_event' must be like -2y", "earliest_event")
+        question = fields(doc["deficiency_tolerance"], (doc.file, doc.line_of("deficiency_tolerance")),
+                          {"text", "why", "source"})
+        self.source_ref(question)
+        return TimelineRules(events, RelativeDate(spec), text(question, "text"), text(question, "why"), steps,
+                             unique(estimates, lambda e: e.id, doc, "estimates"),
+                             unique(deadlines, lambda d: d.id, doc, "deadlines"))
 
     def messages(self) -> Iterable[tuple[str, str, int]]:
         for doc in self.docs.values():

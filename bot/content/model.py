@@ -6,7 +6,10 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from bot.policy.workdays import WorkCalendar
 
 QuestionKind = Literal["choice", "yesno", "date", "country", "text"]
 QUESTION_KINDS: tuple[QuestionKind, ...] = ("choice", "yesno", "date", "country", "text")
@@ -193,6 +196,66 @@ class Park:
 
 
 @dataclass(frozen=True)
+class EventDef:
+    id: str
+    label: str  # for the button: "I entered China"
+    done: str  # for the timeline: "Entered China"
+
+
+@dataclass(frozen=True)
+class WorkingDaysVariant:
+    when: Condition
+    working_days: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class EstimateRule:
+    """A decision expected `working_days` (earliest, latest) after the first known `after` event."""
+
+    id: str
+    step: str
+    title: str
+    after: tuple[str, ...]
+    working_days: tuple[int, int]
+    source: str
+    variants: tuple[WorkingDaysVariant, ...] = ()
+
+    def window(self, facts: Mapping[str, Any]) -> tuple[int, int]:
+        return next((v.working_days for v in self.variants if v.when.holds(facts)), self.working_days)
+
+
+@dataclass(frozen=True)
+class DeadlineRule:
+    """A date counted from the first known `after` event in calendar days, months or working days."""
+
+    id: str
+    title: str
+    after: tuple[str, ...]
+    source: str
+    calendar_days: int = 0
+    months: int = 0
+    working_days: int = 0
+    when: Condition | None = None
+    met_by: str | None = None  # the event that fulfils it
+    until: str | None = None  # the event after which it no longer applies
+    kind: Literal["action", "condition"] = "action"  # a condition is shown, never reminded
+
+
+@dataclass(frozen=True)
+class TimelineRules:
+    events: tuple[EventDef, ...]
+    earliest_event: RelativeDate
+    deficiency_question: str
+    deficiency_why: str
+    steps: tuple[Step, ...]
+    estimates: tuple[EstimateRule, ...]
+    deadlines: tuple[DeadlineRule, ...]
+
+    def event(self, event_id: str) -> EventDef | None:
+        return next((e for e in self.events if e.id == event_id), None)
+
+
+@dataclass(frozen=True)
 class Flows:
     """All of flows/, validated."""
 
@@ -207,6 +270,8 @@ class Flows:
     faq: tuple[FaqEntry, ...]
     parks: tuple[Park, ...]
     sources: Mapping[str, Source]
+    timeline: TimelineRules
+    calendar: WorkCalendar
     # Every translatable text with where it stands: (msgid, file, line).
     messages: tuple[tuple[str, str, int], ...] = field(default=(), compare=False)
 

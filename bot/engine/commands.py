@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bot.engine import render
+from bot.engine import render, reports
 
 if TYPE_CHECKING:
     from bot.engine.turn import Turn
@@ -60,6 +60,20 @@ def checklist(turn: Turn, args: str) -> None:
     turn.await_("checklist")
 
 
+def timeline(turn: Turn, args: str) -> None:
+    if not turn.session.finished:
+        turn.say(turn.t("Your timeline depends on your answers: let's finish the interview first."))
+        return turn.resume()
+    reports.show(turn)
+
+
+def calendar(turn: Turn, args: str) -> None:
+    if not turn.session.finished:
+        turn.say(turn.t("Your timeline depends on your answers: let's finish the interview first."))
+        return turn.resume()
+    reports.calendar(turn)
+
+
 def lang(turn: Turn, args: str) -> None:
     wanted = args.strip().lower()
     if wanted in ("en", "zh"):
@@ -98,9 +112,9 @@ def parks(turn: Turn, args: str) -> None:
 COMMANDS: dict[str, Callable[[Turn, str], None]] = {
     "start": start, "help": help_, "back": back, "edit": edit, "checklist": checklist,
     "lang": lang, "reset": confirm("reset"), "delete": confirm("delete"), "mydata": mydata,
-    "faq": faq, "parks": parks,
+    "faq": faq, "parks": parks, "timeline": timeline, "calendar": calendar,
 }
-NEEDS_CONSENT = frozenset({"back", "edit", "checklist", "reset"})
+NEEDS_CONSENT = frozenset({"back", "edit", "checklist", "reset", "timeline", "calendar"})
 
 
 def run_command(turn: Turn, name: str, args: str) -> None:

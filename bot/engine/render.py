@@ -17,6 +17,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("back", N_("go back to the previous question")),
     ("edit", N_("change one of your answers")),
     ("checklist", N_("your document checklist")),
+    ("timeline", N_("your deadlines, and reporting a step")),
+    ("calendar", N_("your deadlines as a calendar file")),
     ("faq", N_("common questions")),
     ("parks", N_("Zhangjiang and Lingang perks")),
     ("lang", N_("English / 中文")),
@@ -143,6 +145,12 @@ def my_data(t: Text, flows: Flows, session: Session) -> str:
         if question.id in session.answers:
             value = answer_label(t, question, session.answers[question.id])
             lines.append("• " + pair(t, t(question.short), value))
+    for event in flows.timeline.events:
+        if event.id in session.events:
+            lines.append("• " + pair(t, t(event.done), t.date(dt.date.fromisoformat(session.events[event.id]))))
+    if session.deficiency_tolerance is not None:
+        lines.append("• " + pair(t, t(flows.timeline.deficiency_question),
+                                 t("Yes") if session.deficiency_tolerance else t("No")))
     if session.ticked:
         titles = {i.id: t(i.title) for i in flows.items}
         lines.append(t("Ticked documents: {items}", items=t(", ").join(titles.get(i, i) for i in session.ticked)))

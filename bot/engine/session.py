@@ -15,6 +15,8 @@ class Session:
     """Everything kept about one user. `awaiting` says what the last prompt asked for:
     {"kind": "question", "id": ...}, {"kind": "consent"}, {"kind": "edit"}, {"kind": "lang"},
     {"kind": "confirm", "action": "delete" | "reset"}, {"kind": "checklist"}, {"kind": "faq"},
+    {"kind": "report"}, {"kind": "event_date", "id": ...},
+    {"kind": "event_confirm", "id": ..., "date": ...}, {"kind": "deficiency"},
     or None when nothing is pending."""
 
     lang: Lang = "en"
@@ -26,6 +28,8 @@ class Session:
     prompt: int = 0  # sequence number of the last prompt with options
     finished: bool = False  # the verdict has been given
     ticked: list[str] = field(default_factory=list)
+    events: dict[str, str] = field(default_factory=dict)  # reported steps: event id -> ISO date
+    deficiency_tolerance: bool | None = None  # Lingang submission under deficiency tolerance
     prefill: dict[str, str] = field(default_factory=dict)  # from a deep link, before consent
     schema: int = SCHEMA
 

@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.content.model import Condition, Flows, Question
-from bot.engine import render
+from bot.engine import render, reports
 from bot.engine.answers import MAX_MESSAGE, Rejected, match_option, parse_typed, readable, typed
 from bot.engine.session import Session
 from bot.engine.types import Inbound, Outbound, UiOption
@@ -20,7 +20,8 @@ from bot.policy.eligibility import Assessment, assess, facts_of
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WHY, TODAY, DONE = "_why", "_today", "_done"
-MENU = (("checklist", N_("My checklist")), ("edit", N_("Change an answer")),
+REPORT_KINDS = frozenset({"report", "event_date", "event_confirm", "deficiency"})
+MENU = (("timeline", N_("My timeline")), ("checklist", N_("My checklist")), ("edit", N_("Change an answer")),
         ("faq", N_("Common questions")), ("parks", N_("Park perks")))
 
 
@@ -104,6 +105,8 @@ class Turn:
             return [UiOption(e.id, t(e.question)) for e in self.flows.faq] + [UiOption(DONE, t("Done"))]
         if kind == "menu":
             return [UiOption(cmd, t(label)) for cmd, label in MENU]
+        if kind in REPORT_KINDS:
+            return reports.options(self, kind)
         return []
 
     def ask_current(self) -> None:
@@ -132,6 +135,8 @@ class Turn:
             self.prompt(t("Choose a question:"), self.options_for(kind))
         elif kind == "menu":
             self.prompt(t("What would you like to do next?"), self.options_for(kind))
+        elif kind in REPORT_KINDS:
+            self.prompt(reports.prompt_text(self, kind), self.options_for(kind))
         else:
             self.welcome()
 
@@ -269,11 +274,14 @@ class Turn:
             chosen = match_option(text, options, labels)
             if chosen is not None:
                 return self.choose(chosen.id)
-            if text.strip().isdigit() and (kind != "question" or self.current_question().kind != "date"):
+            if text.strip().isdigit() and kind != "event_date" and (
+                    kind != "question" or self.current_question().kind != "date"):
                 self.say(t("Please choose a number from 1 to {count}.", count=len(options)))
                 return self.ask_current()
         if kind == "question":
             return self.answer_question(self.current_question(), None, text)
+        if kind == "event_date":
+            return reports.typed(self, text)
         if kind in (None, "menu"):
             self.say(t("I did not understand that. Choose an option below or send /help."))
         else:
@@ -322,6 +330,8 @@ class Turn:
             return self.ask_current()
         if kind == "menu":
             return self.command(option_id, "")
+        if kind in REPORT_KINDS:
+            return reports.choose(self, kind, option_id)
 
     def resume(self) -> None:
         """Back to the interview where it stood, or to the menu when it is done."""
@@ -371,6 +381,7 @@ class Turn:
             self.deleted = True
             return
         s.answers, s.edit, s.finished, s.ticked = {}, None, False, []
+        s.events, s.deficiency_tolerance = {}, None
         self.say(t("Your answers are cleared. Let's start again."))
         self.advance()
 

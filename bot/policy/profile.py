@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.content.model import Flows
-from bot.engine.answers import coerce_field, typed
+from bot.engine.answers import coerce_field, parse_date, typed
 from bot.errors import InputError
 from bot.i18n import Text
 from bot.policy.eligibility import assess, facts_of
+from bot.policy.timeline import build_timeline, event_problem
 
 
 def answers_from_profile(flows: Flows, profile: Mapping[str, Any], today: dt.date) -> dict[str, Any]:
@@ -29,9 +30,43 @@ def answers_from_profile(flows: Flows, profile: Mapping[str, Any], today: dt.dat
     return answers
 
 
+def events_from_profile(flows: Flows, profile: Mapping[str, Any], today: dt.date) -> dict[str, dt.date]:
+    """Reported event dates (top-level keys named after the events), checked for order."""
+    events: dict[str, dt.date] = {}
+    for event in flows.timeline.events:
+        raw = profile.get(event.id)
+        if raw is None or raw == "":
+            continue
+        day = parse_date(raw) if isinstance(raw, str) else None
+        if not isinstance(day, dt.date):
+            raise InputError(event.id, "a date as YYYY-MM-DD", raw)
+        events[event.id] = day
+    for event_id, day in events.items():
+        problem = event_problem(flows, {k: v for k, v in events.items() if k != event_id}, event_id, day, today)
+        if problem:
+            message, params = problem
+            detail = f" (see {params['step']})" if "step" in params else ""
+            raise InputError(event_id, f"a date consistent with the other steps, not in the future{detail}", raw)
+    return events
+
+
+def deficiency_from_profile(profile: Mapping[str, Any]) -> bool | None:
+    raw = profile.get("deficiency_tolerance")
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool):
+        return raw
+    word = str(raw).strip().lower()
+    if word in ("true", "yes", "1", "false", "no", "0"):
+        return word in ("true", "yes", "1")
+    raise InputError("deficiency_tolerance", "true or false", raw)
+
+
 def assess_profile(flows: Flows, t: Text, profile: Mapping[str, Any], today: dt.date) -> dict[str, Any]:
     answers = answers_from_profile(flows, profile, today)
     result = assess(flows, answers, today)
+    timeline = build_timeline(flows, answers, events_from_profile(flows, profile, today), today,
+                              deficiency_from_profile(profile))
     return {
         "eligible": result.eligible,
         "channels": list(result.channels),
@@ -49,4 +84,12 @@ def assess_profile(flows: Flows, t: Text, profile: Mapping[str, Any], today: dt.
             for e in result.checklist
         ],
         "warnings": [{"id": w.id, "text": t(w.text)} for w in result.warnings],
+        "deadlines": [
+            {"id": d.id, "title": t(d.title), "date": d.date.isoformat(), "act_by": d.act_by.isoformat(),
+             "estimated": d.estimated, "met": d.met} for d in timeline.deadlines
+        ],
+        "estimates": [
+            {"id": e.id, "title": t(e.title), "earliest": e.earliest.isoformat(), "latest": e.latest.isoformat(),
+             "estimated": e.estimated} for e in timeline.estimates
+        ],
     }

@@ -65,10 +65,70 @@ async def test_a_record_is_a_hash_of_version_and_json_under_the_prefix(
         await storage.claim("update:42", ttl=60)
 
     keys = sorted([key async for key in raw_redis.scan_iter(match=f"{redis_prefix}:*")])
-    assert keys == [f"{redis_prefix}:claim:update:42", f"{redis_prefix}:user:telegram:1001"]
+    assert keys == [
+        f"{redis_prefix}:claim:update:42",
+        f"{redis_prefix}:user:telegram:1001",
+        f"{redis_prefix}:version",
+    ]
     stored = await raw_redis.hgetall(f"{redis_prefix}:user:telegram:1001")
     assert stored["v"] == "1"
     assert json.loads(stored["data"]) == {"name": "张伟"}
+    assert await raw_redis.get(f"{redis_prefix}:version") == "1"
+
+
+def test_key_builder_puts_the_version_counter_under_the_prefix() -> None:
+    assert KeyBuilder("kvisa").version_counter() == "kvisa:version"
+
+
+@pytest.mark.redis
+async def test_a_deleted_user_leaves_only_the_shared_version_counter(
+    redis_url: str, redis_prefix: str, raw_redis: Redis
+) -> None:
+    async with RedisStorage.from_url(redis_url, prefix=redis_prefix) as storage:
+        await storage.put(ALICE, {"name": "张伟"}, expected_version=0)
+        record = await storage.get(ALICE)
+        assert record is not None
+        assert await storage.put(ALICE, None, expected_version=record.version)
+
+    keys = [key async for key in raw_redis.scan_iter(match=f"{redis_prefix}:*")]
+    assert keys == [f"{redis_prefix}:version"]
+
+
+@pytest.mark.redis
+async def test_versions_come_from_one_counter_shared_by_every_user(
+    redis_url: str, redis_prefix: str
+) -> None:
+    bob = UserKey("wechat", "oAbC")
+    async with RedisStorage.from_url(redis_url, prefix=redis_prefix) as storage:
+        await storage.put(ALICE, {"n": 1}, expected_version=0)
+        await storage.put(bob, {"n": 1}, expected_version=0)
+        await storage.put(ALICE, {"n": 2}, expected_version=1)
+
+        alice, bobs = await storage.get(ALICE), await storage.get(bob)
+
+    assert alice is not None and bobs is not None
+    assert (alice.version, bobs.version) == (3, 2)
+
+
+@pytest.mark.redis
+async def test_a_record_from_before_the_counter_still_gets_a_higher_version(
+    redis_url: str, redis_prefix: str, raw_redis: Redis
+) -> None:
+    # Written by the old script: version 5, no counter key yet.
+    await raw_redis.hset(f"{redis_prefix}:user:telegram:1001", mapping={"v": 5, "data": "{}"})
+
+    async with RedisStorage.from_url(redis_url, prefix=redis_prefix) as storage:
+        assert await storage.put(ALICE, {"n": 1}, expected_version=5)
+        record = await storage.get(ALICE)
+        assert record is not None
+        assert record.version == 6
+        assert await storage.put(ALICE, None, expected_version=6)
+        assert await storage.put(ALICE, {"n": 2}, expected_version=0)
+
+        recreated = await storage.get(ALICE)
+
+    assert recreated is not None
+    assert recreated.version == 7
 
 
 @pytest.mark.redis

@@ -108,6 +108,64 @@ async def test_a_record_that_is_not_json_raises_storage_error(db_path: Path) -> 
             await storage.get(ALICE)
 
 
+async def test_a_deleted_user_leaves_no_row_behind(db_path: Path) -> None:
+    async with SqliteStorage(db_path) as storage:
+        await storage.put(ALICE, {"lang": "zh"}, expected_version=0)
+        record = await storage.get(ALICE)
+        assert record is not None
+        assert await storage.put(ALICE, None, expected_version=record.version)
+
+    with connect(db_path) as db:
+        assert db.execute("SELECT count(*) FROM users").fetchone() == (0,)
+        assert db.execute("SELECT id, value FROM version_counter").fetchall() == [(1, 1)]
+
+
+async def test_versions_come_from_one_counter_shared_by_every_user(db_path: Path) -> None:
+    bob = UserKey("wechat", "oAbC")
+    async with SqliteStorage(db_path) as storage:
+        await storage.put(ALICE, {"n": 1}, expected_version=0)
+        await storage.put(bob, {"n": 1}, expected_version=0)
+        await storage.put(ALICE, {"n": 2}, expected_version=1)
+
+        alice, bobs = await storage.get(ALICE), await storage.get(bob)
+
+    assert alice is not None and bobs is not None
+    assert (alice.version, bobs.version) == (3, 2)
+
+
+async def test_a_file_from_before_the_counter_continues_above_its_versions(db_path: Path) -> None:
+    # The layout before the version counter existed, with a record at version 7.
+    db_path.parent.mkdir(parents=True)
+    with connect(db_path) as db:
+        db.execute(
+            "CREATE TABLE users (key TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL)"
+        )
+        db.execute("INSERT INTO users VALUES (?, 7, '{}')", (str(ALICE),))
+
+    async with SqliteStorage(db_path) as storage:
+        assert await storage.put(ALICE, None, expected_version=7)
+        assert await storage.put(ALICE, {"n": 1}, expected_version=0)
+
+        recreated = await storage.get(ALICE)
+
+    assert recreated is not None
+    assert recreated.version == 8
+
+
+async def test_a_counter_behind_a_record_still_gives_it_a_higher_version(db_path: Path) -> None:
+    async with SqliteStorage(db_path) as storage:
+        await storage.put(ALICE, {"n": 1}, expected_version=0)
+        await storage.put(ALICE, {"n": 2}, expected_version=1)
+        with connect(db_path) as db:  # e.g. a hand-edited file
+            db.execute("UPDATE version_counter SET value = 0")
+
+        assert await storage.put(ALICE, {"n": 3}, expected_version=2)
+
+        record = await storage.get(ALICE)
+        assert record is not None
+        assert record.version == 3
+
+
 async def test_a_closed_storage_raises_storage_error(db_path: Path) -> None:
     storage = SqliteStorage(db_path)
     await storage.ping()

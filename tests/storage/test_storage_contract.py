@@ -117,6 +117,58 @@ class TestStorageContract:
 
         assert await storage.get(ALICE) is not None
 
+    async def test_a_write_expecting_a_version_from_before_a_delete_is_rejected(
+        self, open_backend: StorageFactory
+    ) -> None:
+        # The ABA case: process A reads the record and computes a turn; meanwhile process B
+        # erases the user (who asked for it) and the user starts over. A's write, built from
+        # the erased data, must not land on the new record.
+        a, b = open_backend(), open_backend()
+        await b.put(ALICE, {"name": "erased"}, expected_version=0)
+        stale = await a.get(ALICE)
+        assert stale is not None
+        assert await b.put(ALICE, None, expected_version=stale.version)
+        assert await b.put(ALICE, {"name": "fresh"}, expected_version=0)
+
+        assert not await a.put(ALICE, {"name": "erased", "turn": 2}, expected_version=stale.version)
+
+        current = await b.get(ALICE)
+        assert current is not None
+        assert current.data == {"name": "fresh"}
+        assert current.version > stale.version
+
+    async def test_a_delete_expecting_a_version_from_before_a_delete_is_rejected(
+        self, open_backend: StorageFactory
+    ) -> None:
+        a, b = open_backend(), open_backend()
+        await b.put(ALICE, {"name": "erased"}, expected_version=0)
+        stale = await a.get(ALICE)
+        assert stale is not None
+        assert await b.put(ALICE, None, expected_version=stale.version)
+        assert await b.put(ALICE, {"name": "fresh"}, expected_version=0)
+
+        assert not await a.put(ALICE, None, expected_version=stale.version)
+
+        current = await b.get(ALICE)
+        assert current is not None
+        assert current.data == {"name": "fresh"}
+
+    async def test_versions_of_a_key_keep_rising_across_deletes(self, storage: Storage) -> None:
+        versions: list[int] = []
+        for n in range(3):
+            assert await storage.put(ALICE, {"n": n}, expected_version=0)
+            created = await storage.get(ALICE)
+            assert created is not None
+            assert await storage.put(
+                ALICE, {"n": n, "edited": True}, expected_version=created.version
+            )
+            edited = await storage.get(ALICE)
+            assert edited is not None
+            assert await storage.put(ALICE, None, expected_version=edited.version)
+            versions += [created.version, edited.version]
+
+        assert versions == sorted(set(versions))  # strictly increasing: none repeats
+
     async def test_users_lists_exactly_the_stored_users(self, storage: Storage) -> None:
         carol = UserKey("console", "carol:with:colons")
         gone = UserKey("telegram", "2002")

@@ -1,0 +1,1 @@
+"""Files the bot sends besides text: the timeline picture."""
