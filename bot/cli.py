@@ -38,7 +38,8 @@ async def chat(args: argparse.Namespace, settings: Settings) -> int:
     async with open_storage(settings.storage_url) as storage:
         engine = Engine(flows, catalogs, storage)
         channel = ConsoleChannel(engine, parse_clock(args.clock), args.user, args.lang,
-                                 settings.data_dir / "attachments", interactive=sys.stdin.isatty())
+                                 settings.data_dir / "attachments" / args.user,
+                                 interactive=sys.stdin.isatty())
         await channel.run(stdin_lines())
     return 0
 

@@ -94,3 +94,42 @@ def test_chat_in_chinese(tmp_path: Path) -> None:
     assert "(1/12)" in run.stdout
     chinese = sum("\u4e00" <= ch <= "\u9fff" for ch in run.stdout)
     assert chinese > 50
+
+
+def test_assess_returns_deadlines_and_estimates_for_reported_events(tmp_path: Path) -> None:
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps({**PROFILE, "park": "lingang", "planned_application": "2026-11-25",
+                                "visa_applied": "2026-09-01", "entered": "2026-09-16",
+                                "work_permit_submitted": "2026-09-29", "deficiency_tolerance": True}))
+    run = kvisa("assess", str(path), "--today", "2026-11-25", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    deadlines = {d["id"]: d for d in out["deadlines"]}
+    assert deadlines["work_permit_apply"]["date"] == "2026-10-01"
+    assert deadlines["work_permit_apply"]["act_by"] == "2026-09-30"
+    assert deadlines["lingang_supplement"]["date"] == "2026-10-09"
+    assert deadlines["stay_limit"]["estimated"] is True  # 2027's schedule is not published
+    assert set(deadlines) == {"work_permit_apply", "lingang_supplement", "stay_limit", "passport_valid_until"}
+    estimates = {e["id"]: e for e in out["estimates"]}
+    assert estimates["work_permit_decision"] == {
+        "id": "work_permit_decision", "title": "Work permit decision expected",
+        "earliest": "2026-10-14", "latest": "2026-10-19", "estimated": False}
+    assert "residence_permit_decision" not in estimates  # its event is not known
+
+
+def test_assess_refuses_an_entry_before_the_visa_application(tmp_path: Path) -> None:
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps({**PROFILE, "visa_applied": "2026-10-01", "entered": "2026-09-01"}))
+    run = kvisa("assess", str(path), "--today", "2026-11-25", cwd=tmp_path)
+    assert run.returncode == 1
+    assert json.loads(run.stdout)["error"]["field"] in {"visa_applied", "entered"}
+
+
+def test_console_saves_the_timeline_picture_and_calendar_and_prints_their_paths(tmp_path: Path) -> None:
+    script = "\n".join(["1", "3", "yes", "yes", "no", "1995-03-05", "DE", "DE", "2030-03-01", "1", "2", "2",
+                        "/timeline", "2", "2026-11-20", "/calendar", "/lang zh", "/timeline"]) + "\n"
+    run = kvisa("chat", "--user", "tl", "--clock", "2026-11-25T04:00:00+00:00", cwd=tmp_path, stdin=script)
+    assert run.returncode == 0, run.stderr
+    saved = sorted(p.name for p in (tmp_path / "var" / "attachments" / "tl").iterdir())
+    assert saved == ["kvisa-deadlines.ics", "timeline.png"]
+    assert str(tmp_path / "var" / "attachments" / "tl" / "timeline.png") in run.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from contextlib import closing
 from pathlib import Path
 
@@ -74,9 +75,15 @@ async def test_memory_url_keeps_records_for_the_life_of_the_instance() -> None:
 
 
 async def test_a_directory_as_the_database_path_raises_storage_error(tmp_path: Path) -> None:
+    threads_before = set(threading.enumerate())
+
     async with SqliteStorage(tmp_path) as storage:
         with pytest.raises(StorageError):
             await storage.ping()
+
+    # aiosqlite's worker for the failed connection must be gone before the loop closes, or
+    # it dies later with "Event loop is closed" and fails some other test.
+    assert [t for t in threading.enumerate() if t not in threads_before] == []
 
 
 async def test_a_file_where_the_parent_directory_should_be_raises_storage_error(
