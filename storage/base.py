@@ -35,7 +35,12 @@ class UserKey:
 
 @dataclass(frozen=True)
 class Record:
-    """A user's stored state and its version (bumped by every write)."""
+    """A user's stored state and its version.
+
+    Every write gives the record a new, higher version, and versions are never reused for a
+    key, even after a delete: a record deleted and created again never gets back a version
+    it had before, so a writer still holding an old version can never overwrite it.
+    """
 
     data: JSON
     version: int
@@ -58,6 +63,10 @@ class Storage(ABC):
         """Write (or delete, when data is None) only if the stored version is expected_version.
 
         expected_version 0 means "nothing is stored yet". Returns False on a version mismatch.
+        A successful write stores a version higher than any the key ever had: versions are
+        never reused for a key, even after a delete, so a put expecting a version read before
+        a delete fails against the record created after it. A delete leaves nothing behind
+        for the key (no tombstone).
         """
 
     @abstractmethod

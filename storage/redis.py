@@ -15,9 +15,14 @@ from redis.exceptions import RedisError
 from bot.errors import StorageError
 from storage.base import JSON, Record, Storage, UserKey
 
-# Compare-and-set in one round trip. KEYS[1] is the user's hash {v, data}; ARGV[1] the
-# expected version (0: must not exist); ARGV[2] the new JSON, absent to delete.
+# Compare-and-set in one round trip. KEYS[1] is the user's hash {v, data}; KEYS[2] the
+# version counter shared by every user; ARGV[1] the expected version (0: must not exist);
+# ARGV[2] the new JSON, absent to delete.
 # Redis runs a script without interleaving other commands, which is what makes it atomic.
+# A new version comes from the counter, which never goes back, so versions never repeat, not
+# even for a user deleted and created anew: a writer holding a version from before the delete
+# cannot overwrite the new record. A record older than the counter (written before it existed)
+# still moves forward: the counter is first raised past its version.
 PUT_SCRIPT = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if current ~= tonumber(ARGV[1]) then
@@ -26,7 +31,12 @@ end
 if ARGV[2] == nil then
     redis.call('DEL', KEYS[1])
 else
-    redis.call('HSET', KEYS[1], 'v', current + 1, 'data', ARGV[2])
+    local version = redis.call('INCR', KEYS[2])
+    if version <= current then
+        version = current + 1
+        redis.call('SET', KEYS[2], version)
+    end
+    redis.call('HSET', KEYS[1], 'v', version, 'data', ARGV[2])
 end
 return 1
 """
@@ -46,6 +56,10 @@ class KeyBuilder:
 
     def claim(self, name: str) -> str:
         return f"{self.prefix}:claim:{name}"
+
+    def version_counter(self) -> str:
+        """The counter every user's new version is taken from (see PUT_SCRIPT)."""
+        return f"{self.prefix}:version"
 
     def user_pattern(self) -> str:
         """A SCAN MATCH pattern for every user key, whatever the prefix contains."""
@@ -102,7 +116,8 @@ class RedisStorage(Storage):
         if data is not None:
             args.append(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
         with translate_errors():
-            return bool(await self._put(keys=[self.keys.user(key)], args=args))
+            keys = [self.keys.user(key), self.keys.version_counter()]
+            return bool(await self._put(keys=keys, args=args))
 
     async def users(self) -> AsyncIterator[UserKey]:
         # SCAN may return a key more than once (while Redis rehashes); a broadcast must not

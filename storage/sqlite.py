@@ -2,6 +2,11 @@
 
 Each compare-and-set is a single SQL statement, so SQLite's own write lock makes it atomic
 across connections and processes; WAL lets readers run while one writer commits.
+
+Versions come from one counter row shared by every key: a write takes the counter plus one as
+the record's new version, and a trigger on ``users`` moves the counter up to it inside the
+same statement. Versions therefore never repeat, not even for a user deleted and created
+anew, so a writer holding a version from before the delete can never overwrite the new record.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -30,18 +36,40 @@ PAGE_SIZE = 500
 # Expired claims are harmless but would pile up; sweep them every this many claims.
 SWEEP_EVERY = 100
 
+# One transaction, so a process opening the file at the same time never sees half of it.
+# The counter starts at the highest version already stored (files from before it existed);
+# the triggers keep it at or above every version ever written, whoever wrote it.
 SCHEMA = """
+BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS users (
     key     TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
     data    TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS version_counter (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    value INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS users_insert_bumps_version_counter AFTER INSERT ON users
+BEGIN
+    UPDATE version_counter SET value = NEW.version WHERE id = 1 AND value < NEW.version;
+END;
+CREATE TRIGGER IF NOT EXISTS users_update_bumps_version_counter AFTER UPDATE OF version ON users
+BEGIN
+    UPDATE version_counter SET value = NEW.version WHERE id = 1 AND value < NEW.version;
+END;
+INSERT OR IGNORE INTO version_counter (id, value) SELECT 1, coalesce(max(version), 0) FROM users;
 CREATE TABLE IF NOT EXISTS claims (
     name       TEXT PRIMARY KEY,
     expires_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS claims_expires_at ON claims (expires_at);
+COMMIT;
 """
+
+# The next version: one above every version this file has ever handed out. A missing counter
+# row makes it NULL, so the write fails loudly (NOT NULL) instead of reusing a version.
+NEXT_VERSION = "(SELECT value FROM version_counter WHERE id = 1) + 1"
 
 
 @contextmanager
@@ -68,6 +96,22 @@ async def enable_wal(db: aiosqlite.Connection) -> None:
             if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.01)
+
+
+async def worker_stopped(connection: aiosqlite.Connection) -> None:
+    """Wait until the worker thread of a connection that failed to open has exited.
+
+    When opening fails, aiosqlite queues the thread's shutdown without waiting for it; the
+    thread then reports to this event loop, and if the loop has closed by then it dies with
+    "Event loop is closed" (an unhandled thread exception). Waiting here closes that race.
+    """
+    # aiosqlite >= 0.21 keeps the thread in `_thread`; older releases are the thread.
+    worker = getattr(connection, "_thread", connection)
+    if not isinstance(worker, threading.Thread) or worker.ident is None:
+        return  # never started: nothing will report back
+    deadline = time.monotonic() + 1
+    while worker.is_alive() and time.monotonic() < deadline:
+        await asyncio.sleep(0.001)
 
 
 def encode(data: JSON) -> str:
@@ -116,7 +160,12 @@ class SqliteStorage(Storage):
         if isinstance(self.path, Path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: autocommit, so every statement below is its own transaction.
-        db = await aiosqlite.connect(self.path, isolation_level=None)
+        connecting = aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            db = await connecting
+        except BaseException:
+            await worker_stopped(connecting)
+            raise
         try:
             await db.execute_fetchall(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             await enable_wal(db)
@@ -161,10 +210,19 @@ class SqliteStorage(Storage):
                 return await self.get(key) is None
             sql = "DELETE FROM users WHERE key = ? AND version = ?"
             return await self._execute(sql, (str(key), expected_version)) == 1
+        # The version comes from the shared counter (see the module docstring) and the
+        # trigger bumps the counter within this same statement, so the two cannot drift apart.
         if expected_version == 0:
-            sql = "INSERT INTO users (key, version, data) VALUES (?, 1, ?) ON CONFLICT DO NOTHING"
+            sql = (
+                f"INSERT INTO users (key, version, data) VALUES (?, {NEXT_VERSION}, ?) "
+                "ON CONFLICT DO NOTHING"
+            )
             return await self._execute(sql, (str(key), encode(data))) == 1
-        sql = "UPDATE users SET version = version + 1, data = ? WHERE key = ? AND version = ?"
+        # max(): never below the record's own version, even if the counter were behind it.
+        sql = (
+            f"UPDATE users SET version = max(version + 1, {NEXT_VERSION}), data = ? "
+            "WHERE key = ? AND version = ?"
+        )
         return await self._execute(sql, (encode(data), str(key), expected_version)) == 1
 
     async def users(self) -> AsyncIterator[UserKey]:
