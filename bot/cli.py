@@ -44,6 +44,12 @@ async def chat(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def serve_command(settings: Settings) -> int:
+    from bot.server import serve
+
+    return await serve(settings)
+
+
 def read_profiles(args: argparse.Namespace) -> Iterator[tuple[int, dict[str, Any] | InputError]]:
     if args.csv:
         with open(args.csv, newline="", encoding="utf-8-sig") as fh:
@@ -103,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=["en", "zh"], help="language (default: English; /lang switches)")
     p.add_argument("--clock", metavar="ISO_TIME", help="run at a fixed time, e.g. 2026-12-01T09:00")
     p.set_defaults(run=lambda a, s: asyncio.run(chat(a, s)))
+
+    p = sub.add_parser("serve", help="run the channels (Telegram, WeChat) and the HTTP server")
+    p.set_defaults(run=lambda a, s: asyncio.run(serve_command(s)))
 
     p = sub.add_parser("assess", help="assess candidate profiles (JSON file or --csv FILE)")
     src = p.add_mutually_exclusive_group(required=True)

@@ -38,6 +38,10 @@ class Engine:
         """The pure part: state and message in, new state and replies out."""
         return Turn(self.flows, self.catalogs, data, inbound).run()
 
+    async def mark_inactive(self, user: UserKey) -> None:
+        """The user blocked the bot or unsubscribed: no pushes until they write again."""
+        await self.storage.update(user, lambda data: (data and {**data, "inactive": True}, None))
+
     async def handle(self, inbound: Inbound) -> list[Outbound]:
         async with self._lock(inbound.user):
             try:

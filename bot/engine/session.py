@@ -31,6 +31,8 @@ class Session:
     events: dict[str, str] = field(default_factory=dict)  # reported steps: event id -> ISO date
     deficiency_tolerance: bool | None = None  # Lingang submission under deficiency tolerance
     prefill: dict[str, str] = field(default_factory=dict)  # from a deep link, before consent
+    last_seen: str | None = None  # the user's last message (WeChat's 48-hour window)
+    inactive: bool = False  # blocked the bot / unsubscribed: no pushes until they write again
     schema: int = SCHEMA
 
     @classmethod

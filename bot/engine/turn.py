@@ -65,6 +65,7 @@ class Turn:
             self.typed(inbound.text or "")
         if self.deleted:
             return None, self.out
+        self.session.last_seen, self.session.inactive = inbound.at.isoformat(), False
         if self.is_new and not self.session.consented and self.session.awaiting is None:
             return None, self.out  # nothing worth keeping for someone who has not agreed
         return self.session.to_json(), self.out

@@ -1,0 +1,106 @@
+"""`kvisa serve`: one HTTP server (webhooks, /healthz) and every channel whose settings are present."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+
+from aiohttp import web
+
+from bot.channels.base import Channel, Services
+from bot.clock import Clock, SystemClock
+from bot.config import Settings, load_content
+from bot.engine.engine import Engine
+from bot.errors import ConfigError, StorageError
+from storage import open_storage
+from storage.base import Storage
+
+log = logging.getLogger(__name__)
+STORAGE_KEY: web.AppKey[Storage] = web.AppKey("storage", Storage)
+
+# Each channel module offers `from_settings(services) -> Channel | None` (None: not configured).
+ChannelFactory = Callable[[Services], Channel | None]
+
+
+def channel_factories() -> list[ChannelFactory]:
+    factories: list[ChannelFactory] = []
+    try:
+        from bot.channels.telegram import from_settings as telegram
+        factories.append(telegram)
+    except ImportError:  # the channel is not built yet in this checkout
+        pass
+    try:
+        from bot.channels.wechat import from_settings as wechat
+        factories.append(wechat)
+    except ImportError:
+        pass
+    return factories
+
+
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        await request.app[STORAGE_KEY].ping()
+    except StorageError:
+        return web.json_response({"status": "storage unavailable"}, status=503)
+    return web.json_response({"status": "ok"})
+
+
+def build_app(storage: Storage, channels: list[Channel]) -> web.Application:
+    app = web.Application(client_max_size=256 * 1024)
+    app[STORAGE_KEY] = storage
+    app.router.add_get("/healthz", healthz)
+    for channel in channels:
+        channel.routes(app)
+    return app
+
+
+class Server:
+    """Everything `kvisa serve` runs; tests start and stop it in-process."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.storage: Storage | None = None
+        self.channels: list[Channel] = []
+        self.runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        flows, catalogs = load_content(self.settings)
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.storage = open_storage(self.settings.storage_url)
+        await self.storage.ping()
+        services = Services(self.settings, Engine(flows, catalogs, self.storage), catalogs, self.clock)
+        self.channels = [c for factory in channel_factories() if (c := factory(services)) is not None]
+        if not self.channels:
+            raise ConfigError("TELEGRAM_BOT_TOKEN", "no channel is configured (set Telegram or WeChat settings)")
+        self.runner = web.AppRunner(build_app(self.storage, self.channels), access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, self.settings.http_host, self.settings.http_port).start()
+        for channel in self.channels:
+            await channel.start()
+        log.info("serving %s on %s:%s", ", ".join(c.name for c in self.channels),
+                 self.settings.http_host, self.settings.http_port)
+
+    async def stop(self) -> None:
+        for channel in reversed(self.channels):
+            await channel.stop()
+        if self.runner:
+            await self.runner.cleanup()
+        if self.storage:
+            await self.storage.close()
+
+
+async def serve(settings: Settings) -> int:
+    server = Server(settings)
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopped.set)
+    await server.start()
+    try:
+        await stopped.wait()
+    finally:
+        await server.stop()
+    return 0
