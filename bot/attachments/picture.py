@@ -200,7 +200,9 @@ def _deadline_labels(draw: ImageDraw.ImageDraw, timeline: Timeline, t: Text, far
         x = X1 + 40 if deadline.id in far else x_of(deadline.date)
         labels.append(_Label(deadline, x, lines, act_by, width))
     _stack(labels, axis_y + 80)
-    for label in labels:  # the leader ends beside the first line, or above a label under it
+    # Met deadlines first, so an open one on the same day keeps its red marker on top.
+    for label in sorted(labels, key=lambda b: not b.deadline.met):
+        # The leader ends beside the label's first line, or at its top when the label is under it.
         x = label.x
         draw.line([(x, axis_y), (x, label.top - 4 if label.covers(x) else label.top + LINE / 2)],
                   fill=_colour(label.deadline), width=3)

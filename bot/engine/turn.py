@@ -60,7 +60,7 @@ class Turn:
                 self.say(self.t("That button belongs to an earlier question. Here is the current one."))
                 self.ask_current()
             else:
-                self.choose(inbound.option)
+                self.choose(self.option_by_position(inbound.option))
         else:
             self.typed(inbound.text or "")
         if self.deleted:
@@ -288,6 +288,14 @@ class Turn:
         else:
             self.say(t("Please choose one of the options, by its number or its name."))
         self.ask_current()
+
+    def option_by_position(self, option: str) -> str:
+        """`#3` is the third option of the current prompt (for platforms that limit button data)."""
+        if option.startswith("#") and option[1:].isdigit():
+            options = self.options_for(self.session.awaiting_kind())
+            index = int(option[1:])
+            return options[index - 1].id if 1 <= index <= len(options) else ""
+        return option
 
     def current_question(self) -> Question:
         return self.flows.question(self.session.awaiting["id"])  # type: ignore[index]

@@ -15,7 +15,7 @@ class Inbound:
     user: UserKey
     at: dt.datetime  # aware; the channel takes it from the injected clock
     text: str | None = None
-    option: str | None = None  # an option id from a button
+    option: str | None = None  # an option id from a button, or "#N": the N-th option shown
     prompt: int | None = None  # the prompt the option belongs to (stale-button detection)
     command: str | None = None  # without the slash, lower case: "start", "edit"
     args: str = ""

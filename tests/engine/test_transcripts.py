@@ -291,3 +291,15 @@ def test_policy_matches_the_shipped_rules_for_a_plain_case() -> None:
     assert not result.eligible
     academic = next(r for r in result.channel_results if r.id == "academic")
     assert len(academic.unmet) == 1  # only the recognised-institution rule fails
+
+
+async def test_option_by_position_is_the_nth_option_of_the_current_prompt(chat: Chat, engine: Engine) -> None:
+    from bot.engine.types import Inbound
+
+    await chat.send("/start")
+    await chat.choose("agree")
+    prompt = chat.last_prompt.prompt
+    await engine.handle(Inbound(chat.user, chat.at, option="#3", prompt=prompt))  # Master's
+    assert (await chat.state())["answers"] == {"degree": "master"}  # type: ignore[index]
+    await engine.handle(Inbound(chat.user, chat.at, option="#9", prompt=prompt + 1))  # out of range
+    assert (await chat.state())["answers"] == {"degree": "master"}  # type: ignore[index]
