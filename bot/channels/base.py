@@ -35,13 +35,13 @@ class Channel(ABC):
 
     name: str
 
-    def routes(self, app: web.Application) -> None:
+    def routes(self, app: web.Application) -> None:  # noqa: B027 - optional hook
         """Add this channel's HTTP endpoints (webhooks) to the shared server."""
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 - optional hook
         """Begin receiving (long polling, menus); return once running."""
 
-    async def stop(self) -> None:
+    async def stop(self) -> None:  # noqa: B027 - optional hook
         """Stop receiving and release connections."""
 
     @abstractmethod

@@ -57,7 +57,7 @@ COMPUTED_FACTS: dict[str, frozenset[Any]] = {
 }
 
 
-def fields(node: Any, where: tuple[str, int], required: set[str], optional: set[str] = set()) -> Node:
+def fields(node: Any, where: tuple[str, int], required: set[str], optional: frozenset[str] | set[str] = frozenset()) -> Node:
     if not isinstance(node, Node):
         raise FlowError(where[0], where[1], "expected a mapping with keys " + ", ".join(sorted(required)))
     missing = required - node.keys()

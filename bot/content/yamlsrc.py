@@ -52,7 +52,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Node:
     return result
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def load_yaml(path: Path, display_name: str | None = None) -> Any:

@@ -12,12 +12,12 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from babel import Locale
 from babel.core import get_global
 
-from bot.content.model import Option, Question
+from bot.content.model import Question
 from bot.errors import InputError
 from bot.i18n import N_
 
@@ -47,7 +47,15 @@ def readable(text: str) -> bool:
     return any(unicodedata.category(ch)[0] in "LN" for ch in text)
 
 
-def match_option(text: str, options: Iterable[Option], labels: Mapping[str, Iterable[str]]) -> Option | None:
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+OptionT = TypeVar("OptionT", bound=_Identified)
+
+
+def match_option(text: str, options: Iterable[OptionT], labels: Mapping[str, Iterable[str]]) -> OptionT | None:
     """The option meant by a number (1-based), an option id, or a label in any language."""
     wanted = normalize(text)
     options = tuple(options)

@@ -6,7 +6,6 @@ performs I/O or reads a clock: time comes in on the Inbound.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,7 +14,7 @@ from bot.engine import render, reports
 from bot.engine.answers import MAX_MESSAGE, Rejected, match_option, parse_typed, readable, typed
 from bot.engine.session import Session
 from bot.engine.types import Inbound, Outbound, UiOption
-from bot.i18n import LANGS, N_, Catalogs, Lang, lang_from_hint
+from bot.i18n import LANGS, N_, Catalogs, Lang, Text, lang_from_hint
 from bot.policy.eligibility import Assessment, assess, facts_of
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -44,7 +43,7 @@ class Turn:
         self.deleted = False
 
     @property
-    def t(self) -> Any:
+    def t(self) -> Text:
         return self.catalogs[self.session.lang]
 
     # --- entry point -------------------------------------------------------------------------
