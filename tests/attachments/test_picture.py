@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses as dc
 import datetime as dt
 import gettext
 import io
@@ -11,9 +12,9 @@ from functools import cache
 import pytest
 from PIL import Image
 
-from bot.attachments.picture import FONT_FACE, font, render_timeline_png
+from bot.attachments.picture import FONT_FACE, LINE, _Label, _stack, font, render_timeline_png
 from bot.i18n import Catalogs, Text
-from bot.policy.timeline import Deadline, Estimate, Step, StepStatus, Timeline
+from bot.policy.timeline import Deadline, Estimate, Step, StepId, StepStatus, Timeline
 
 D = dt.date
 VISA = "Step 1: the K visa, applied for abroad"
@@ -63,9 +64,14 @@ def decode(png: bytes) -> Image.Image:
     return image
 
 
-def step(id: str, status: StepStatus, start: D | None, end: D | None, estimated: bool = False) -> Step:
+def colours(png: bytes) -> set[object]:
+    return {c for _, c in decode(png).getcolors(1 << 20) or []}
+
+
+def step(id: StepId, status: StepStatus, start: D | None, end: D | None,
+         estimated: bool = False) -> Step:
     title = {"visa": VISA, "work_permit": WORK, "residence_permit": RESIDENCE}[id]
-    return Step(id, title, status, start, end, estimated)  # type: ignore[arg-type]
+    return Step(id, title, status, start, end, estimated)
 
 
 def in_progress() -> Timeline:
@@ -98,7 +104,8 @@ def planned_only() -> Timeline:
                step("work_permit", "upcoming", None, None),
                step("residence_permit", "upcoming", None, None)),
         deadlines=(),
-        estimates=(Estimate("visa_decision", "Visa decision", D(2026, 3, 18), D(2026, 3, 20), False),),
+        estimates=(Estimate("visa_decision", "Visa decision", D(2026, 3, 18), D(2026, 3, 20),
+                            False),),
     )
 
 
@@ -120,14 +127,17 @@ def across_new_year() -> Timeline:
     )
 
 
+STEP_IDS: tuple[StepId, ...] = ("visa", "work_permit", "residence_permit")
+
+
 def with_statuses(statuses: tuple[StepStatus, ...]) -> Timeline:
+    """Any mix of statuses, three deadlines on consecutive days."""
     starts = (D(2026, 5, 4), D(2026, 5, 25), D(2026, 6, 15))
     return Timeline(
         today=D(2026, 6, 1),
         events={},
         steps=tuple(step(id, status, start, start + dt.timedelta(14), status != "done")
-                    for id, status, start in zip(("visa", "work_permit", "residence_permit"),
-                                                 statuses, starts)),
+                    for id, status, start in zip(STEP_IDS, statuses, starts)),
         deadlines=(Deadline("stay_limit", "Stay limit", D(2026, 6, 3), D(2026, 6, 3), False),
                    Deadline("lingang_supplement", "Lingang supplementary documents",
                             D(2026, 6, 4), D(2026, 6, 4), False),
@@ -140,7 +150,7 @@ def with_statuses(statuses: tuple[StepStatus, ...]) -> Timeline:
 TIMELINES = {"in_progress": in_progress, "planned_only": planned_only,
              "across_new_year": across_new_year}
 STATUSES: list[tuple[StepStatus, ...]] = list(
-    itertools.product(("done", "current", "upcoming"), repeat=3))  # type: ignore[arg-type]
+    itertools.product(("done", "current", "upcoming"), repeat=3))
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -150,7 +160,7 @@ def test_picture_is_a_portrait_rgb_png_sized_for_phones(name: str, lang: str) ->
     assert image.format == "PNG"
     assert image.mode == "RGB"
     assert image.width == 1080
-    assert 900 <= image.height <= 2200
+    assert 0.75 * image.width <= image.height <= 2200  # portrait or nearly square
 
 
 @pytest.mark.parametrize("statuses", STATUSES, ids="-".join)
@@ -171,11 +181,9 @@ def test_english_and_chinese_pictures_differ() -> None:
 
 
 def test_step_colours_follow_status() -> None:
-    all_done = decode(render_timeline_png(with_statuses(("done",) * 3), text("en")))
-    none_done = decode(render_timeline_png(with_statuses(("upcoming",) * 3), text("en")))
     green = (46, 125, 50)
-    assert green in {c for _, c in all_done.getcolors(1 << 20) or []}
-    assert green not in {c for _, c in none_done.getcolors(1 << 20) or []}
+    assert green in colours(render_timeline_png(with_statuses(("done",) * 3), text("en")))
+    assert green not in colours(render_timeline_png(with_statuses(("upcoming",) * 3), text("en")))
 
 
 def test_close_deadlines_stack_their_labels_and_grow_the_picture() -> None:
@@ -184,7 +192,17 @@ def test_close_deadlines_stack_their_labels_and_grow_the_picture() -> None:
     three = with_statuses(("done", "current", "upcoming"))
     height_one = decode(render_timeline_png(one, text("en"))).height
     height_three = decode(render_timeline_png(three, text("en"))).height
-    assert height_three >= height_one + 2 * 42  # each close label took a line of its own
+    assert height_three >= height_one + 2 * 2 * LINE  # each label (date + title) below the last
+
+
+def test_close_deadline_labels_never_overlap() -> None:
+    labels = [_Label(Deadline(f"d{i}", "Stay limit", D(2026, 6, 1 + i), D(2026, 6, 1 + i), False),
+                     x, ["Jun 1", "Apply for the work permit"], False, 400)
+              for i, x in enumerate((500, 514, 528, 990, 60))]
+    _stack(labels, 800)
+    for a, b in itertools.combinations(labels, 2):
+        assert not a.clashes(b, strict=False)
+    assert all(label.top >= 800 for label in labels)
 
 
 def test_estimated_legend_only_when_something_is_estimated() -> None:
@@ -224,7 +242,26 @@ def test_chinese_title_is_inked_in_the_picture() -> None:
     assert real.crop(title_band).getextrema() != ((255, 255),) * 3  # there is ink
 
 
-def test_today_line_is_drawn_at_its_own_colour() -> None:
-    image = decode(render_timeline_png(planned_only(), text("en")))
-    pixels = {c for _, c in image.getcolors(1 << 20) or []}
-    assert (230, 81, 0) in pixels
+def test_today_line_is_drawn_in_its_own_colour() -> None:
+    assert (230, 81, 0) in colours(render_timeline_png(planned_only(), text("en")))
+
+
+def only_deadline(**fields: object) -> Timeline:
+    base = with_statuses(("done", "current", "upcoming"))
+    deadline = dc.replace(base.deadlines[0], **fields)  # type: ignore[arg-type]
+    return Timeline(base.today, base.events, base.steps, (deadline,), base.estimates)
+
+
+def test_met_deadline_is_drawn_without_the_deadline_red() -> None:
+    red = (198, 40, 40)
+    assert red in colours(render_timeline_png(only_deadline(met=False), text("en")))
+    assert red not in colours(render_timeline_png(only_deadline(met=True), text("en")))
+
+
+def test_act_by_line_only_for_actions_when_offices_are_closed() -> None:
+    def height(**fields: object) -> int:
+        return decode(render_timeline_png(only_deadline(**fields), text("en"))).height
+
+    open_day = height(act_by=D(2026, 6, 3))
+    assert height(act_by=D(2026, 6, 2)) == open_day + LINE
+    assert height(act_by=D(2026, 6, 2), kind="condition") == open_day
