@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.content.model import Flows
 from bot.engine.turn import Turn
-from bot.engine.types import Inbound, Outbound
+from bot.engine.types import Inbound, Outbound, materialize
 from bot.errors import BotError
 from bot.i18n import Catalogs, lang_from_hint
 from storage.base import Storage, UserKey
@@ -45,7 +45,8 @@ class Engine:
     async def handle(self, inbound: Inbound) -> list[Outbound]:
         async with self._lock(inbound.user):
             try:
-                return await self.storage.update(inbound.user, lambda data: self.turn(data, inbound))
+                replies = await self.storage.update(inbound.user, lambda data: self.turn(data, inbound))
+                return [await materialize(reply) for reply in replies]
             except BotError:
                 log.exception("turn failed for a %s user", inbound.user.channel)
                 t = self.catalogs[lang_from_hint(inbound.lang_hint)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bot.attachments.calendar_file import timeline_ics
@@ -64,7 +65,8 @@ def show(turn: Turn) -> None:
     """The timeline as text and picture, then the choice of a step to report."""
     t = turn.t
     timeline = timeline_of(turn)
-    picture = Attachment("timeline.png", "image/png", render_timeline_png(timeline, t), t("Your K visa timeline"))
+    picture = Attachment("timeline.png", "image/png", caption=t("Your K visa timeline"),
+                         make=partial(render_timeline_png, timeline, t))
     turn.out.append(Outbound(timeline_text(t, turn.flows, timeline), attachments=(picture,)))
     turn.await_("report")
 

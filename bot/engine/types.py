@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 from storage.base import UserKey
 
@@ -42,10 +43,15 @@ class UiOption:
 
 @dataclass(frozen=True)
 class Attachment:
+    """A file sent with a message. A turn may leave `data` empty and give `make` instead: the
+    engine produces the bytes in a worker thread after the turn is saved (drawing a picture
+    takes tens of milliseconds of CPU, which must not stall other users' replies)."""
+
     filename: str
     content_type: str
-    data: bytes
+    data: bytes = b""
     caption: str = ""
+    make: Callable[[], bytes] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -54,3 +60,17 @@ class Outbound:
     options: tuple[UiOption, ...] = ()
     prompt: int | None = None  # set when options belong to a prompt that can go stale
     attachments: tuple[Attachment, ...] = field(default=())
+
+
+async def materialize(outbound: Outbound) -> Outbound:
+    """Produce deferred attachments (in a thread), so channels only ever see bytes."""
+    import asyncio
+
+    if not any(a.make for a in outbound.attachments):
+        return outbound
+    made = []
+    for attachment in outbound.attachments:
+        if attachment.make is not None:
+            attachment = replace(attachment, data=await asyncio.to_thread(attachment.make), make=None)
+        made.append(attachment)
+    return replace(outbound, attachments=tuple(made))
