@@ -31,6 +31,7 @@ from bot.content.model import (
     Requirement,
     Source,
     Step,
+    StepRule,
     TimelineRules,
     Variant,
     WorkingDaysVariant,
@@ -290,10 +291,6 @@ class _Reader:
                          for e in (fields(e, (doc.file, doc.line_of("events")), {"id", "label", "done"})
                                    for e in items_of(doc, "events"))), lambda e: e.id, doc, "events")
         known = {e.id for e in events} | {"planned_application"}
-        steps = unique((Step(text(s, "id"), text(s, "title"))
-                        for s in (fields(s, (doc.file, doc.line_of("steps")), {"id", "title"})
-                                  for s in items_of(doc, "steps"))), lambda s: s.id, doc, "steps")
-
         def event_refs(node: Node, key: str) -> tuple[str, ...]:
             refs = items_of(node, key) if isinstance(node[key], list) else [node[key]]
             for ref in refs:
@@ -307,6 +304,13 @@ class _Reader:
                     or not 0 <= value[0] <= value[1]):
                 raise node.error("'working_days' must be [earliest, latest], whole numbers", "working_days")
             return value[0], value[1]
+
+        step_nodes = [fields(s, (doc.file, doc.line_of("steps")),
+                             {"id", "title", "start", "projected_start", "end", "estimate"})
+                      for s in items_of(doc, "steps")]
+        steps = unique((StepRule(text(s, "id"), text(s, "title"), event_refs(s, "start")[0],
+                                 event_refs(s, "projected_start")[0], event_refs(s, "end")[0], text(s, "estimate"))
+                        for s in step_nodes), lambda s: s.id, doc, "steps")
 
         estimates = []
         for raw in items_of(doc, "estimates"):
@@ -335,6 +339,10 @@ class _Reader:
                 met_by=event_refs(node, "met_by")[0] if "met_by" in node else None,
                 until=event_refs(node, "until")[0] if "until" in node else None,
                 kind=node.get("kind", "action")))
+        estimate_ids = {e.id for e in estimates}
+        for node, step in zip(step_nodes, steps, strict=True):
+            if step.estimate not in estimate_ids:
+                raise node.error(f"unknown estimate {step.estimate!r}", "estimate")
         spec = str(doc["earliest_event"])
         if not RelativeDate.is_valid(spec):
             raise doc.error("'earliest_event' must be like -2y", "earliest_event")

@@ -242,12 +242,24 @@ class DeadlineRule:
 
 
 @dataclass(frozen=True)
+class StepRule:
+    """A step as a bar: reported `start` (else `projected_start`) to `end` (else the estimate)."""
+
+    id: str
+    title: str
+    start: str
+    projected_start: str
+    end: str
+    estimate: str
+
+
+@dataclass(frozen=True)
 class TimelineRules:
     events: tuple[EventDef, ...]
     earliest_event: RelativeDate
     deficiency_question: str
     deficiency_why: str
-    steps: tuple[Step, ...]
+    steps: tuple[StepRule, ...]
     estimates: tuple[EstimateRule, ...]
     deadlines: tuple[DeadlineRule, ...]
 

@@ -17,7 +17,7 @@ from bot.policy.eligibility import facts_of
 
 EVENTS = ("planned_application", "visa_applied", "entered", "work_permit_submitted",
           "work_permit_granted", "residence_permit_submitted", "residence_permit_granted")
-StepId = Literal["visa", "work_permit", "residence_permit"]
+StepId = str  # a step id of flows/timeline.yaml: visa, work_permit, residence_permit
 StepStatus = Literal["done", "current", "upcoming"]
 
 
@@ -133,29 +133,17 @@ def build_timeline(flows: Flows, answers: Mapping[str, Any], events: Mapping[str
             kind=deadline.kind,
         ))
     deadlines.sort(key=lambda d: (d.act_by, d.id))
-    return Timeline(today, dict(events), tuple(_steps(known, events, estimates)), tuple(deadlines),
-                    tuple(estimates))
-
-
-def _steps(known: Mapping[str, dt.date], events: Mapping[str, dt.date], estimates: list[Estimate]) -> list[Step]:
-    latest = {e.id: e.latest for e in estimates}
-
-    def step(step_id: StepId, title: str, start_event: str, projected_from: str | None,
-             end_event: str, estimate: str) -> Step:
-        start = events.get(start_event) or (known.get(projected_from) if projected_from else None)
-        if end_event in events:
-            return Step(step_id, title, "done", start, events[end_event], False)
-        status: StepStatus = "current" if start_event in events or (projected_from in events) else "upcoming"
-        return Step(step_id, title, status, start, latest.get(estimate), estimate in latest)
-
-    return [
-        # The visa is in hand once the user has entered China.
-        step("visa", "K visa", "visa_applied", "planned_application", "entered", "visa_decision"),
-        step("work_permit", "Work permit", "work_permit_submitted", "entered", "work_permit_granted",
-             "work_permit_decision"),
-        step("residence_permit", "Residence permit", "residence_permit_submitted", "work_permit_granted",
-             "residence_permit_granted", "residence_permit_decision"),
-    ]
+    ends = {e.id: e.latest for e in estimates}
+    steps = []
+    for step in rules.steps:
+        began = events.get(step.start) or known.get(step.projected_start)
+        if step.end in events:
+            steps.append(Step(step.id, step.title, "done", began, events[step.end], False))
+            continue
+        # Started when reported, or when the step it follows is done (reported).
+        status: StepStatus = "current" if step.start in events or step.projected_start in events else "upcoming"
+        steps.append(Step(step.id, step.title, status, began, ends.get(step.estimate), step.estimate in ends))
+    return Timeline(today, dict(events), tuple(steps), tuple(deadlines), tuple(estimates))
 
 
 def event_problem(flows: Flows, events: Mapping[str, dt.date], event_id: str, day: dt.date,
