@@ -12,6 +12,7 @@ from bot.attachments.picture import render_timeline_png
 from bot.engine.answers import Rejected, parse_date
 from bot.engine.timeline_text import timeline_text
 from bot.engine.types import Attachment, Outbound, UiOption
+from bot.i18n import Text
 from bot.policy.timeline import Timeline, build_timeline, event_problem
 
 if TYPE_CHECKING:
@@ -26,8 +27,8 @@ def timeline_of(turn: Turn) -> Timeline:
     return build_timeline(turn.flows, turn.typed_answers(), events, turn.today, s.deficiency_tolerance)
 
 
-def options(turn: Turn, kind: str) -> list[UiOption]:
-    t, s = turn.t, turn.session
+def options(turn: Turn, kind: str, t: Text) -> list[UiOption]:
+    s = turn.session
     if kind == "report":
         result = []
         for event in turn.flows.timeline.events:

@@ -78,9 +78,9 @@ class Turn:
         self.session.prompt += 1
         self.out.append(Outbound(text, tuple(options), prompt=self.session.prompt))
 
-    def options_for(self, kind: str | None) -> list[UiOption]:
+    def options_for(self, kind: str | None, lang: Lang | None = None) -> list[UiOption]:
         """The options of the current prompt, rebuilt from the session (deterministic)."""
-        t, s = self.t, self.session
+        t, s = self.catalogs[lang or self.session.lang], self.session
         if kind == "consent":
             return [UiOption("agree", t("I agree")), UiOption("decline", t("No, thanks"))]
         if kind == "question":
@@ -106,7 +106,7 @@ class Turn:
         if kind == "menu":
             return [UiOption(cmd, t(label)) for cmd, label in MENU]
         if kind in REPORT_KINDS:
-            return reports.options(self, kind)
+            return reports.options(self, kind, t)
         return []
 
     def ask_current(self) -> None:
@@ -301,12 +301,9 @@ class Turn:
 
     def labels_in_all_languages(self, kind: str | None) -> dict[str, list[str]]:
         labels: dict[str, list[str]] = {}
-        saved = self.session.lang
         for lang in LANGS:
-            self.session.lang = lang
-            for option in self.options_for(kind):
+            for option in self.options_for(kind, lang):
                 labels.setdefault(option.id, []).append(option.label.lstrip("☐☑ "))
-        self.session.lang = saved
         return labels
 
     def choose(self, option_id: str) -> None:
