@@ -30,6 +30,7 @@ from bot.content.model import (
     RelativeDate,
     Requirement,
     Source,
+    ReminderRules,
     Step,
     StepRule,
     TimelineRules,
@@ -234,7 +235,7 @@ class _Reader:
                        lambda p: p.id, parks_doc, "parks")
         timeline = self.timeline(fields(self.docs["timeline"], ("flows/timeline.yaml", 1),
                                         {"events", "earliest_event", "deficiency_tolerance", "steps", "estimates",
-                                         "deadlines"}))
+                                         "deadlines", "reminders"}))
         return Flows(
             questions=tuple(questions), channels=channels,
             age=AgeRule(self.integer(age, "minimum"), self.integer(age, "proof_above"),
@@ -315,14 +316,15 @@ class _Reader:
         estimates = []
         for raw in items_of(doc, "estimates"):
             node = fields(raw, (doc.file, doc.line_of("estimates")),
-                          {"id", "step", "title", "after", "working_days", "source"}, {"variants"})
+                          {"id", "step", "title", "after", "working_days", "source"}, {"variants", "nudge"})
             if node["step"] not in {s.id for s in steps}:
                 raise node.error(f"unknown step {node['step']!r}", "step")
             variants = tuple(WorkingDaysVariant(self.condition(v, "when"), window(v))
                              for v in (fields(v, (node.file, node.line_of("variants")), {"when", "working_days"})
                                        for v in (items_of(node, "variants") if "variants" in node else [])))
             estimates.append(EstimateRule(text(node, "id"), text(node, "step"), text(node, "title"),
-                                          event_refs(node, "after"), window(node), self.source_ref(node), variants))
+                                          event_refs(node, "after"), window(node), self.source_ref(node), variants,
+                                          event_refs(node, "nudge")[0] if "nudge" in node else None))
         deadlines = []
         for raw in items_of(doc, "deadlines"):
             node = fields(raw, (doc.file, doc.line_of("deadlines")), {"id", "title", "after", "source"},
@@ -351,7 +353,19 @@ class _Reader:
         self.source_ref(question)
         return TimelineRules(events, RelativeDate(spec), text(question, "text"), text(question, "why"), steps,
                              unique(estimates, lambda e: e.id, doc, "estimates"),
-                             unique(deadlines, lambda d: d.id, doc, "deadlines"))
+                             unique(deadlines, lambda d: d.id, doc, "deadlines"), self.reminder_rules(doc))
+
+    def reminder_rules(self, doc: Node) -> ReminderRules:
+        node = fields(doc["reminders"], (doc.file, doc.line_of("reminders")),
+                      {"offsets", "hour", "quiet_from", "quiet_until"})
+        offsets = node["offsets"]
+        if not isinstance(offsets, list) or not offsets or not all(
+                isinstance(o, int) and not isinstance(o, bool) and 0 <= o <= 60 for o in offsets):
+            raise node.error("'offsets' must be a list of days before the deadline (0 to 60)", "offsets")
+        hours = {k: self.integer(node, k) for k in ("hour", "quiet_from", "quiet_until")}
+        if any(h > 23 for h in hours.values()) or not hours["quiet_until"] <= hours["hour"] < hours["quiet_from"]:
+            raise node.error("'hour' must lie between quiet_until and quiet_from (0-23)", "hour")
+        return ReminderRules(tuple(sorted(set(offsets), reverse=True)), **hours)
 
     def messages(self) -> Iterable[tuple[str, str, int]]:
         for doc in self.docs.values():

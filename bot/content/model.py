@@ -219,6 +219,7 @@ class EstimateRule:
     working_days: tuple[int, int]
     source: str
     variants: tuple[WorkingDaysVariant, ...] = ()
+    nudge: str | None = None  # the event to ask about once the window has passed
 
     def window(self, facts: Mapping[str, Any]) -> tuple[int, int]:
         return next((v.working_days for v in self.variants if v.when.holds(facts)), self.working_days)
@@ -254,6 +255,14 @@ class StepRule:
 
 
 @dataclass(frozen=True)
+class ReminderRules:
+    offsets: tuple[int, ...]  # days before the act-by day
+    hour: int  # local delivery hour
+    quiet_from: int  # no delivery from this local hour...
+    quiet_until: int  # ...until this one
+
+
+@dataclass(frozen=True)
 class TimelineRules:
     events: tuple[EventDef, ...]
     earliest_event: RelativeDate
@@ -262,6 +271,7 @@ class TimelineRules:
     steps: tuple[StepRule, ...]
     estimates: tuple[EstimateRule, ...]
     deadlines: tuple[DeadlineRule, ...]
+    reminders: ReminderRules
 
     def event(self, event_id: str) -> EventDef | None:
         return next((e for e in self.events if e.id == event_id), None)

@@ -1,0 +1,1 @@
+"""Deadline reminders: what to send when (plan), and delivering it exactly once (scheduler)."""
