@@ -40,8 +40,8 @@ locales/%/LC_MESSAGES/kvisa.mo: locales/%/LC_MESSAGES/kvisa.po $(VENV)/.python-o
 
 # Re-extract every message from bot/ and flows/ and merge into the catalogs.
 messages: $(VENV)/.installed
-	$(BIN)/pybabel extract -F babel.cfg -k t -k N_ -k plural:1,2 --no-location --sort-output -o locales/kvisa.pot .
-	$(BIN)/pybabel update -D kvisa -d locales -i locales/kvisa.pot --no-fuzzy-matching
+	$(BIN)/pybabel extract -F babel.cfg -k t -k N_ -k plural:1,2 --no-location --sort-output -w 100 -o locales/kvisa.pot .
+	$(BIN)/pybabel update -D kvisa -d locales -i locales/kvisa.pot --no-fuzzy-matching -w 100
 
 bench: $(VENV)/.installed-test $(CATALOGS)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -1,4 +1,4 @@
-"""The `kvisa` command: chat, assess, flows check."""
+"""The `kvisa` command: chat, serve, assess, flows check, wechat menu."""
 
 from __future__ import annotations
 
@@ -100,6 +100,15 @@ def flows_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def wechat_menu(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.channels.wechat.menu import install_menu
+    from bot.i18n import Catalogs
+
+    menu = asyncio.run(install_menu(settings, Catalogs()))
+    print("WeChat menu installed: " + " | ".join(button["name"] for button in menu["button"]))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kvisa", description="KVisa bot: K-type visa assistant")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("flows", help="content tools")
     flows_sub = p.add_subparsers(dest="flows_command", required=True)
     flows_sub.add_parser("check", help="validate flows/ and its translations").set_defaults(run=flows_check)
+
+    p = sub.add_parser("wechat", help="WeChat Official Account tools")
+    wechat_sub = p.add_subparsers(dest="wechat_command", required=True)
+    wechat_sub.add_parser("menu", help="install the account's menu (checklist, timeline, help)").set_defaults(
+        run=wechat_menu)
     return parser
 
 

@@ -47,7 +47,8 @@ class Record:
 
 
 class Storage(ABC):
-    """Per-user JSON state with optimistic concurrency, plus a few shared primitives."""
+    """Per-user JSON state with optimistic concurrency, plus a few shared primitives: claims
+    (first caller wins, for a while) and expiring byte values (caches, small files)."""
 
     @classmethod
     @abstractmethod
@@ -76,6 +77,25 @@ class Storage(ABC):
     @abstractmethod
     async def claim(self, name: str, ttl: float) -> bool:
         """Mark `name` as taken for `ttl` seconds; True only for the first caller."""
+
+    @abstractmethod
+    async def release(self, name: str) -> None:
+        """End a claim before its ttl, so `name` can be claimed again at once.
+
+        Whoever holds the claim is not checked: a claim used as a lock must be released by its
+        holder within its ttl (make the ttl longer than the work it guards)."""
+
+    @abstractmethod
+    async def set_value(self, name: str, value: bytes, ttl: float | None = None) -> None:
+        """Store `value` under `name`, replacing any; it expires after `ttl` seconds (None: never)."""
+
+    @abstractmethod
+    async def get_value(self, name: str) -> bytes | None:
+        """The value stored under `name`, or None when there is none or it has expired."""
+
+    @abstractmethod
+    async def delete_value(self, name: str) -> None:
+        """Forget the value under `name` (nothing happens when there is none)."""
 
     @abstractmethod
     async def ping(self) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Self
 
 from redis.asyncio import Redis
+from redis.client import NEVER_DECODE
 from redis.exceptions import RedisError
 
 from bot.errors import StorageError
@@ -57,6 +58,9 @@ class KeyBuilder:
     def claim(self, name: str) -> str:
         return f"{self.prefix}:claim:{name}"
 
+    def value(self, name: str) -> str:
+        return f"{self.prefix}:value:{name}"
+
     def version_counter(self) -> str:
         """The counter every user's new version is taken from (see PUT_SCRIPT)."""
         return f"{self.prefix}:version"
@@ -85,7 +89,7 @@ def text(value: bytes | str) -> str:
 
 
 class RedisStorage(Storage):
-    """User records as hashes and claims as expiring keys in one Redis database."""
+    """User records as hashes, claims and values as (expiring) keys in one Redis database."""
 
     def __init__(self, client: Redis, prefix: str = "kvisa") -> None:
         self.client = client
@@ -137,6 +141,29 @@ class RedisStorage(Storage):
         milliseconds = math.ceil(ttl * 1000)
         with translate_errors():
             return bool(await self.client.set(self.keys.claim(name), 1, nx=True, px=milliseconds))
+
+    async def release(self, name: str) -> None:
+        with translate_errors():
+            await self.client.delete(self.keys.claim(name))
+
+    async def set_value(self, name: str, value: bytes, ttl: float | None = None) -> None:
+        if ttl is not None and ttl <= 0:
+            raise ValueError(f"value ttl must be positive, got {ttl}")
+        milliseconds = None if ttl is None else math.ceil(ttl * 1000)
+        with translate_errors():
+            await self.client.set(self.keys.value(name), bytes(value), px=milliseconds)
+
+    async def get_value(self, name: str) -> bytes | None:
+        # Values are bytes (a picture, a calendar file): never let a client built with
+        # decode_responses=True turn them into text (or fail on bytes that are not UTF-8).
+        with translate_errors():
+            value = await self.client.execute_command(  # type: ignore[no-untyped-call]
+                "GET", self.keys.value(name), **{NEVER_DECODE: []})
+        return None if value is None else bytes(value)
+
+    async def delete_value(self, name: str) -> None:
+        with translate_errors():
+            await self.client.delete(self.keys.value(name))
 
     async def ping(self) -> None:
         with translate_errors():

@@ -33,7 +33,7 @@ MEMORY = ":memory:"
 BUSY_TIMEOUT_MS = 5000
 # users() reads keys in pages so no read statement stays open while the caller writes.
 PAGE_SIZE = 500
-# Expired claims are harmless but would pile up; sweep them every this many claims.
+# Expired claims and values are harmless but would pile up; sweep them every this many writes.
 SWEEP_EVERY = 100
 
 # One transaction, so a process opening the file at the same time never sees half of it.
@@ -64,6 +64,12 @@ CREATE TABLE IF NOT EXISTS claims (
     expires_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS claims_expires_at ON claims (expires_at);
+CREATE TABLE IF NOT EXISTS stored_values (
+    name       TEXT PRIMARY KEY,
+    value      BLOB NOT NULL,
+    expires_at REAL
+);
+CREATE INDEX IF NOT EXISTS stored_values_expires_at ON stored_values (expires_at);
 COMMIT;
 """
 
@@ -129,14 +135,14 @@ def decode(key: str, text: str) -> JSON:
 
 
 class SqliteStorage(Storage):
-    """User records and claims in one SQLite file, opened on first use."""
+    """User records, claims and values in one SQLite file, opened on first use."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = path if str(path) == MEMORY else Path(path)
         self._db: aiosqlite.Connection | None = None
         self._open_lock = asyncio.Lock()
         self._closed = False
-        self._claims_since_sweep = 0
+        self._writes_since_sweep = 0
 
     @classmethod
     def from_url(cls, url: str) -> Self:
@@ -249,11 +255,38 @@ class SqliteStorage(Storage):
             "WHERE claims.expires_at <= ?"
         )
         claimed = await self._execute(sql, (name, now + ttl, now)) == 1
-        self._claims_since_sweep += 1
-        if self._claims_since_sweep >= SWEEP_EVERY:
-            self._claims_since_sweep = 0
-            await self._execute("DELETE FROM claims WHERE expires_at <= ?", (now,))
+        await self._sweep_now_and_then(now)
         return claimed
+
+    async def release(self, name: str) -> None:
+        await self._execute("DELETE FROM claims WHERE name = ?", (name,))
+
+    async def set_value(self, name: str, value: bytes, ttl: float | None = None) -> None:
+        if ttl is not None and ttl <= 0:
+            raise ValueError(f"value ttl must be positive, got {ttl}")
+        now = time.time()
+        sql = (
+            "INSERT INTO stored_values (name, value, expires_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
+        )
+        await self._execute(sql, (name, bytes(value), None if ttl is None else now + ttl))
+        await self._sweep_now_and_then(now)
+
+    async def get_value(self, name: str) -> bytes | None:
+        # An expired row may linger until the next sweep; the query itself hides it.
+        sql = "SELECT value FROM stored_values WHERE name = ? AND (expires_at IS NULL OR expires_at > ?)"
+        rows = await self._fetch(sql, (name, time.time()))
+        return bytes(rows[0][0]) if rows else None
+
+    async def delete_value(self, name: str) -> None:
+        await self._execute("DELETE FROM stored_values WHERE name = ?", (name,))
+
+    async def _sweep_now_and_then(self, now: float) -> None:
+        self._writes_since_sweep += 1
+        if self._writes_since_sweep >= SWEEP_EVERY:
+            self._writes_since_sweep = 0
+            await self._execute("DELETE FROM claims WHERE expires_at <= ?", (now,))
+            await self._execute("DELETE FROM stored_values WHERE expires_at <= ?", (now,))
 
     async def ping(self) -> None:
         await self._fetch("SELECT 1")

@@ -37,6 +37,7 @@ def test_key_builder_puts_users_and_claims_under_the_prefix() -> None:
 
     assert keys.user(UserKey("wechat", "oAbC:1")) == "kvisa:user:wechat:oAbC:1"
     assert keys.claim("update:42") == "kvisa:claim:update:42"
+    assert keys.value("wechat:token:wx1") == "kvisa:value:wechat:token:wx1"
     assert keys.parse_user("kvisa:user:wechat:oAbC:1") == UserKey("wechat", "oAbC:1")
 
 
@@ -191,3 +192,28 @@ async def test_a_record_that_is_not_json_raises_storage_error(
     async with RedisStorage.from_url(redis_url, prefix=redis_prefix) as storage:
         with pytest.raises(StorageError):
             await storage.get(ALICE)
+
+
+@pytest.mark.redis
+async def test_a_value_is_a_plain_key_under_the_prefix_expiring_on_the_server(
+    redis_url: str, redis_prefix: str, raw_redis: Redis
+) -> None:
+    async with RedisStorage.from_url(redis_url, prefix=redis_prefix) as storage:
+        await storage.set_value("wechat:token:wx1", b"abc", ttl=60)
+        await storage.set_value("kept", b"forever")
+
+    assert await raw_redis.get(f"{redis_prefix}:value:wechat:token:wx1") == "abc"
+    assert 0 < await raw_redis.pttl(f"{redis_prefix}:value:wechat:token:wx1") <= 60_000
+    assert await raw_redis.pttl(f"{redis_prefix}:value:kept") == -1
+
+
+@pytest.mark.redis
+async def test_a_client_that_decodes_responses_still_gets_values_as_bytes(
+    redis_url: str, redis_prefix: str
+) -> None:
+    picture = b"\x89PNG\r\n\x1a\n\xff\xfe\x00"
+    client = Redis.from_url(redis_url, decode_responses=True)
+    async with RedisStorage(client, prefix=redis_prefix) as storage:
+        await storage.set_value("picture", picture, ttl=60)
+
+        assert await storage.get_value("picture") == picture

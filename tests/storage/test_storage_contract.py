@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
+
 from storage import Storage, UserKey
 from storage.base import JSON
 
@@ -206,6 +208,99 @@ class TestStorageContract:
     async def test_claims_with_different_names_are_independent(self, storage: Storage) -> None:
         assert await storage.claim("a", ttl=60)
         assert await storage.claim("b", ttl=60)
+
+    async def test_release_lets_a_claim_be_taken_again_at_once(
+        self, open_backend: StorageFactory
+    ) -> None:
+        holder, other = open_backend(), open_backend()
+        assert await holder.claim("lock:token", ttl=60)
+        assert not await other.claim("lock:token", ttl=60)
+
+        await holder.release("lock:token")
+
+        assert await other.claim("lock:token", ttl=60)
+
+    async def test_releasing_an_unclaimed_name_is_harmless(self, storage: Storage) -> None:
+        await storage.release("never-claimed")
+
+        assert await storage.claim("never-claimed", ttl=60)
+
+    async def test_a_value_roundtrips_bytes_that_are_not_text(self, storage: Storage) -> None:
+        picture = b"\x89PNG\r\n\x1a\n\x00\xff\xfe" + "日程".encode()
+
+        await storage.set_value("file:abc", picture, ttl=60)
+
+        assert await storage.get_value("file:abc") == picture
+
+    async def test_an_unknown_value_is_none(self, storage: Storage) -> None:
+        assert await storage.get_value("nothing-here") is None
+
+    async def test_setting_a_value_again_replaces_it(self, storage: Storage) -> None:
+        await storage.set_value("token", b"old", ttl=60)
+
+        await storage.set_value("token", b"new", ttl=60)
+
+        assert await storage.get_value("token") == b"new"
+
+    async def test_a_value_is_seen_by_every_instance(self, open_backend: StorageFactory) -> None:
+        writer, reader = open_backend(), open_backend()
+
+        await writer.set_value("token", b"shared", ttl=60)
+
+        assert await reader.get_value("token") == b"shared"
+
+    async def test_a_value_expires_after_its_ttl(self, storage: Storage) -> None:
+        await storage.set_value("token", b"short-lived", ttl=0.2)
+        assert await storage.get_value("token") == b"short-lived"
+
+        await asyncio.sleep(0.3)
+
+        assert await storage.get_value("token") is None
+
+    async def test_a_value_without_ttl_does_not_expire(self, storage: Storage) -> None:
+        await storage.set_value("setting", b"kept", ttl=None)
+        await storage.set_value("other", b"short", ttl=0.1)
+
+        await asyncio.sleep(0.2)
+
+        assert await storage.get_value("setting") == b"kept"
+
+    async def test_setting_a_value_without_ttl_removes_its_old_expiry(self, storage: Storage) -> None:
+        await storage.set_value("setting", b"first", ttl=0.1)
+        await storage.set_value("setting", b"second")
+
+        await asyncio.sleep(0.2)
+
+        assert await storage.get_value("setting") == b"second"
+
+    async def test_delete_value_forgets_it_and_deleting_nothing_is_harmless(
+        self, storage: Storage
+    ) -> None:
+        await storage.set_value("file:abc", b"data", ttl=60)
+
+        await storage.delete_value("file:abc")
+        await storage.delete_value("file:abc")
+
+        assert await storage.get_value("file:abc") is None
+
+    async def test_values_and_claims_of_one_name_are_independent(self, storage: Storage) -> None:
+        await storage.set_value("same", b"value", ttl=60)
+
+        assert await storage.claim("same", ttl=60)
+        await storage.release("same")
+        assert await storage.get_value("same") == b"value"
+
+    async def test_values_are_not_users(self, storage: Storage) -> None:
+        await storage.set_value("token", b"x", ttl=60)
+
+        assert [key async for key in storage.users()] == []
+
+    @pytest.mark.parametrize("ttl", [0, -1])
+    async def test_a_value_ttl_that_is_not_positive_is_refused(
+        self, storage: Storage, ttl: float
+    ) -> None:
+        with pytest.raises(ValueError):
+            await storage.set_value("token", b"x", ttl=ttl)
 
     async def test_update_applies_the_change_and_returns_its_result(self, storage: Storage) -> None:
         assert await storage.update(ALICE, append("签证")) == 1

@@ -1,0 +1,155 @@
+"""/wechat as WeChat's servers use it: URL verification, signatures, safe mode, bad requests,
+retries."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.channels.wechat.callbacks import message_xml, sign
+from tests.channels.wechat.conftest import Bot, StartBot
+
+
+async def test_url_verification_echoes_echostr_when_signed(bot: Bot) -> None:
+    query = bot.servers.query() | {"echostr": "7251839028374"}
+
+    async with bot.http.get(f"{bot.base_url}/wechat", params=query) as response:
+        assert response.status == 200
+        assert await response.text() == "7251839028374"
+
+
+async def test_url_verification_with_a_wrong_signature_is_refused(bot: Bot) -> None:
+    query = bot.servers.query(token="not-our-token") | {"echostr": "7251839028374"}
+
+    async with bot.http.get(f"{bot.base_url}/wechat", params=query) as response:
+        assert response.status == 403
+        assert "7251839028374" not in await response.text()
+
+
+@pytest.mark.parametrize("safe_mode", [False, True], ids=["plain", "safe"])
+async def test_a_text_gets_a_passive_reply_in_plain_and_safe_mode(start_bot: StartBot, safe_mode: bool) -> None:
+    bot = await start_bot(safe_mode=safe_mode)
+    user = bot.user()
+
+    reply = await user.say("/start")
+
+    assert reply.status == 200
+    assert reply.fields is not None
+    assert reply.fields["ToUserName"] == user.openid
+    assert reply.options  # the consent question, as numbered lines
+    assert bot.api.calls == []  # one passive reply was enough
+
+
+async def test_a_forged_signature_is_refused_and_nothing_is_processed(bot: Bot) -> None:
+    user = bot.user()
+    xml = message_xml(user.openid, "text", {"Content": "/start", "MsgId": 42})
+
+    reply = await bot.servers.post_raw(xml.encode(), bot.servers.query(token="stolen?"))
+
+    assert reply.status == 403
+    assert await bot.state(user) is None
+
+
+async def test_safe_mode_refuses_an_envelope_signed_with_the_wrong_token(start_bot: StartBot) -> None:
+    bot = await start_bot(safe_mode=True)
+    user = bot.user()
+    body, query = bot.servers.envelope(message_xml(user.openid, "text", {"Content": "/start", "MsgId": 43}))
+    query["msg_signature"] = sign("not-our-token", query["timestamp"], query["nonce"], "whatever")
+
+    reply = await bot.servers.post_raw(body, query)
+
+    assert reply.status == 403
+    assert await bot.state(user) is None
+
+
+async def test_safe_mode_refuses_an_unencrypted_message(start_bot: StartBot) -> None:
+    bot = await start_bot(safe_mode=True)
+    user = bot.user()
+    xml = message_xml(user.openid, "text", {"Content": "/start", "MsgId": 44})
+
+    reply = await bot.servers.post_raw(xml.encode(), bot.servers.query())
+
+    assert reply.status == 403
+
+
+@pytest.mark.parametrize("body", [
+    b"<xml><MsgType>text</MsgType>",  # cut short
+    b"this is not xml at all",
+    b"<xml><MsgType><![CDATA[text]]></MsgType><Content>hi</Content></xml>",  # no sender
+    (b"<xml><ToUserName>gh_x</ToUserName><FromUserName>o_x</FromUserName>"
+     b"<CreateTime>soon</CreateTime><MsgType>text</MsgType></xml>"),  # no usable time
+    (b"<xml><ToUserName>gh_x</ToUserName><FromUserName>o_x</FromUserName><CreateTime>1</CreateTime>"
+     b"<MsgType>text</MsgType><Content><b>nested</b></Content><MsgId>1</MsgId></xml>"),
+    b"<notxml/>",
+    "<xml>\u00e9</xml>".encode("latin-1"),  # not UTF-8
+], ids=["truncated", "text", "no-sender", "bad-time", "nested-content", "other-root", "latin-1"])
+async def test_malformed_xml_with_a_valid_signature_gets_400(bot: Bot, body: bytes) -> None:
+    reply = await bot.servers.post_raw(body, bot.servers.query())
+
+    assert reply.status == 400
+
+
+async def test_a_malformed_envelope_in_safe_mode_gets_400(start_bot: StartBot) -> None:
+    bot = await start_bot(safe_mode=True)
+    query = bot.servers.query(encrypted="bm90IGVuY3J5cHRlZA==")
+
+    reply = await bot.servers.post_raw(b"<xml><Encrypt>bm90IGVuY3J5cHRlZA==</Encrypt></xml>", query)
+
+    assert reply.status == 400
+
+
+async def test_a_body_over_64_kib_gets_413(bot: Bot) -> None:
+    user = bot.user()
+    xml = message_xml(user.openid, "text", {"Content": "x" * (64 * 1024), "MsgId": 45})
+
+    reply = await bot.servers.post_raw(xml.encode(), bot.servers.query())
+
+    assert reply.status == 413
+    assert await bot.state(user) is None
+
+
+async def test_a_chunked_body_over_64_kib_gets_413_too(bot: Bot) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(70):
+            yield b"x" * 1024
+
+    async with bot.http.post(f"{bot.base_url}/wechat", params=bot.servers.query(), data=chunks()) as response:
+        assert response.status == 413
+
+
+async def test_a_retried_message_is_handled_once(bot: Bot) -> None:
+    user = bot.user()
+    await user.say("/start")
+    await user.say("1")  # "I agree": the first question follows
+    after_first = await bot.state(user)
+
+    again = await user.retry()
+
+    # The first answer went out at once, so WeChat has it: the retry only gets "success".
+    assert again.status == 200 and again.fields is None
+    assert await bot.state(user) == after_first  # the "1" did not also answer the question
+
+
+async def test_a_retried_event_is_handled_once(bot: Bot) -> None:
+    user = bot.user()
+    await user.event("subscribe")
+    subscribe = user.last_xml
+    await user.say("1")  # agree
+    state = await bot.state(user)
+
+    again = await user.retry(subscribe)
+
+    assert again.status == 200 and again.fields is None
+    assert await bot.state(user) == state  # no second welcome, consent kept
+
+
+async def test_echoed_text_cannot_break_out_of_the_reply_cdata(bot: Bot) -> None:
+    user = bot.user()
+    sneaky = "/x]]><msgtype>image</msgtype>"  # an unknown command: the bot names it back
+
+    reply = await user.say(sneaky)
+
+    assert reply.status == 200
+    assert reply.fields is not None and reply.fields["MsgType"] == "text"
+    assert sneaky in reply.text

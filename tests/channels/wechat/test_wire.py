@@ -1,0 +1,90 @@
+"""The callback protocol's failures: whatever arrives, the answer is a message, 400 or 403,
+never an exception escaping to aiohttp (a 500 that WeChat would retry)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from xml.sax.saxutils import escape
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from wechatpy.crypto import WeChatCrypto  # type: ignore[import-untyped]
+
+from bot.channels.wechat import convert, wire
+from tests.channels.wechat.callbacks import AES_KEY, TOKEN, message_xml, sign
+from tests.channels.wechat.fake_api import APP_ID
+
+CRYPTO = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
+AT = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
+TAGS = st.sampled_from(["ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId", "Event",
+                        "EventKey", "Encrypt", "xml"])
+VALUES = st.one_of(st.text(st.characters(blacklist_categories=["Cs", "Cc"]), max_size=20), st.integers().map(str),
+                   st.sampled_from(["text", "event", "voice", "subscribe", "CLICK", "SCAN", "o_x", "gh_y"]))
+
+
+BODY_TAGS = st.sampled_from(["Content", "MsgId", "Event", "EventKey", "Recognition", "MediaId", "Ticket"])
+
+
+@st.composite
+def wechat_like_xml(draw: st.DrawFn, tags: st.SearchStrategy[str] = TAGS) -> str:
+    fields = draw(st.lists(st.tuples(tags, VALUES, st.booleans()), max_size=8))
+    body = "".join(f"<{tag}><b>{escape(value)}</b></{tag}>" if nested
+                   else f"<{tag}><![CDATA[{value.replace(']]>', '')}]]></{tag}>"
+                   for tag, value, nested in fields)
+    return f"<xml>{body}</xml>"
+
+
+@st.composite
+def messages_with_random_fields(draw: st.DrawFn) -> str:
+    """A valid sender, account and time, any type, and random further fields."""
+    msg_type = draw(st.sampled_from(["text", "event", "voice", "image", "location", "link", "unknown_type"]))
+    extra = draw(wechat_like_xml(BODY_TAGS))[len("<xml>"):-len("</xml>")]
+    return (f"<xml><ToUserName>gh_y</ToUserName><FromUserName>o_x</FromUserName>"
+            f"<CreateTime>{draw(st.integers(0, 2**40))}</CreateTime><MsgType>{msg_type}</MsgType>{extra}</xml>")
+
+
+def parse_or_reject(text: str) -> None:
+    try:
+        message = wire.parse(text)
+    except wire.Malformed:
+        return
+    # What parse lets through can be read, converted and answered without surprises.
+    convert.event_of(message, AT)
+    convert.retry_key(message)
+    wire.text_reply(message, "ok", 0)
+
+
+@given(st.text())
+def test_any_text_is_parsed_or_rejected_as_malformed(text: str) -> None:
+    parse_or_reject(text)
+
+
+@given(wechat_like_xml())
+def test_any_wechat_like_xml_is_parsed_or_rejected_as_malformed(xml: str) -> None:
+    parse_or_reject(xml)
+
+
+@given(messages_with_random_fields())
+def test_any_message_with_random_fields_is_parsed_or_rejected_as_malformed(xml: str) -> None:
+    parse_or_reject(xml)
+
+
+@given(st.binary(max_size=300), st.text(max_size=60))
+def test_any_safe_mode_body_is_opened_or_rejected(body: bytes, encrypted: str) -> None:
+    query = {"timestamp": "1", "nonce": "n", "encrypt_type": "aes", "msg_signature": sign(TOKEN, "1", "n", encrypted)}
+    for candidate in (body, f"<xml><Encrypt>{encrypted}</Encrypt></xml>".encode()):
+        try:
+            wire.open_body(candidate, query, TOKEN, CRYPTO)
+        except wire.Rejected:
+            pass
+
+
+def test_a_message_encrypted_for_another_account_is_forged() -> None:
+    other = WeChatCrypto(TOKEN, AES_KEY, "wx-another-account")
+    sealed = other.encrypt_message(message_xml("o_x", "text", {"Content": "hi", "MsgId": 1}), "n", "1")
+    encrypted = sealed.split("<Encrypt><![CDATA[")[1].split("]]>")[0]
+    query = {"timestamp": "1", "nonce": "n", "encrypt_type": "aes", "msg_signature": sign(TOKEN, "1", "n", encrypted)}
+
+    with pytest.raises(wire.Forged):
+        wire.open_body(f"<xml><Encrypt>{encrypted}</Encrypt></xml>".encode(), query, TOKEN, CRYPTO)
