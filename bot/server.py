@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -25,18 +26,10 @@ ChannelFactory = Callable[[Services], Channel | None]
 
 
 def channel_factories() -> list[ChannelFactory]:
-    factories: list[ChannelFactory] = []
-    try:
-        from bot.channels.telegram import from_settings as telegram
-        factories.append(telegram)
-    except ImportError:  # the channel is not built yet in this checkout
-        pass
-    try:
-        from bot.channels.wechat import from_settings as wechat
-        factories.append(wechat)
-    except ImportError:
-        pass
-    return factories
+    from bot.channels.telegram import from_settings as telegram
+    from bot.channels.wechat import from_settings as wechat
+
+    return [telegram, wechat]
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -67,6 +60,13 @@ class Server:
         self.runner: web.AppRunner | None = None
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()  # never leave the HTTP site or a connection behind
+            raise
+
+    async def _start(self) -> None:
         flows, catalogs = load_content(self.settings)
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.storage = open_storage(self.settings.storage_url)
@@ -84,12 +84,15 @@ class Server:
                  self.settings.http_host, self.settings.http_port)
 
     async def stop(self) -> None:
-        for channel in reversed(self.channels):
+        """Stop whatever was started, once; safe after a failed start."""
+        channels, runner, storage = self.channels, self.runner, self.storage
+        self.channels, self.runner, self.storage = [], None, None
+        for channel in reversed(channels):
             await channel.stop()
-        if self.runner:
-            await self.runner.cleanup()
-        if self.storage:
-            await self.storage.close()
+        if runner:
+            await runner.cleanup()
+        if storage:
+            await storage.close()
 
 
 async def serve(settings: Settings) -> int:
@@ -99,6 +102,10 @@ async def serve(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopped.set)
     await server.start()
+    # aiogram's pydantic models make full garbage collections slow (~200 ms here); freezing what
+    # exists after start-up keeps them out of every later collection (p99 spikes otherwise).
+    gc.collect()
+    gc.freeze()
     try:
         await stopped.wait()
     finally:

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Self
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.client import NEVER_DECODE
 from redis.exceptions import RedisError
 
@@ -100,7 +100,10 @@ class RedisStorage(Storage):
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "kvisa") -> Self:
         """``redis://host:port/db``, ``rediss://...`` or ``unix:///path/to/socket``."""
-        return cls(Redis.from_url(url), prefix=prefix)
+        # A blocking pool: under load, callers wait for a free connection instead of failing
+        # with "Too many connections" (redis-py's default pool refuses past its maximum).
+        pool = BlockingConnectionPool.from_url(url, max_connections=100, timeout=10)
+        return cls(Redis.from_pool(pool), prefix=prefix)  # the client owns (and closes) the pool
 
     async def get(self, key: UserKey) -> Record | None:
         with translate_errors():
