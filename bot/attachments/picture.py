@@ -238,7 +238,7 @@ def render_timeline_png(timeline: Timeline, t: Text) -> bytes:
     chart_top = y + 80  # the "Today" tag sits here, above the rows
 
     rows: list[tuple[Step, list[str], int, int, Estimate | None]] = []
-    windows = {e.id.removesuffix("_decision"): e for e in timeline.estimates}
+    windows = {e.step: e for e in timeline.estimates}
     y = chart_top + 70
     for step in timeline.steps:
         labels = wrap(t(step.title), font(34, True), W - 2 * PAD - 48)

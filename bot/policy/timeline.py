@@ -55,6 +55,7 @@ class Estimate:
     earliest: dt.date
     latest: dt.date
     estimated: bool
+    step: str = ""  # the step whose decision this is (flows/timeline.yaml)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def build_timeline(flows: Flows, answers: Mapping[str, Any], events: Mapping[str
         low, high = rule.window(facts)
         latest = calendar.add_working_days(start, high)
         estimates.append(Estimate(rule.id, rule.title, calendar.add_working_days(start, low), latest,
-                                  not calendar.span_is_official(start, latest)))
+                                  not calendar.span_is_official(start, latest), rule.step))
 
     deadlines = []
     for deadline in rules.deadlines:

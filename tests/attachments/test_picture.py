@@ -89,9 +89,9 @@ def in_progress() -> Timeline:
                             D(2025, 12, 16), D(2025, 12, 16), False),
                    Deadline("stay_limit", "Stay limit", D(2026, 1, 21), D(2026, 1, 20), True)),
         estimates=(Estimate("work_permit_decision", "Work permit decision", D(2025, 12, 19),
-                            D(2025, 12, 30), False),
+                            D(2025, 12, 30), False, "work_permit"),
                    Estimate("residence_permit_decision", "Residence permit decision",
-                            D(2026, 1, 9), D(2026, 1, 16), True)),
+                            D(2026, 1, 9), D(2026, 1, 16), True, "residence_permit")),
     )
 
 
@@ -105,7 +105,7 @@ def planned_only() -> Timeline:
                step("residence_permit", "upcoming", None, None)),
         deadlines=(),
         estimates=(Estimate("visa_decision", "Visa decision", D(2026, 3, 18), D(2026, 3, 20),
-                            False),),
+                            False, "visa"),),
     )
 
 
@@ -123,7 +123,7 @@ def across_new_year() -> Timeline:
                    Deadline("passport_valid_until", "Passport valid until", D(2031, 6, 1),
                             D(2031, 5, 30), True)),
         estimates=(Estimate("residence_permit_decision", "Residence permit decision",
-                            D(2026, 2, 27), D(2026, 3, 9), True),),
+                            D(2026, 2, 27), D(2026, 3, 9), True, "residence_permit"),),
     )
 
 
