@@ -15,6 +15,8 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings, load_content
 from bot.engine.engine import Engine
 from bot.errors import ConfigError, StorageError
+from bot.reminders.service import ReminderService
+from bot.reminders.settings import ReminderSettings
 from storage import open_storage
 from storage.base import Storage
 
@@ -58,6 +60,7 @@ class Server:
         self.storage: Storage | None = None
         self.channels: list[Channel] = []
         self.runner: web.AppRunner | None = None
+        self.reminders: ReminderService | None = None
 
     async def start(self) -> None:
         try:
@@ -80,13 +83,19 @@ class Server:
         await web.TCPSite(self.runner, self.settings.http_host, self.settings.http_port).start()
         for channel in self.channels:
             await channel.start()
+        self.reminders = ReminderService(services.engine, self.clock, {c.name: c.send for c in self.channels},
+                                         ReminderSettings.from_env(), redis_url=self.settings.redis_url,
+                                         data_dir=self.settings.data_dir)
+        await self.reminders.start()
         log.info("serving %s on %s:%s", ", ".join(c.name for c in self.channels),
                  self.settings.http_host, self.settings.http_port)
 
     async def stop(self) -> None:
         """Stop whatever was started, once; safe after a failed start."""
-        channels, runner, storage = self.channels, self.runner, self.storage
-        self.channels, self.runner, self.storage = [], None, None
+        reminders, channels, runner, storage = self.reminders, self.channels, self.runner, self.storage
+        self.reminders, self.channels, self.runner, self.storage = None, [], None, None
+        if reminders:
+            await reminders.stop()
         for channel in reversed(channels):
             await channel.stop()
         if runner:

@@ -81,17 +81,17 @@ def test_chat_with_piped_input_prints_every_reply_and_resumes_later(tmp_path: Pa
     first = kvisa("chat", "--user", "bob", "--clock", "2026-11-25T04:00:00+00:00", cwd=tmp_path,
                   stdin="1\n3\nyes\n")
     assert first.returncode == 0, first.stderr
-    assert "1. I agree" in first.stdout and "(3/12)" in first.stdout
+    assert "1. I agree" in first.stdout and "(3/13)" in first.stdout
     second = kvisa("chat", "--user", "bob", cwd=tmp_path, stdin="/mydata\n")
     assert second.returncode == 0, second.stderr
-    assert "(3/12)" in second.stdout  # resumed at the third question
+    assert "(3/13)" in second.stdout  # resumed at the third question
     assert "Master's" in second.stdout  # and /mydata shows the answer given in the first run
 
 
 def test_chat_in_chinese(tmp_path: Path) -> None:
     run = kvisa("chat", "--user", "li", "--lang", "zh", cwd=tmp_path, stdin="1\n")
     assert run.returncode == 0, run.stderr
-    assert "(1/12)" in run.stdout
+    assert "(1/13)" in run.stdout
     chinese = sum("\u4e00" <= ch <= "\u9fff" for ch in run.stdout)
     assert chinese > 50
 

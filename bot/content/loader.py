@@ -56,6 +56,8 @@ COMPUTED_FACTS: dict[str, frozenset[Any]] = {
     "needs_age_proof": frozenset({True, False}),
     # Reported with a Lingang work permit submission (chat) or given in a profile (assess).
     "deficiency_tolerance": frozenset({True, False}),
+    # The country of residence has several clocks (asks for the user's time zone).
+    "residence_zones_many": frozenset({True, False}),
 }
 
 
@@ -174,6 +176,8 @@ class _Reader:
             raise node.error("'options' is for (and required by) kind: choice", "kind")
         if ("date" in node) != (kind == "date"):
             raise node.error("'date' is for (and required by) kind: date", "kind")
+        if kind == "zone" and "residence_country" not in asked:
+            raise node.error("kind: zone lists the clocks of residence_country: ask that question first", "kind")
         when = self.condition(node, "when", known=asked) if "when" in node else None
         options: tuple[Option, ...] = ()
         if kind == "choice":

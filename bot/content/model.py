@@ -11,8 +11,12 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from bot.policy.workdays import WorkCalendar
 
-QuestionKind = Literal["choice", "yesno", "date", "country", "text"]
-QUESTION_KINDS: tuple[QuestionKind, ...] = ("choice", "yesno", "date", "country", "text")
+QuestionKind = Literal["choice", "yesno", "date", "country", "text", "zone"]
+# "zone": one of the clocks of the country of residence; the options are built when asked.
+QUESTION_KINDS: tuple[QuestionKind, ...] = ("choice", "yesno", "date", "country", "text", "zone")
+# Facts bot.policy computes from answers, and the answers each is computed from (so that
+# changing such an answer re-asks the questions that depend on the fact).
+COMPUTED_FROM: Mapping[str, frozenset[str]] = {"residence_zones_many": frozenset({"residence_country"})}
 
 
 @dataclass(frozen=True)
@@ -309,7 +313,7 @@ class Flows:
     def dependents(self, changed: Iterable[str]) -> frozenset[str]:
         """Questions whose conditions depend, directly or through others, on `changed`."""
         reach = set(changed)
-        derived_facts = {name: cond.facts for name, cond in self.derived.items()}
+        derived_facts = {**COMPUTED_FROM, **{name: cond.facts for name, cond in self.derived.items()}}
         grew = True
         while grew:
             grew = False

@@ -139,6 +139,13 @@ def typed(question: Question, value: Any) -> Any:
     return dt.date.fromisoformat(value) if question.kind == "date" else value
 
 
+@cache
+def _zone_names() -> frozenset[str]:
+    from zoneinfo import available_timezones
+
+    return frozenset(available_timezones())
+
+
 _TRUE = frozenset({"true", "yes", "y", "1", "是"})
 _FALSE = frozenset({"false", "no", "n", "0", "否"})
 
@@ -173,6 +180,10 @@ def coerce_field(question: Question, value: Any, today: dt.date) -> Any:
             low, high = rule.earliest.resolve(today), rule.latest.resolve(today)
             raise InputError(question.id, f"a date between {low} and {high}", value)
         return parsed.isoformat()
+    if kind == "zone":
+        if isinstance(value, str) and value.strip() in _zone_names():
+            return value.strip()
+        raise InputError(question.id, "an IANA time zone such as America/Los_Angeles", value)
     if kind == "country":
         code = parse_country(str(value)) if isinstance(value, str) else None
         if not isinstance(code, str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bot.engine import render, reports
+from bot.engine import reminders, render, reports
 
 if TYPE_CHECKING:
     from bot.engine.turn import Turn
@@ -74,6 +74,13 @@ def calendar(turn: Turn, args: str) -> None:
     reports.calendar(turn)
 
 
+def reminders_(turn: Turn, args: str) -> None:
+    if not turn.session.finished:
+        turn.say(turn.t("Your timeline depends on your answers: let's finish the interview first."))
+        return turn.resume()
+    reminders.show(turn)
+
+
 def lang(turn: Turn, args: str) -> None:
     wanted = args.strip().lower()
     if wanted in ("en", "zh"):
@@ -112,9 +119,9 @@ def parks(turn: Turn, args: str) -> None:
 COMMANDS: dict[str, Callable[[Turn, str], None]] = {
     "start": start, "help": help_, "back": back, "edit": edit, "checklist": checklist,
     "lang": lang, "reset": confirm("reset"), "delete": confirm("delete"), "mydata": mydata,
-    "faq": faq, "parks": parks, "timeline": timeline, "calendar": calendar,
+    "faq": faq, "parks": parks, "timeline": timeline, "calendar": calendar, "reminders": reminders_,
 }
-NEEDS_CONSENT = frozenset({"back", "edit", "checklist", "reset", "timeline", "calendar"})
+NEEDS_CONSENT = frozenset({"back", "edit", "checklist", "reset", "timeline", "calendar", "reminders"})
 
 
 def run_command(turn: Turn, name: str, args: str) -> None:

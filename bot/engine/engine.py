@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.content.model import Flows
@@ -16,14 +17,19 @@ from storage.base import Storage, UserKey
 
 log = logging.getLogger(__name__)
 
+# Told after a turn changed a user's stored state: the user and the new state (None: erased).
+# The engine stays pure; this is how the reminder service learns that dates may have moved.
+Listener = Callable[[UserKey, dict[str, Any] | None], Awaitable[None]]
+
 
 class Engine:
     """Channel-neutral: takes an Inbound, returns the Outbound replies."""
 
-    def __init__(self, flows: Flows, catalogs: Catalogs, storage: Storage) -> None:
+    def __init__(self, flows: Flows, catalogs: Catalogs, storage: Storage, listener: Listener | None = None) -> None:
         self.flows = flows
         self.catalogs = catalogs
         self.storage = storage
+        self.listener = listener
         # Keeps one user's turns in order within this process; the storage's version check
         # keeps them consistent across processes.
         self._locks: weakref.WeakValueDictionary[UserKey, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -44,10 +50,27 @@ class Engine:
 
     async def handle(self, inbound: Inbound) -> list[Outbound]:
         async with self._lock(inbound.user):
+            # The last run of the change is the one committed (update may retry it).
+            committed: list[tuple[dict[str, Any] | None, dict[str, Any] | None]] = []
+
+            def change(data: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[Outbound]]:
+                new, replies = self.turn(data, inbound)
+                committed[:] = [(data, new)]
+                return new, replies
+
             try:
-                replies = await self.storage.update(inbound.user, lambda data: self.turn(data, inbound))
-                return [await materialize(reply) for reply in replies]
+                replies = await self.storage.update(inbound.user, change)
             except BotError:
                 log.exception("turn failed for a %s user", inbound.user.channel)
                 t = self.catalogs[lang_from_hint(inbound.lang_hint)]
                 return [Outbound(t("Sorry, something went wrong on our side. Please try again in a minute."))]
+            if self.listener is not None and committed and committed[0][0] != committed[0][1]:
+                await self._tell(inbound.user, committed[0][1])
+            return [await materialize(reply) for reply in replies]
+
+    async def _tell(self, user: UserKey, state: dict[str, Any] | None) -> None:
+        assert self.listener is not None
+        try:
+            await self.listener(user, state)
+        except Exception:  # a listener's failure must never cost the user their reply
+            log.exception("engine listener failed for a %s user", user.channel)

@@ -10,6 +10,7 @@ from bot.content.model import Flows, Question
 from bot.engine.session import Session
 from bot.i18n import N_, Text
 from bot.policy.eligibility import Assessment
+from bot.policy.zones import ZoneChoice
 
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("start", N_("start or resume the interview")),
@@ -19,6 +20,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("checklist", N_("your document checklist")),
     ("timeline", N_("your deadlines, and reporting a step")),
     ("calendar", N_("your deadlines as a calendar file")),
+    ("reminders", N_("your reminders: see, pause or resume them")),
     ("faq", N_("common questions")),
     ("parks", N_("Zhangjiang and Lingang perks")),
     ("lang", N_("English / 中文")),
@@ -37,6 +39,8 @@ def answer_label(t: Text, question: Question, value: Any) -> str:
         return t.date(dt.date.fromisoformat(value))
     if question.kind == "country":
         return t.country(value)
+    if question.kind == "zone":
+        return ZoneChoice(value, (value,)).label(t.locale)
     return str(value)
 
 
@@ -154,6 +158,10 @@ def my_data(t: Text, flows: Flows, session: Session) -> str:
     if session.ticked:
         titles = {i.id: t(i.title) for i in flows.items}
         lines.append(t("Ticked documents: {items}", items=t(", ").join(titles.get(i, i) for i in session.ticked)))
+    if session.reminders_sent:
+        lines.append(t("Reminders sent: {n}.", n=len(session.reminders_sent)))
+    if session.reminders_paused:
+        lines.append(t("Reminders: paused."))
     lines.append(t("Nothing else: no name, no passport number. Send /delete to erase all of it."))
     return "\n".join(lines)
 

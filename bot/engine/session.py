@@ -16,7 +16,7 @@ class Session:
     {"kind": "question", "id": ...}, {"kind": "consent"}, {"kind": "edit"}, {"kind": "lang"},
     {"kind": "confirm", "action": "delete" | "reset"}, {"kind": "checklist"}, {"kind": "faq"},
     {"kind": "report"}, {"kind": "event_date", "id": ...},
-    {"kind": "event_confirm", "id": ..., "date": ...}, {"kind": "deficiency"},
+    {"kind": "event_confirm", "id": ..., "date": ...}, {"kind": "deficiency"}, {"kind": "reminders"},
     or None when nothing is pending."""
 
     lang: Lang = "en"
@@ -33,6 +33,12 @@ class Session:
     prefill: dict[str, str] = field(default_factory=dict)  # from a deep link, before consent
     last_seen: str | None = None  # the user's last message (WeChat's 48-hour window)
     inactive: bool = False  # blocked the bot / unsubscribed: no pushes until they write again
+    reminders_paused: bool = False  # /reminders: no reminders until resumed
+    snoozed: dict[str, str] = field(default_factory=dict)  # "remind me tomorrow": target -> ISO day
+    reminders_dismissed: dict[str, str] = field(default_factory=dict)  # "done" without an event: target -> act-by day
+    # The reminder ledger (exactly once): Reminder.key -> "<how> <ISO time sent>". Written by
+    # the reminder service only, in the step that sends; kept and erased with the rest.
+    reminders_sent: dict[str, str] = field(default_factory=dict)
     schema: int = SCHEMA
 
     @classmethod

@@ -10,12 +10,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.content.model import Condition, Flows, Question
-from bot.engine import render, reports
+from bot.engine import reminders, render, reports
 from bot.engine.answers import MAX_MESSAGE, Rejected, match_option, parse_typed, readable, typed
 from bot.engine.session import Session
 from bot.engine.types import Inbound, Outbound, UiOption
 from bot.i18n import LANGS, N_, Catalogs, Lang, Text, lang_from_hint
 from bot.policy.eligibility import Assessment, assess, facts_of
+from bot.policy.zones import zone_choices
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WHY, TODAY, DONE = "_why", "_today", "_done"
@@ -54,6 +55,8 @@ class Turn:
             self.command(inbound.command, inbound.args)
         elif self.is_new or self.session.awaiting is None and not self.session.consented:
             self.welcome()
+        elif inbound.option is not None and inbound.option.startswith(reminders.PREFIX):
+            reminders.action(self, inbound.option)  # a reminder's button: valid whatever is asked
         elif inbound.option is not None:
             if inbound.prompt is not None and inbound.prompt != self.session.prompt:
                 self.say(self.t("That button belongs to an earlier question. Here is the current one."))
@@ -85,6 +88,8 @@ class Turn:
             return [UiOption("agree", t("I agree")), UiOption("decline", t("No, thanks"))]
         if kind == "question":
             question = self.flows.question(s.awaiting["id"])  # type: ignore[index]
+            if question.kind == "zone":
+                return self.zone_options(t) + [UiOption(WHY, t("Why do you ask?"))]
             options = [UiOption(o.id, t(o.label)) for o in question.options]
             if question.date and question.date.default:
                 options.append(UiOption(TODAY, t("Today")))
@@ -107,7 +112,14 @@ class Turn:
             return [UiOption(cmd, t(label)) for cmd, label in MENU]
         if kind in REPORT_KINDS:
             return reports.options(self, kind, t)
+        if kind == "reminders":
+            return reminders.options(self, t)
         return []
+
+    def zone_options(self, t: Text) -> list[UiOption]:
+        """The clocks of the country of residence, west to east; the id is the zone's name."""
+        country = self.session.answers.get("residence_country")
+        return [UiOption(c.zone, c.label(t.locale)) for c in zone_choices(country)] if country else []
 
     def ask_current(self) -> None:
         """(Re-)send whatever the session is waiting for."""
@@ -137,6 +149,8 @@ class Turn:
             self.prompt(t("What would you like to do next?"), self.options_for(kind))
         elif kind in REPORT_KINDS:
             self.prompt(reports.prompt_text(self, kind), self.options_for(kind))
+        elif kind == "reminders":
+            self.prompt(reminders.prompt_text(self), self.options_for(kind))
         else:
             self.welcome()
 
@@ -163,6 +177,9 @@ class Turn:
         for question in self.flows.questions:
             facts = facts_of(self.flows, {q: typed(self.flows.question(q), v) for q, v in kept.items()})
             if question.id in s.answers and self.visible(question, facts):
+                if question.kind == "zone" and not any(
+                        s.answers[question.id] == c.zone for c in zone_choices(kept.get("residence_country", ""))):
+                    continue  # a clock of the previous country of residence
                 kept[question.id] = s.answers[question.id]
         s.answers = kept
 
@@ -238,6 +255,8 @@ class Turn:
             return self.ask(question)
         if option_id == TODAY:
             return self.record(question, self.today.isoformat())
+        if option_id is not None and question.kind == "zone":
+            return self.record(question, option_id)  # choose() checked it is one of the clocks
         if option_id is not None:
             option = question.option(option_id)
             if option is None:
@@ -260,6 +279,8 @@ class Turn:
         if not text.strip():
             self.say(t("I received an empty message. Please type your answer, or choose an option."))
             return self.ask_current()
+        if text.strip().startswith(reminders.PREFIX):
+            return reminders.action(self, text.strip())  # a reminder's option typed (console)
         if len(text) > MAX_MESSAGE:
             self.say(t("That message is too long for me ({length} characters). Please answer in a few words.",
                        length=len(text)))
@@ -311,6 +332,8 @@ class Turn:
         kind = s.awaiting_kind()
         if option_id not in {o.id for o in self.options_for(kind)}:
             return self.stale()
+        if option_id.startswith(reminders.PREFIX):
+            return reminders.action(self, option_id)
         if kind == "question":
             return self.answer_question(self.current_question(), option_id, None)
         if kind == "consent":
@@ -337,6 +360,8 @@ class Turn:
             return self.command(option_id, "")
         if kind in REPORT_KINDS:
             return reports.choose(self, kind, option_id)
+        if kind == "reminders":  # only "Done" is left: the switch was handled above
+            return self.resume()
 
     def resume(self) -> None:
         """Back to the interview where it stood, or to the menu when it is done."""
@@ -387,6 +412,7 @@ class Turn:
             return
         s.answers, s.edit, s.finished, s.ticked = {}, None, False, []
         s.events, s.deficiency_tolerance = {}, None
+        s.snoozed, s.reminders_dismissed = {}, {}
         self.say(t("Your answers are cleared. Let's start again."))
         self.advance()
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.content.model import ChecklistItem, Flows, add_months
+from bot.policy.zones import zone_choices
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,9 @@ def age_on(birth: dt.date, day: dt.date) -> int:
 def facts_of(flows: Flows, answers: Mapping[str, Any], extra: Mapping[str, Any] = {}) -> dict[str, Any]:
     """Answers plus the derived facts of flows/policy.yaml, for evaluating conditions."""
     facts = {**answers, **extra}
+    country = answers.get("residence_country")
+    if isinstance(country, str):
+        facts["residence_zones_many"] = len(zone_choices(country)) > 1
     for name, condition in flows.derived.items():
         facts[name] = condition.holds(facts)
     return facts

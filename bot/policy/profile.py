@@ -22,6 +22,8 @@ def answers_from_profile(flows: Flows, profile: Mapping[str, Any], today: dt.dat
             continue
         raw = profile.get(question.id)
         if raw is None or raw == "":
+            if question.kind == "zone":  # only for reminders: no decision needs it
+                continue
             if question.date and question.date.default:
                 answers[question.id] = question.date.default.resolve(today)
                 continue

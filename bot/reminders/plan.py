@@ -59,8 +59,9 @@ def deliverable(at: dt.datetime, zone: ZoneInfo, rules: ReminderRules) -> dt.dat
 
 def plan(flows: Flows, timeline: Timeline, zone: ZoneInfo, snoozed: Mapping[str, str] = {}) -> list[Reminder]:
     """Every reminder for the timeline's open action deadlines and pending decisions, past and
-    future (the scheduler decides what a missed one becomes). `snoozed` maps a deadline id to
-    the ISO day the user asked to be reminded again ("remind me tomorrow")."""
+    future (the scheduler decides what a missed one becomes). `snoozed` maps a deadline id (or
+    an estimate id, for a nudge) to the ISO day the user asked to be reminded again ("remind me
+    tomorrow")."""
     rules = flows.timeline.reminders
     reminders = []
     for deadline in timeline.deadlines:
@@ -82,4 +83,10 @@ def plan(flows: Flows, timeline: Timeline, zone: ZoneInfo, snoozed: Mapping[str,
         if event and event not in timeline.events:
             day = estimate.latest + dt.timedelta(days=1)
             reminders.append(Reminder(civil_time(day, zone, rules.hour), "nudge", estimate.id, 0, estimate.latest))
+            if estimate.id in snoozed:
+                # Asked again on the snooze day; the offset (negative: days after the latest
+                # expected day) gives the repeated question a ledger key of its own.
+                again = max(dt.date.fromisoformat(snoozed[estimate.id]), day)
+                reminders.append(Reminder(civil_time(again, zone, rules.hour), "nudge", estimate.id,
+                                          (estimate.latest - again).days, estimate.latest))
     return sorted(set(reminders))

@@ -15,22 +15,26 @@ from bot.engine.session import Session
 from bot.engine.types import Inbound, Outbound
 from bot.policy.eligibility import facts_of
 from bot.engine.answers import typed
+from bot.policy.zones import zone_choices
 from storage.base import UserKey
 from tests.support import NOON_SHANGHAI, content
 
-AWAITING_KINDS = {"question", "consent", "edit", "lang", "confirm", "checklist", "faq", "menu"}
+AWAITING_KINDS = {"question", "consent", "edit", "lang", "confirm", "checklist", "faq", "menu", "reminders",
+                  "report", "event_date", "event_confirm", "deficiency"}
 USER = UserKey("console", "fuzz")
 
 commands = st.sampled_from([
     "/start", "/start lingang", "/start zhangjiang", "/help", "/back", "/edit", "/checklist", "/lang",
     "/lang zh", "/reset", "/mydata", "/delete", "/faq", "/parks", "/bogus", "/", "/START@KVisaBot",
+    "/reminders",
 ])
 texts = st.one_of(
     st.sampled_from([
         "", " ", "1", "2", "3", "12", "99", "0", "-1", "１", "yes", "No", "是", "否", "today",
         "1998-04-27", "1990-02-31", "0199-01-01", "2099-01-01", "2027-06-30", "1998年4月27日",
         "27.04.1998", "Germany", "德国", "DE", "usa", "Atlantis", "😀😀", "🇨🇳", "x" * 10_000,
-        "Master's", "硕士", "lingang", "\u200b", "\n\n",
+        "Master's", "硕士", "lingang", "\u200b", "\n\n", "United States", "美国", "RU", "Kiribati",
+        "rem:pause", "rem:done:work_permit_apply", "rem:later:nowhere", "rem:",
     ]),
     st.text(max_size=40),
 )
@@ -39,7 +43,8 @@ actions = st.one_of(
     commands.map(lambda c: ("text", c)),
     texts.map(lambda t: ("text", t)),
     st.integers(0, 15).map(lambda n: ("pick", n)),
-    st.sampled_from(["agree", "none", "yes", "_today", "passport", "zh"]).map(lambda o: ("stale", o)),
+    st.sampled_from(["agree", "none", "yes", "_today", "passport", "zh", "America/Chicago", "rem:resume",
+                     "rem:later:work_permit_apply", "rem:bogus"]).map(lambda o: ("stale", o)),
 )
 
 
@@ -63,6 +68,8 @@ def check_state(flows: Flows, data: dict[str, Any] | None) -> None:
             dt.date.fromisoformat(value)
         elif question.kind == "country":
             assert len(value) == 2 and value.isupper()
+        elif question.kind == "zone":  # one of the clocks of the country of residence
+            assert value in {c.zone for c in zone_choices(session.answers["residence_country"])}
         # every kept answer still applies given the answers before it
         assert question.when is None or question.when.holds(facts_of(flows, typed_answers)), question.id
         typed_answers[question.id] = typed(question, value)

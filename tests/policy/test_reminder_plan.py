@@ -102,3 +102,27 @@ def test_deliverable_is_never_in_quiet_hours_and_never_early(at: dt.datetime, zo
     assert result >= at
     assert rules.quiet_until <= result.astimezone(zone).hour < rules.quiet_from
     assert result - at < dt.timedelta(hours=14)
+
+
+def test_reminders_of_one_deadline_stay_at_9_across_a_daylight_saving_change() -> None:
+    flows, _ = content()
+    tl = build_timeline(flows, ANSWERS, {"entered": dt.date(2027, 3, 2)}, TODAY)  # act by Wed 17 Mar
+    deadline = next(d for d in tl.deadlines if d.id == "work_permit_apply")
+    reminders = [r for r in plan(flows, tl, LOS_ANGELES) if r.target == "work_permit_apply"]
+    local = [r.at.astimezone(LOS_ANGELES) for r in reminders]
+    assert {t.hour for t in local} == {9}
+    assert [t.date() for t in local] == [deadline.act_by - dt.timedelta(days=o) for o in (7, 3, 1, 0)]
+    # US clocks go forward on 14 Mar 2027: the same 09:00 is an hour earlier in UTC after it
+    assert {r.at.hour for r in reminders if r.at.date() < dt.date(2027, 3, 14)} == {17}
+    assert {r.at.hour for r in reminders if r.at.date() > dt.date(2027, 3, 14)} == {16}
+
+
+def test_a_snoozed_nudge_is_asked_again_under_a_key_of_its_own() -> None:
+    flows, _ = content()
+    tl = timeline({"entered": dt.date(2026, 11, 2), "work_permit_submitted": dt.date(2026, 11, 5)})
+    zone = ZoneInfo("Asia/Shanghai")
+    (first,) = [r for r in plan(flows, tl, zone) if r.kind == "nudge"]
+    again = first.at.astimezone(zone).date() + dt.timedelta(days=1)
+    nudges = [r for r in plan(flows, tl, zone, {"work_permit_decision": again.isoformat()}) if r.kind == "nudge"]
+    assert len(nudges) == 2 and nudges[1].at.astimezone(zone).date() == again
+    assert nudges[0].key("u") != nudges[1].key("u")

@@ -1,0 +1,259 @@
+"""The reminder service of `kvisa serve`: keeps one APScheduler job per user with reminders,
+set for their next one, and delivers through the user's channel when it fires.
+
+- A committed turn that changed what reminders depend on (answers, events, snoozes, pause,
+  blocked) asks for the user to be rescheduled; /delete removes their job. The request goes
+  through the coordinator, so any process can ask and only the leader touches the job store.
+- The leader's scheduler fires a user's job; the job delivers what is due (see delivery.py)
+  and sets the job for the next reminder, or removes it.
+- APScheduler's timer reads the wall clock; our times come from the injected Clock. A job for
+  a reminder at `at` is set `at - clock.now()` from the scheduler's now, so a fixed clock (the
+  tests, the console) behaves like the system one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import logging
+import weakref
+from collections import OrderedDict
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from apscheduler.jobstores.base import BaseJobStore, JobLookupError  # type: ignore[import-untyped]
+from redis.asyncio import Redis
+
+from bot.clock import Clock
+from bot.engine.engine import Engine
+from bot.reminders import jobs
+from bot.reminders.coordinator import Coordinator, LocalCoordinator, RedisCoordinator
+from bot.reminders.delivery import Deliverer, Next, Sender
+from bot.reminders.settings import ReminderSettings
+from storage.base import UserKey
+
+log = logging.getLogger(__name__)
+
+# What reminders depend on, in a stored session: a turn that changes none of it needs no rescheduling.
+RELEVANT = ("consent_at", "answers", "events", "deficiency_tolerance", "snoozed", "reminders_dismissed",
+            "reminders_paused", "inactive")
+REMEMBERED = 50_000  # users whose last fingerprint this process keeps
+STOP_GRACE = 10.0
+RULES_KEY = "reminders:rules"  # storage value: the mark of the rules reminders were planned from  # seconds stop() lets deliveries in progress finish
+
+
+def fingerprint(state: Mapping[str, Any] | None) -> str:
+    if state is None:
+        return "erased"
+    relevant = {key: state.get(key) for key in RELEVANT}
+    return hashlib.blake2b(json.dumps(relevant, sort_keys=True, default=str).encode(), digest_size=12).hexdigest()
+
+
+class ReminderService:
+    """Scheduling and delivery of reminders for every user of a deployment."""
+
+    def __init__(self, engine: Engine, clock: Clock, senders: Mapping[str, Sender], settings: ReminderSettings,
+                 *, redis_url: str | None, data_dir: Path) -> None:
+        self.engine, self.clock, self.settings = engine, clock, settings
+        self.storage = engine.storage
+        self.redis_url = redis_url
+        self.data_dir = data_dir
+        self.deliverer = Deliverer(engine.flows, engine.catalogs, engine.storage, clock, senders, settings,
+                                   on_blocked=engine.mark_inactive)
+        self.prefix = "kvisa"
+        self._client: Redis | None = None
+        self.coordinator: Coordinator
+        if redis_url:
+            keys = getattr(self.storage, "keys", None)
+            self.prefix = getattr(keys, "prefix", self.prefix)
+            self._client = Redis.from_url(redis_url)
+            self.coordinator = RedisCoordinator(self._client, self.prefix, settings.leader_ttl)
+        else:
+            self.coordinator = LocalCoordinator()
+        self.scheduler: jobs.Scheduler | None = None
+        self._drainer: asyncio.Task[None] | None = None
+        self._catch_up: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reminder-jobs")
+        self._pool_calls: set[asyncio.Future[Any]] = set()
+        self._stopped = False
+        self._seen: OrderedDict[UserKey, str] = OrderedDict()
+        self._locks: weakref.WeakValueDictionary[UserKey, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.engine.listener = self.on_turn
+        await self.coordinator.start(self._elected, self._deposed)
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.engine.listener == self.on_turn:
+            self.engine.listener = None
+        await self.coordinator.stop()
+        self._pool.shutdown(wait=False)  # idle by now: _deposed waited for its calls
+        if self._client is not None:
+            await self._client.aclose()
+
+    @property
+    def leader(self) -> bool:
+        return self.coordinator.leader
+
+    def job_store(self) -> BaseJobStore:
+        if self.redis_url:
+            return jobs.RedisStore(self.redis_url, self.prefix)
+        return jobs.SqliteStore(self.data_dir / "reminders.db")
+
+    async def _elected(self) -> None:
+        scheduler = jobs.Scheduler(timezone=dt.UTC, event_loop=asyncio.get_running_loop(), logger=jobs.scheduler_log,
+                                     jobstores={"default": self.job_store()},
+                                     job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1})
+        jobs.attach(self)
+        await self._in_pool(scheduler.start)  # opens the job store (SQLAlchemy creates its table)
+        self.scheduler = scheduler
+        self._drainer = asyncio.create_task(self._drain(), name="reminders-drain")
+        self._catch_up = asyncio.create_task(self._after_rules_changed(), name="reminders-rules")
+
+    def rules_mark(self) -> str:
+        """What every user's reminders were last planned from: the timeline rules."""
+        rules = repr(self.engine.flows.timeline).encode()
+        return hashlib.blake2b(rules, digest_size=12).hexdigest()
+
+    async def _after_rules_changed(self) -> None:
+        """On the first start, or after flows/timeline.yaml changed (offsets, deadlines), plan
+        everyone's reminders again; a restart with the same rules does nothing."""
+        mark = self.rules_mark()
+        try:
+            stored = await self.storage.get_value(RULES_KEY)
+            if stored is not None and stored.decode() == mark:
+                return
+            count = await self.reschedule_all()
+            await self.storage.set_value(RULES_KEY, mark.encode())
+            log.info("timeline rules changed: reminders of %d users are being planned again", count)
+        except Exception:  # tried again at the next election
+            log.exception("could not plan reminders again after the rules changed")
+
+    async def _deposed(self) -> None:
+        if self._catch_up is not None:
+            self._catch_up.cancel()
+            await asyncio.gather(self._catch_up, return_exceptions=True)
+            self._catch_up = None
+        if self._drainer is not None:
+            self._drainer.cancel()
+            await asyncio.gather(self._drainer, return_exceptions=True)
+            self._drainer = None
+        if self._inflight:
+            await asyncio.wait(set(self._inflight), timeout=STOP_GRACE)
+        scheduler, self.scheduler = self.scheduler, None
+        jobs.attach(None)
+        if self._pool_calls:  # no job store call may be under way while the store closes
+            await asyncio.wait(set(self._pool_calls), timeout=STOP_GRACE)
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)
+            async with asyncio.timeout(STOP_GRACE):  # it shuts down in a callback of the loop
+                while scheduler.running:
+                    await asyncio.sleep(0.001)
+
+    async def _in_pool(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        future = asyncio.get_running_loop().run_in_executor(self._pool, lambda: call(*args, **kwargs))
+        self._pool_calls.add(future)
+        future.add_done_callback(self._pool_calls.discard)
+        return await future
+
+    def _lock(self, user: UserKey) -> asyncio.Lock:
+        lock = self._locks.get(user)
+        if lock is None:
+            lock = self._locks[user] = asyncio.Lock()
+        return lock
+
+    # --- asking for rescheduling (any process) ------------------------------------------------
+
+    async def on_turn(self, user: UserKey, state: dict[str, Any] | None) -> None:
+        """The engine's listener: reschedule when what reminders depend on changed."""
+        mark = fingerprint(state)
+        if self._seen.get(user) == mark:
+            self._seen.move_to_end(user)
+            return
+        self._seen[user] = mark
+        if len(self._seen) > REMEMBERED:
+            self._seen.popitem(last=False)
+        await self.coordinator.request(user)
+
+    async def reschedule_all(self) -> int:
+        """Ask for every stored user to be rescheduled (after a first deployment, or a change
+        of flows/timeline.yaml that moves dates)."""
+        count = 0
+        async for user in self.storage.users():
+            await self.coordinator.request(user)
+            count += 1
+        return count
+
+    # --- the leader ---------------------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        while True:
+            try:
+                batch = await self.coordinator.pending(25)  # at once: well within a Redis pool of 100
+            except Exception:
+                log.exception("reading reminder requests failed")
+                batch = []
+            if not batch:
+                await self.coordinator.wait(self.settings.drain_interval)
+                continue
+            await asyncio.gather(*(self._handle_request(user, token) for user, token in batch))
+
+    async def _handle_request(self, user: UserKey, token: str) -> None:
+        try:
+            await self.reschedule(user)
+            await self.coordinator.done(user, token)
+        except Exception:  # left in the queue: tried again on the next pass
+            log.exception("rescheduling reminders failed for a %s user", user.channel)
+
+    async def reschedule(self, user: UserKey) -> None:
+        """Set the user's job for what is due now or next, or remove it (leader only)."""
+        async with self._lock(user):
+            now = self.clock.now()
+            look = await self.deliverer.look(user, now)
+            upcoming: Next
+            if look.deliveries:
+                upcoming = now, look.deliveries[0].reminder
+            else:
+                upcoming = (look.next_at, look.next_reminder) if look.next_at else None
+            await self._set_job(user, upcoming)
+
+    async def fired(self, user: UserKey) -> None:
+        """A user's job fired: deliver, then set the job for what comes next."""
+        task = asyncio.create_task(self._deliver(user))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        # Shielded: shutting the scheduler down cancels its jobs, never a send half done.
+        await asyncio.shield(task)
+
+    async def _deliver(self, user: UserKey) -> None:
+        async with self._lock(user):
+            upcoming = await self.deliverer.deliver(user)
+            await self._set_job(user, upcoming)
+
+    async def _set_job(self, user: UserKey, upcoming: Next) -> None:
+        scheduler = self.scheduler
+        if scheduler is None:
+            return
+        if upcoming is None:
+            try:
+                await self._in_pool(scheduler.remove_job, jobs.job_id(user))
+            except JobLookupError:
+                pass
+            return
+        at, reminder = upcoming
+        wall = dt.datetime.now(dt.UTC) + (at - self.clock.now())  # see the module docstring
+        args = [str(user), reminder.kind, reminder.target, reminder.offset, reminder.day.isoformat()] if reminder \
+            else [str(user), "", "", 0, ""]
+        await self._in_pool(scheduler.add_job, jobs.fire, trigger=jobs.ReminderTrigger(wall, self.settings.retry),
+                            args=args, id=jobs.job_id(user), name=f"reminders {user.channel}",
+                            replace_existing=True)

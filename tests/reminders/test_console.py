@@ -1,0 +1,40 @@
+"""`kvisa chat --clock ...` with `/clock +3d`: reminders show up without waiting, on the same
+plan and ledger as the service."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from bot.channels.console import ConsoleChannel
+from bot.clock import FixedClock
+from bot.engine.engine import Engine
+from storage.base import UserKey
+from storage.sqlite import SqliteStorage
+from tests.reminders.conftest import MORNING, session
+
+
+async def test_moving_the_clock_shows_each_reminder_that_fell_due(
+        storage: SqliteStorage, engine: Engine, tmp_path: Path) -> None:
+    await storage.put(UserKey("console", "me"), session(), expected_version=0)
+    out = io.StringIO()
+    clock = FixedClock(MORNING[7].replace(hour=0))  # 08:00 in Shanghai: the 7-day reminder is an hour away
+    console = ConsoleChannel(engine, clock, "me", None, tmp_path, out=out)
+    await console.send("/clock +5d")
+    shown = out.getvalue()
+    assert shown.count("🔔") == 2  # the 7- and the 3-day reminders, each at its own 09:00
+    assert "in 7 days" in shown and "in 3 days" in shown and "comes late" not in shown
+    assert "[rem:done:work_permit_apply]" in shown
+    await console.send("rem:done:work_permit_apply")
+    await console.send("/clock +5d")
+    assert out.getvalue().count("🔔") == 2  # done: nothing more for this deadline
+    record = await storage.get(UserKey("console", "me"))
+    assert record and len(record.data["reminders_sent"]) == 2
+
+
+async def test_the_clock_command_needs_a_fixed_clock(engine: Engine, tmp_path: Path) -> None:
+    from bot.clock import SystemClock
+
+    out = io.StringIO()
+    await ConsoleChannel(engine, SystemClock(), "me", None, tmp_path, out=out).send("/clock +1d")
+    assert "--clock" in out.getvalue()

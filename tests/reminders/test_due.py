@@ -1,0 +1,96 @@
+"""What is due at a moment: on time, late (one message for several missed), the deadline
+passed, the user's night, and the bilingual text. Pure functions, no service."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from bot.reminders import texts
+from bot.reminders.due import outlook
+from tests.reminders.conftest import MORNING, session
+from tests.support import content
+
+USER = "telegram:42"
+SUBMITTED = dt.date(2026, 11, 5)  # work permit decision expected by 19 Nov: nudge on 20 Nov
+
+
+def test_the_reminder_goes_out_on_time_at_9_in_shanghai() -> None:
+    flows, _ = content()
+    look = outlook(flows, USER, session(), MORNING[7])
+    (delivery,) = look.deliveries
+    assert (delivery.how, delivery.reminder.offset) == ("on_time", 7)
+    assert look.next_at == MORNING[3]
+
+
+def test_reminders_missed_while_down_become_one_late_message() -> None:
+    flows, _ = content()
+    back = MORNING[1] + dt.timedelta(hours=5)  # down from before the 7-day reminder until 14:00 the day before
+    (delivery,) = outlook(flows, USER, session(), back).deliveries
+    assert delivery.how == "late" and delivery.reminder.offset == 1
+    assert len(delivery.covers) == 3  # the 7-, 3- and 1-day reminders are settled by it
+
+
+def test_a_passed_deadline_gets_one_message_then_nothing() -> None:
+    flows, _ = content()
+    after = MORNING[0] + dt.timedelta(days=3)
+    (delivery,) = outlook(flows, USER, session(), after).deliveries
+    assert delivery.how == "passed" and delivery.key == f"{USER}|passed|work_permit_apply|2026-12-04"
+    sent = {delivery.key: "passed", **{key: "covered" for key in delivery.covers}}
+    assert outlook(flows, USER, session(reminders_sent=sent), after).deliveries == ()
+
+
+def test_no_passed_message_when_a_reminder_of_that_date_got_through() -> None:
+    flows, _ = content()
+    sent = {f"{USER}|deadline|work_permit_apply|2026-12-04|7": "on_time"}
+    assert outlook(flows, USER, session(reminders_sent=sent), MORNING[0] + dt.timedelta(days=3)).deliveries == ()
+
+
+def test_a_late_reminder_waits_for_the_morning_of_a_user_in_utc_minus_8() -> None:
+    flows, _ = content()
+    la = ZoneInfo("America/Los_Angeles")
+    user = session(events={"work_permit_submitted": SUBMITTED},
+                   answers={"residence_country": "US", "time_zone": "America/Los_Angeles"})
+    night = dt.datetime(2026, 11, 20, 23, 30, tzinfo=la)  # the nudge was due at 09:00, the service was down
+    look = outlook(flows, USER, user, night.astimezone(dt.UTC))
+    assert look.deliveries == ()
+    assert look.next_at is not None and look.next_at.astimezone(la) == dt.datetime(2026, 11, 21, 9, tzinfo=la)
+    morning = outlook(flows, USER, user, look.next_at)
+    assert [(d.how, d.reminder.kind) for d in morning.deliveries] == [("late", "nudge")]
+
+
+def test_a_user_in_utc_plus_14_is_reminded_at_their_9_am() -> None:
+    flows, _ = content()
+    kiritimati = ZoneInfo("Pacific/Kiritimati")
+    user = session(events={"work_permit_submitted": SUBMITTED},
+                   answers={"residence_country": "KI", "time_zone": "Pacific/Kiritimati"})
+    look = outlook(flows, USER, user, dt.datetime(2026, 11, 19, tzinfo=dt.UTC))
+    assert look.next_at == dt.datetime(2026, 11, 20, 9, tzinfo=kiritimati)  # 19:00 UTC on the 19th
+    assert look.next_reminder is not None and look.next_reminder.kind == "nudge"
+
+
+def test_a_reminder_due_long_before_the_user_last_wrote_is_not_caught_up() -> None:
+    flows, _ = content()
+    now = MORNING[1] + dt.timedelta(hours=4)
+    chatted = (MORNING[1] + dt.timedelta(hours=3)).isoformat()  # e.g. reported the entry only then
+    look = outlook(flows, USER, session(last_seen=chatted), now)
+    assert look.deliveries == () and look.next_at == MORNING[0]
+    just_before = (MORNING[1] + dt.timedelta(minutes=30)).isoformat()  # the service was down meanwhile
+    (delivery,) = outlook(flows, USER, session(last_seen=just_before), now).deliveries
+    assert delivery.how == "late" and delivery.reminder.offset == 1
+
+
+def test_paused_blocked_and_unconsented_users_get_nothing() -> None:
+    flows, _ = content()
+    for state in (session(reminders_paused=True), session(inactive=True), session(consent_at=None), None):
+        look = outlook(flows, USER, state, MORNING[7])
+        assert look.deliveries == () and look.next_at is None
+
+
+def test_the_message_has_the_users_language_first_and_the_other_below() -> None:
+    flows, catalogs = content()
+    look = outlook(flows, USER, session(lang="zh"), MORNING[7])
+    message = texts.message(flows, catalogs, "zh", look.deliveries[0], look.timeline, look.zone, MORNING[7])
+    chinese, english = message.text.split(texts.SEPARATOR)
+    assert "2026年12月4日" in chinese and "December 4, 2026" in english
+    assert [o.label for o in message.options] == [catalogs["zh"]("Done"), catalogs["zh"]("Remind me tomorrow")]
