@@ -1,4 +1,4 @@
-"""The `kvisa` command: chat, serve, assess, flows check, wechat menu."""
+"""The `kvisa` command: chat, serve, assess, flows check, wechat menu, broadcast(s)."""
 
 from __future__ import annotations
 
@@ -138,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     wechat_sub = p.add_subparsers(dest="wechat_command", required=True)
     wechat_sub.add_parser("menu", help="install the account's menu (checklist, timeline, help)").set_defaults(
         run=wechat_menu)
+
+    from bot.broadcasts.cli import add_commands
+
+    add_commands(sub)
     return parser
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.broadcasts.settings import BroadcastSettings
 from bot.content.loader import load_flows
 from bot.content.model import Flows
 from bot.errors import ConfigError
 from bot.i18n import Catalogs
+from bot.pacing import DEFAULT_RATES, rates_from_env
 from bot.paths import flows_dir
 
 
@@ -35,6 +37,9 @@ class Settings:
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_template_reminder: str | None = None
     public_base_url: str | None = None  # where users reach our HTTP server (signed file links)
+    # Agency broadcasts: who may send them, the HTTP admin API's token, the agency's name.
+    broadcasts: BroadcastSettings = field(default_factory=BroadcastSettings)
+    rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +62,8 @@ class Settings:
             wechat_api_base=(env.get("WECHAT_API_BASE") or "https://api.weixin.qq.com").rstrip("/"),
             wechat_template_reminder=env.get("WECHAT_TEMPLATE_REMINDER") or None,
             public_base_url=(env.get("KVISA_PUBLIC_URL") or "").rstrip("/") or None,
+            broadcasts=BroadcastSettings.from_env(env),
+            rates=rates_from_env(env),
         )
 
     def __repr__(self) -> str:

@@ -8,7 +8,8 @@ BotError
  │    └── ConflictError the record changed under us too often to commit a turn
  └── ChannelError       a messaging platform refused or failed
       ├── RateLimited   told to wait `retry_after` seconds
-      └── Blocked       the user blocked the bot or unsubscribed
+      ├── Blocked       the user blocked the bot or unsubscribed
+      └── Undeliverable the platform allows no such message to this user now (WeChat, 48 h)
 """
 
 from __future__ import annotations
@@ -70,3 +71,8 @@ class RateLimited(ChannelError):
 
 class Blocked(ChannelError):
     """The user blocked the bot (Telegram 403) or unsubscribed (WeChat)."""
+
+
+class Undeliverable(ChannelError):
+    """The platform allows no message of this kind to this user now: on WeChat, a broadcast to
+    someone outside the 48-hour customer-service window (templates are for service notices)."""

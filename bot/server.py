@@ -10,11 +10,16 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from bot.broadcasts.admin import AdminChat, Notifier, admin_routes
+from bot.broadcasts.compose import Composer
+from bot.broadcasts.runner import BroadcastRunner
+from bot.broadcasts.store import Broadcast, BroadcastStore
 from bot.channels.base import Channel, Services
 from bot.clock import Clock, SystemClock
 from bot.config import Settings, load_content
 from bot.engine.engine import Engine
 from bot.errors import ConfigError, StorageError
+from bot.pacing import pacers as make_pacers
 from bot.reminders.service import ReminderService
 from bot.reminders.settings import ReminderSettings
 from storage import open_storage
@@ -42,12 +47,15 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def build_app(storage: Storage, channels: list[Channel]) -> web.Application:
+def build_app(storage: Storage, channels: list[Channel],
+              extra_routes: Callable[[web.Application], None] | None = None) -> web.Application:
     app = web.Application(client_max_size=256 * 1024)
     app[STORAGE_KEY] = storage
     app.router.add_get("/healthz", healthz)
     for channel in channels:
         channel.routes(app)
+    if extra_routes is not None:
+        extra_routes(app)
     return app
 
 
@@ -61,6 +69,8 @@ class Server:
         self.channels: list[Channel] = []
         self.runner: web.AppRunner | None = None
         self.reminders: ReminderService | None = None
+        self.broadcasts: BroadcastRunner | None = None
+        self.composer: Composer | None = None
 
     async def start(self) -> None:
         try:
@@ -74,26 +84,50 @@ class Server:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.storage = open_storage(self.settings.storage_url)
         await self.storage.ping()
-        services = Services(self.settings, Engine(flows, catalogs, self.storage), catalogs, self.clock)
+        pacers = make_pacers(self.settings.rates)
+        services = Services(self.settings, Engine(flows, catalogs, self.storage), catalogs, self.clock, pacers)
         self.channels = [c for factory in channel_factories() if (c := factory(services)) is not None]
         if not self.channels:
             raise ConfigError("TELEGRAM_BOT_TOKEN", "no channel is configured (set Telegram or WeChat settings)")
-        self.runner = web.AppRunner(build_app(self.storage, self.channels), access_log=None)
+        by_name = {c.name: c for c in self.channels}
+        engine, bc = services.engine, self.settings.broadcasts
+        store = BroadcastStore(self.storage)
+        self.broadcasts = BroadcastRunner(
+            store, catalogs, self.clock, {c.name: c.send for c in self.channels}, pacers, bc,
+            redis_url=self.settings.redis_url, redis_prefix=getattr(getattr(self.storage, "keys", None), "prefix", "kvisa"),
+            on_progress=Notifier(by_name, self.storage, catalogs), on_blocked=engine.mark_inactive)
+        composer = Composer(flows, catalogs, store, self.clock, on_created=self._broadcast_created)
+        self.composer = composer
+        engine.interceptor = AdminChat(bc.admins, composer, store, catalogs, bc.agency)
+
+        def admin_api(app: web.Application) -> None:
+            if bc.admin_token:
+                admin_routes(app, bc.admin_token, composer, store)
+
+        self.runner = web.AppRunner(build_app(self.storage, self.channels, admin_api), access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, self.settings.http_host, self.settings.http_port).start()
         for channel in self.channels:
             await channel.start()
-        self.reminders = ReminderService(services.engine, self.clock, {c.name: c.send for c in self.channels},
+        self.reminders = ReminderService(engine, self.clock, {c.name: c.send for c in self.channels},
                                          ReminderSettings.from_env(), redis_url=self.settings.redis_url,
-                                         data_dir=self.settings.data_dir)
+                                         data_dir=self.settings.data_dir, pacers=pacers)
         await self.reminders.start()
+        await self.broadcasts.start()
         log.info("serving %s on %s:%s", ", ".join(c.name for c in self.channels),
                  self.settings.http_host, self.settings.http_port)
+
+    def _broadcast_created(self, broadcast: Broadcast) -> None:
+        if self.broadcasts is not None:
+            self.broadcasts.wake()
 
     async def stop(self) -> None:
         """Stop whatever was started, once; safe after a failed start."""
         reminders, channels, runner, storage = self.reminders, self.channels, self.runner, self.storage
-        self.reminders, self.channels, self.runner, self.storage = None, [], None, None
+        broadcasts = self.broadcasts
+        self.reminders, self.channels, self.runner, self.storage, self.broadcasts = None, [], None, None, None
+        if broadcasts:
+            await broadcasts.stop()  # sends in flight finish; the rest resumes at the next start
         if reminders:
             await reminders.stop()
         for channel in reversed(channels):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.engine.types import Outbound
+from bot.pacing import Pacer
 from storage.base import UserKey
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ class Services:
     engine: Engine
     catalogs: Catalogs
     clock: Clock
+    # Shared per platform by replies, reminders and broadcasts (see bot/pacing.py).
+    pacers: Mapping[str, Pacer] = field(default_factory=dict)
 
 
 class Channel(ABC):
@@ -45,5 +48,19 @@ class Channel(ABC):
         """Stop receiving and release connections."""
 
     @abstractmethod
-    async def send(self, user: UserKey, messages: Sequence[Outbound]) -> None:
-        """Deliver messages to a user outside a reply. Raises Blocked, RateLimited or ChannelError."""
+    async def send(self, user: UserKey, messages: Sequence[Outbound], *, news: bool = False) -> None:
+        """Deliver messages to a user outside a reply. Raises Blocked, RateLimited or ChannelError.
+
+        `news`: an agency broadcast rather than a service notice (a reminder). The caller paces
+        many of them, so flood control is raised at once (RateLimited) instead of waited out
+        here; and a platform that allows only service notices outside a window (WeChat's
+        templates) raises Undeliverable instead."""
+
+    async def post(self, user: UserKey, message: Outbound) -> str | None:
+        """Send one message that may be edited later (an admin's progress): its reference, or
+        None when this platform cannot edit messages (then `edit` is never called)."""
+        await self.send(user, [message])
+        return None
+
+    async def edit(self, user: UserKey, reference: str, message: Outbound) -> None:  # noqa: B027
+        """Replace the text of a message sent by `post`."""

@@ -81,6 +81,25 @@ def reminders_(turn: Turn, args: str) -> None:
     reminders.show(turn)
 
 
+def news(turn: Turn, args: str) -> None:
+    """The agency's policy updates: on by default; /news off and /news on."""
+    s, t = turn.session, turn.t
+    wanted = args.strip().lower()
+    if wanted in ("off", "关", "关闭"):
+        s.news_off = True
+        turn.say(t("You will no longer receive the agency's policy updates. Your deadline reminders are "
+                   "not affected (see /reminders). Send /news on to receive updates again."))
+    elif wanted in ("on", "开", "开启"):
+        s.news_off = False
+        turn.say(t("You will receive the agency's policy updates again. Send /news off to stop them."))
+    elif s.news_off:
+        turn.say(t("Policy updates from the agency are off. Send /news on to receive them."))
+    else:
+        turn.say(t("Policy updates from the agency are on: when a rule that concerns you changes, we tell you. "
+                   "Send /news off to stop them."))
+    turn.resume()
+
+
 def lang(turn: Turn, args: str) -> None:
     wanted = args.strip().lower()
     if wanted in ("en", "zh"):
@@ -120,8 +139,9 @@ COMMANDS: dict[str, Callable[[Turn, str], None]] = {
     "start": start, "help": help_, "back": back, "edit": edit, "checklist": checklist,
     "lang": lang, "reset": confirm("reset"), "delete": confirm("delete"), "mydata": mydata,
     "faq": faq, "parks": parks, "timeline": timeline, "calendar": calendar, "reminders": reminders_,
+    "news": news,
 }
-NEEDS_CONSENT = frozenset({"back", "edit", "checklist", "reset", "timeline", "calendar", "reminders"})
+NEEDS_CONSENT = frozenset({"back", "edit", "checklist", "reset", "timeline", "calendar", "reminders", "news"})
 
 
 def run_command(turn: Turn, name: str, args: str) -> None:

@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 # Told after a turn changed a user's stored state: the user and the new state (None: erased).
 # The engine stays pure; this is how the reminder service learns that dates may have moved.
 Listener = Callable[[UserKey, dict[str, Any] | None], Awaitable[None]]
+# Consulted before the turn: replies when the message is its business (an admin's broadcast
+# commands and drafts), None to let the applicant's turn handle it.
+Interceptor = Callable[[Inbound], Awaitable[list[Outbound] | None]]
 
 
 class Engine:
@@ -30,6 +33,7 @@ class Engine:
         self.catalogs = catalogs
         self.storage = storage
         self.listener = listener
+        self.interceptor: Interceptor | None = None
         # Keeps one user's turns in order within this process; the storage's version check
         # keeps them consistent across processes.
         self._locks: weakref.WeakValueDictionary[UserKey, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -50,6 +54,14 @@ class Engine:
 
     async def handle(self, inbound: Inbound) -> list[Outbound]:
         async with self._lock(inbound.user):
+            if self.interceptor is not None:
+                try:
+                    intercepted = await self.interceptor(inbound)
+                except BotError:
+                    log.exception("admin command failed for a %s user", inbound.user.channel)
+                    return [self._apology(inbound)]
+                if intercepted is not None:
+                    return intercepted
             # The last run of the change is the one committed (update may retry it).
             committed: list[tuple[dict[str, Any] | None, dict[str, Any] | None]] = []
 
@@ -62,11 +74,14 @@ class Engine:
                 replies = await self.storage.update(inbound.user, change)
             except BotError:
                 log.exception("turn failed for a %s user", inbound.user.channel)
-                t = self.catalogs[lang_from_hint(inbound.lang_hint)]
-                return [Outbound(t("Sorry, something went wrong on our side. Please try again in a minute."))]
+                return [self._apology(inbound)]
             if self.listener is not None and committed and committed[0][0] != committed[0][1]:
                 await self._tell(inbound.user, committed[0][1])
             return [await materialize(reply) for reply in replies]
+
+    def _apology(self, inbound: Inbound) -> Outbound:
+        t = self.catalogs[lang_from_hint(inbound.lang_hint)]
+        return Outbound(t("Sorry, something went wrong on our side. Please try again in a minute."))
 
     async def _tell(self, user: UserKey, state: dict[str, Any] | None) -> None:
         assert self.listener is not None

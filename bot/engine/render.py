@@ -21,6 +21,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("timeline", N_("your deadlines, and reporting a step")),
     ("calendar", N_("your deadlines as a calendar file")),
     ("reminders", N_("your reminders: see, pause or resume them")),
+    ("news", N_("the agency's policy updates: /news off or /news on")),
     ("faq", N_("common questions")),
     ("parks", N_("Zhangjiang and Lingang perks")),
     ("lang", N_("English / 中文")),
@@ -162,6 +163,8 @@ def my_data(t: Text, flows: Flows, session: Session) -> str:
         lines.append(t("Reminders sent: {n}.", n=len(session.reminders_sent)))
     if session.reminders_paused:
         lines.append(t("Reminders: paused."))
+    if session.news_off:
+        lines.append(t("Policy updates: off."))
     lines.append(t("Nothing else: no name, no passport number. Send /delete to erase all of it."))
     return "\n".join(lines)
 

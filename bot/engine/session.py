@@ -34,6 +34,7 @@ class Session:
     last_seen: str | None = None  # the user's last message (WeChat's 48-hour window)
     inactive: bool = False  # blocked the bot / unsubscribed: no pushes until they write again
     reminders_paused: bool = False  # /reminders: no reminders until resumed
+    news_off: bool = False  # /news off: no agency broadcasts (reminders are a separate choice)
     snoozed: dict[str, str] = field(default_factory=dict)  # "remind me tomorrow": target -> ISO day
     reminders_dismissed: dict[str, str] = field(default_factory=dict)  # "done" without an event: target -> act-by day
     # The reminder ledger (exactly once): Reminder.key -> "<how> <ISO time sent>". Written by

@@ -122,10 +122,10 @@ class LocalCoordinator(Coordinator):
 class RedisCoordinator(Coordinator):
     """Several processes on one Redis: an expiring leader lock and a shared request hash."""
 
-    def __init__(self, client: Redis, prefix: str, ttl: float) -> None:
+    def __init__(self, client: Redis, prefix: str, ttl: float, name: str = "reminders") -> None:
         self.client = client
-        self.lock_key = f"{prefix}:reminders:leader"
-        self.queue_key = f"{prefix}:reminders:pending"
+        self.lock_key = f"{prefix}:{name}:leader"
+        self.queue_key = f"{prefix}:{name}:pending"
         self.ttl_ms = max(1, int(ttl * 1000))
         self.identity = uuid.uuid4().hex
         self._renew = client.register_script(RENEW)

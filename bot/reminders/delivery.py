@@ -30,6 +30,7 @@ from bot.content.model import Flows
 from bot.engine.types import Outbound
 from bot.errors import Blocked, ChannelError, RateLimited
 from bot.i18n import Catalogs
+from bot.pacing import Pacer, pacers
 from bot.reminders import texts
 from bot.reminders.due import Delivery, Outlook, active, outlook
 from bot.reminders.plan import Reminder
@@ -44,39 +45,20 @@ Outcome = Literal["sent", "skipped", "busy", "failed", "blocked"]
 Next = tuple[dt.datetime, Reminder | None] | None
 
 
-class Pacer:
-    """At most `rate` sends a second to one platform; everyone waits when it says "slow down"."""
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def wait(self) -> None:
-        async with self._lock:
-            loop = asyncio.get_running_loop()
-            delay = self._next - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            # Sleeping overshoots a little; let the next send catch up (a burst of two at most).
-            self._next = max(self._next, loop.time() - 2 * self.interval) + self.interval
-
-    def hold(self, seconds: float) -> None:
-        self._next = max(self._next, asyncio.get_running_loop().time() + seconds)
-
-
 class Deliverer:
     """Sends a user's due reminders and says when to come back. Used by the scheduler's jobs
     and, without a scheduler, by the console."""
 
     def __init__(self, flows: Flows, catalogs: Catalogs, storage: Storage, clock: Clock,
                  senders: Mapping[str, Sender], settings: ReminderSettings,
-                 on_blocked: Callable[[UserKey], Awaitable[None]] | None = None) -> None:
+                 on_blocked: Callable[[UserKey], Awaitable[None]] | None = None,
+                 shared_pacers: Mapping[str, Pacer] | None = None) -> None:
         self.flows, self.catalogs, self.storage, self.clock = flows, catalogs, storage, clock
         self.senders = senders
         self.settings = settings
         self.on_blocked = on_blocked
-        self.pacers = {name: Pacer(rate) for name, rate in settings.rates.items()}
+        # The process's pacers when given (shared with broadcasts and interactive replies).
+        self.pacers = {**pacers(settings.rates), **(shared_pacers or {})}
         self._slots = asyncio.Semaphore(settings.concurrency)
 
     async def data(self, user: UserKey) -> dict[str, Any] | None:

@@ -30,6 +30,7 @@ from redis.asyncio import Redis
 
 from bot.clock import Clock
 from bot.engine.engine import Engine
+from bot.pacing import Pacer
 from bot.reminders import jobs
 from bot.reminders.coordinator import Coordinator, LocalCoordinator, RedisCoordinator
 from bot.reminders.delivery import Deliverer, Next, Sender
@@ -57,13 +58,13 @@ class ReminderService:
     """Scheduling and delivery of reminders for every user of a deployment."""
 
     def __init__(self, engine: Engine, clock: Clock, senders: Mapping[str, Sender], settings: ReminderSettings,
-                 *, redis_url: str | None, data_dir: Path) -> None:
+                 *, redis_url: str | None, data_dir: Path, pacers: Mapping[str, Pacer] | None = None) -> None:
         self.engine, self.clock, self.settings = engine, clock, settings
         self.storage = engine.storage
         self.redis_url = redis_url
         self.data_dir = data_dir
         self.deliverer = Deliverer(engine.flows, engine.catalogs, engine.storage, clock, senders, settings,
-                                   on_blocked=engine.mark_inactive)
+                                   on_blocked=engine.mark_inactive, shared_pacers=pacers)
         self.prefix = "kvisa"
         self._client: Redis | None = None
         self.coordinator: Coordinator

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.errors import ConfigError
+from bot.pacing import DEFAULT_RATES, rates_from_env
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
@@ -35,8 +36,9 @@ class ReminderSettings:
     # How often the leader looks for users whose reminders other processes asked it to
     # reschedule (it is also woken at once when it asks itself).
     drain_interval: float = 0.5
-    # Messages per second to each platform (Telegram allows about 30 a second in all).
-    rates: Mapping[str, float] = field(default_factory=lambda: {"telegram": 30.0, "wechat": 50.0})
+    # Messages per second to each platform (Telegram allows about 30 a second in all); in
+    # `kvisa serve` the pacers are shared with broadcasts and replies (bot/pacing.py).
+    rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES))
     # Users whose reminders are delivered at once (each holds Redis connections meanwhile).
     concurrency: int = 16
 
@@ -44,9 +46,7 @@ class ReminderSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> ReminderSettings:
         env = os.environ if env is None else env
         defaults = cls()
-        rates = dict(defaults.rates)
-        for channel in ("telegram", "wechat"):
-            rates[channel] = _seconds(env, f"KVISA_REMINDER_RATE_{channel.upper()}", rates[channel])
+        rates = rates_from_env(env)
         return cls(
             lease=_seconds(env, "KVISA_REMINDER_LEASE", defaults.lease),
             retry=_seconds(env, "KVISA_REMINDER_RETRY", defaults.retry),

@@ -49,7 +49,7 @@ class Recorder:
     blocked: set[UserKey] = field(default_factory=set)
     slow_down: list[float] = field(default_factory=list)  # RateLimited(retry_after) for the next calls
 
-    async def send(self, user: UserKey, messages: Sequence[Outbound]) -> None:
+    async def send(self, user: UserKey, messages: Sequence[Outbound], *, news: bool = False) -> None:
         if user in self.blocked:
             raise Blocked(f"{user} blocked the bot")
         if self.slow_down:

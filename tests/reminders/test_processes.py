@@ -79,7 +79,7 @@ def workers(redis_url: str, redis_prefix: str, sink: Sink) -> Iterator[Callable[
         env = {**os.environ, "KVISA_TEST_REDIS_URL": redis_url, "WORKER_PREFIX": redis_prefix,
                "WORKER_SINK": sink.url, "WORKER_CLOCK": MORNING[7].isoformat(), "KVISA_REMINDER_LEASE": "8",
                "KVISA_REMINDER_RETRY": "0.5", "KVISA_REMINDER_LEADER_TTL": "1", "KVISA_REMINDER_DRAIN_INTERVAL": "0.05",
-               "KVISA_REMINDER_RATE_TELEGRAM": "200", "KVISA_LOG_LEVEL": "ERROR"}
+               "KVISA_RATE_TELEGRAM": "200", "KVISA_LOG_LEVEL": "ERROR"}
         process = subprocess.Popen([sys.executable, "-m", "tests.reminders.worker"], cwd=ROOT, env=env,
                                    stdout=subprocess.PIPE)
         started.append(process)

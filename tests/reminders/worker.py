@@ -37,7 +37,7 @@ class SinkChannel:
         self.url = url
         self.session: aiohttp.ClientSession | None = None
 
-    async def send(self, user: UserKey, messages: Sequence[Outbound]) -> None:
+    async def send(self, user: UserKey, messages: Sequence[Outbound], *, news: bool = False) -> None:
         if self.session is None:
             self.session = aiohttp.ClientSession()
         for message in messages:

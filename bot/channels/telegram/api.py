@@ -100,16 +100,18 @@ def describe(exc: BaseException, token: str) -> str:
     return str(exc).replace(token, "***")
 
 
-async def call(bot: Bot, method: TelegramMethod[T], retry: Retry, request_timeout: int | None = None) -> T:
+async def call(bot: Bot, method: TelegramMethod[T], retry: Retry, request_timeout: int | None = None,
+               *, wait_on_flood: bool = True) -> T:
     """Make one Bot API call, retrying what is worth retrying. Raises Blocked (403),
-    RateLimited (still flood-controlled after every attempt) or ChannelError."""
+    RateLimited (still flood-controlled after every attempt, or at once when not
+    `wait_on_flood`: a bulk sender paces itself) or ChannelError."""
     attempt = 0
     while True:
         attempt += 1
         try:
             return await bot(method, request_timeout)
         except TelegramRetryAfter as exc:
-            if attempt >= retry.attempts:
+            if attempt >= retry.attempts or not wait_on_flood:
                 raise RateLimited(exc.retry_after, describe(exc, bot.token)) from exc
             await asyncio.sleep(exc.retry_after)
         except TelegramForbiddenError as exc:  # blocked, deactivated, never started the bot

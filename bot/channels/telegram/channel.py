@@ -239,7 +239,10 @@ class TelegramChannel(Channel):
         """Send a turn's edits and replies in order; stop at the first sign the user blocked us."""
         chat = convert.chat_id(user)
         methods = [*edits, *(m for outbound in replies for m in convert.send_methods(chat, outbound))]
+        pacer = self.services.pacers.get(self.name)
         for method in methods:
+            if pacer is not None:
+                pacer.spend()  # counts against the bot's rate: bulk senders make room
             try:
                 await self.call(method)
             except Blocked:
@@ -258,7 +261,7 @@ class TelegramChannel(Channel):
 
     # --- speaking first -----------------------------------------------------------------------
 
-    async def send(self, user: UserKey, messages: Sequence[Outbound]) -> None:
+    async def send(self, user: UserKey, messages: Sequence[Outbound], *, news: bool = False) -> None:
         if user in self._blocked:
             raise Blocked(f"{user} blocked the bot")
         try:
@@ -268,10 +271,25 @@ class TelegramChannel(Channel):
         for outbound in messages:
             for method in convert.send_methods(chat, outbound):
                 try:
-                    await self.call(method)
+                    await self.call(method, wait_on_flood=not news)
                 except Blocked:
                     await self.blocked(user)
                     raise
 
-    async def call(self, method: TelegramMethod[Any]) -> Any:
-        return await call(self.bot, method, self.retry)
+    async def post(self, user: UserKey, message: Outbound) -> str | None:
+        methods = convert.send_methods(convert.chat_id(user), message)
+        result = None
+        for method in methods:
+            result = await self.call(method)
+        return str(result.message_id) if result is not None and len(methods) == 1 else None
+
+    async def edit(self, user: UserKey, reference: str, message: Outbound) -> None:
+        edit = EditMessageText(chat_id=convert.chat_id(user), message_id=int(reference), text=message.text,
+                               reply_markup=convert.keyboard(message) if message.options else None)
+        try:
+            await self.call(edit)
+        except ChannelError as exc:  # "message is not modified": the figures did not move
+            log.debug("progress edit refused: %s", exc)
+
+    async def call(self, method: TelegramMethod[Any], *, wait_on_flood: bool = True) -> Any:
+        return await call(self.bot, method, self.retry, wait_on_flood=wait_on_flood)

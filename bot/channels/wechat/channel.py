@@ -28,7 +28,7 @@ from bot.channels.wechat.convert import Part, Picture, Unreadable, Unsubscribed
 from bot.channels.wechat.files import FileLinks
 from bot.engine.session import Session
 from bot.engine.types import Inbound, Outbound
-from bot.errors import Blocked, BotError, ChannelError
+from bot.errors import Blocked, BotError, ChannelError, Undeliverable
 from bot.i18n import N_, Text
 from storage.base import UserKey
 
@@ -251,8 +251,10 @@ class WeChatChannel(Channel):
 
     # --- pushes ------------------------------------------------------------------------------
 
-    async def send(self, user: UserKey, messages: Sequence[Outbound]) -> None:
-        """Customer-service messages inside the 48-hour window, the reminder template outside."""
+    async def send(self, user: UserKey, messages: Sequence[Outbound], *, news: bool = False) -> None:
+        """Customer-service messages inside the 48-hour window, the reminder template outside.
+        A broadcast (`news`) never goes as a template: WeChat reserves templates for service
+        notices, so outside the window it is Undeliverable."""
         session = await self._session(user)
         if session is None:  # never agreed to anything, or erased: nothing may be pushed
             raise ChannelError(f"{user} has no conversation with the bot")
@@ -268,6 +270,8 @@ class WeChatChannel(Channel):
             else:
                 await self._send_parts(user.id, parts[1:])
                 return
+        if news:
+            raise Undeliverable(f"{user} is outside WeChat's customer-service window")
         if not self.template_id:
             raise ChannelError(f"{user} is outside WeChat's customer-service window and "
                                "WECHAT_TEMPLATE_REMINDER is not set")

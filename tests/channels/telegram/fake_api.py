@@ -116,6 +116,11 @@ class FakeBotApi:
     webhook: dict[str, Any] | None = None
     early_retries: int = 0  # calls that came back inside a flood window (retry_after not honoured)
     on_send: list[Callable[[Sent], None]] = field(default_factory=list)
+    # The bot's global limit, as Telegram applies it to bulk messages: at most `limit` sending
+    # calls a second (a token bucket holding one second's worth); beyond it, 429 retry_after 1.
+    limit: float | None = None
+    refused_by_limit: int = 0
+    sent_times: list[float] = field(default_factory=list)  # loop time of each accepted sending call
 
     def __post_init__(self) -> None:
         self.updates: list[dict[str, Any]] = []
@@ -279,6 +284,7 @@ class FakeBotApi:
                     return web.Response(status=502, text="<html>502 Bad Gateway</html>", content_type="text/html")
                 raise ApiError(500, "Internal Server Error")
             self._check_chat(call)
+            self._check_limit(call)
             handler = getattr(self, f"_{method}", None)
             if handler is None:
                 raise ApiError(404, "Not Found")
@@ -292,6 +298,21 @@ class FakeBotApi:
         finally:
             self._notify()
         return web.json_response({"ok": True, "result": result})
+
+    def _check_limit(self, call: Call) -> None:
+        if call.method not in SENDING:
+            return
+        now = asyncio.get_running_loop().time()
+        if self.limit is not None:
+            if not hasattr(self, "_tokens"):
+                self._tokens, self._stamp = self.limit, now
+            self._tokens = min(self.limit, self._tokens + (now - self._stamp) * self.limit)
+            self._stamp = now
+            if self._tokens < 1:
+                self.refused_by_limit += 1
+                raise ApiError(429, "Too Many Requests: retry after 1", retry_after=1)
+            self._tokens -= 1
+        self.sent_times.append(now)
 
     def _check_chat(self, call: Call) -> None:
         chat = call.chat_id
