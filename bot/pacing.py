@@ -60,7 +60,7 @@ def rates_from_env(env: Mapping[str, str] | None = None) -> dict[str, float]:
     """`KVISA_RATE_TELEGRAM`, `KVISA_RATE_WECHAT`: messages a second the bot sends to each."""
     env = os.environ if env is None else env
     rates = dict(DEFAULT_RATES)
-    for channel in rates:
+    for channel in list(rates):
         name = f"KVISA_RATE_{channel.upper()}"
         value = env.get(name)
         if not value:

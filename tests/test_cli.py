@@ -133,3 +133,37 @@ def test_console_saves_the_timeline_picture_and_calendar_and_prints_their_paths(
     saved = sorted(p.name for p in (tmp_path / "var" / "attachments" / "tl").iterdir())
     assert saved == ["kvisa-deadlines.ics", "timeline.png"]
     assert str(tmp_path / "var" / "attachments" / "tl" / "timeline.png") in run.stdout
+
+
+def test_broadcast_from_files_dry_run_queue_status_cancel(tmp_path: Path) -> None:
+    import asyncio
+
+    from storage.base import UserKey
+    from storage.sqlite import SqliteStorage
+    from tests.broadcasts.conftest import applicant
+
+    async def store_users() -> None:
+        (tmp_path / "var").mkdir()
+        async with SqliteStorage(tmp_path / "var" / "kvisa.db") as storage:
+            await storage.put(UserKey("telegram", "1"), applicant(park="lingang"), expected_version=0)
+            await storage.put(UserKey("wechat", "oA"), applicant(park="zhangjiang", lang="zh"), expected_version=0)
+
+    asyncio.run(store_users())
+    (tmp_path / "en.txt").write_text("Lingang now accepts online applications.\n", encoding="utf-8")
+    (tmp_path / "zh.txt").write_text("临港现已接受网上申请。\n", encoding="utf-8")
+    dry = kvisa("broadcast", "--en", "en.txt", "--zh", "zh.txt", "--segment", "park=lingang", "--dry-run",
+                cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert "Recipients: 1 (Telegram 1, WeChat 0)." in dry.stdout and "临港现已接受网上申请" in dry.stdout
+    one_language = kvisa("broadcast", "--en", "en.txt", "--zh", "en.txt", cwd=tmp_path)
+    assert one_language.returncode == 1 and "--zh" in one_language.stderr and "Chinese" in one_language.stderr
+    missing = kvisa("broadcast", "--en", "en.txt", cwd=tmp_path)
+    assert missing.returncode == 2 and "both --en FILE and --zh FILE" in missing.stderr
+    queued = kvisa("broadcast", "--en", "en.txt", "--zh", "zh.txt", "--no-follow", cwd=tmp_path)
+    assert queued.returncode == 0, queued.stderr
+    broadcast_id = queued.stdout.split("queued broadcast ")[1].split()[0]
+    status = kvisa("broadcast", "--status", broadcast_id, "--no-follow", cwd=tmp_path)
+    shown = json.loads(status.stdout)
+    assert shown["status"] == "queued" and shown["total"] == 2 and shown["per_channel"] == {"telegram": 1, "wechat": 1}
+    assert "cancelling" in kvisa("broadcast", "--cancel", broadcast_id, cwd=tmp_path).stdout
+    assert broadcast_id in kvisa("broadcasts", cwd=tmp_path).stdout

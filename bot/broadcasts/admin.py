@@ -105,7 +105,9 @@ class AdminChat:
                                "/cancel to stop.", limit=texts.MAX_TEXT))]
         draft = await self._draft(user)
         assert draft is not None
-        return await getattr(self, f"_step_{draft['step']}")(inbound, t, draft)
+        steps = {"en": self._step_en, "zh": self._step_zh, "segment": self._step_segment,
+                 "confirm": self._step_confirm}
+        return await steps[draft["step"]](inbound, t, draft)
 
     async def _step_en(self, inbound: Inbound, t: Text, draft: dict[str, Any]) -> list[Outbound]:
         return await self._take_text(inbound, t, draft, "en", "zh",
@@ -219,7 +221,8 @@ def admin_routes(app: web.Application, token: str, composer: Composer, store: Br
                 log.warning("admin API: refused a request to %s without the right token", request.path)
                 return web.json_response({"error": "unauthorized"}, status=401,
                                          headers={"WWW-Authenticate": "Bearer"})
-        return await handler(request)
+        response: web.StreamResponse = await handler(request)
+        return response
 
     async def create(request: web.Request) -> web.Response:
         try:

@@ -85,7 +85,11 @@ async def broadcast_command(args: argparse.Namespace, settings: Settings) -> int
             print("kvisa: a broadcast needs both --en FILE and --zh FILE", file=sys.stderr)
             return 2
         composer = Composer(flows, catalogs, store, SystemClock())
-        en, zh = composer.check_texts(read_text(args.en, "en"), read_text(args.zh, "zh"))
+        try:
+            en, zh = composer.check_texts(read_text(args.en, "en"), read_text(args.zh, "zh"))
+        except InputError as exc:
+            print(f"kvisa: --{exc.field}: {exc.expected}", file=sys.stderr)
+            return 1
         segment = Segment.parse(flows, args.segment or "")
         audience = await composer.audience(segment)
         print(f"segment: {str(segment) or 'everyone'}")
@@ -94,7 +98,8 @@ async def broadcast_command(args: argparse.Namespace, settings: Settings) -> int
             print("\n" + texts.message(catalogs, "en", en, zh, dict(settings.broadcasts.agency)))
             return 0
         broadcast = await composer.create(en, zh, segment, author="cli")
-        print(f"queued broadcast {broadcast.id}; a running `kvisa serve` delivers it")
+        print(f"queued broadcast {broadcast.id}")
+        print("a running `kvisa serve` delivers it; Ctrl-C stops following, not the broadcast")
         if not args.follow:
             return 0
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import time
 from collections import deque
@@ -32,7 +33,7 @@ from bot.errors import Blocked, ChannelError, RateLimited, Undeliverable
 from bot.i18n import Catalogs, Lang
 from bot.pacing import Pacer
 from bot.reminders.coordinator import Coordinator, LocalCoordinator, RedisCoordinator
-from storage.base import Storage, UserKey
+from storage.base import UserKey
 
 log = logging.getLogger(__name__)
 WECHAT_WINDOW_SECONDS = 48 * 3600 - 300  # as the WeChat channel counts it
@@ -116,6 +117,9 @@ class BroadcastRunner:
         await asyncio.gather(*self.runs.values(), return_exceptions=True)
         self.runs.clear()
 
+    def _forget_run(self, broadcast_id: str, _task: asyncio.Task[None]) -> None:
+        self.runs.pop(broadcast_id, None)
+
     async def _watch(self) -> None:
         while not self._stopping.is_set():
             try:
@@ -126,7 +130,7 @@ class BroadcastRunner:
                     if broadcast is not None and broadcast.status in ("queued", "running"):
                         task = asyncio.create_task(self._run(broadcast_id), name=f"broadcast {broadcast_id}")
                         self.runs[broadcast_id] = task
-                        task.add_done_callback(lambda _t, b=broadcast_id: self.runs.pop(b, None))
+                        task.add_done_callback(functools.partial(self._forget_run, broadcast_id))
             except Exception:
                 log.exception("looking for broadcasts failed")
             try:
@@ -225,7 +229,7 @@ class BroadcastRunner:
                 log.warning("broadcast %s: no %s channel in this process", run.broadcast.id, user.channel)
                 state = "failed"
             else:
-                lang = "zh" if data and data.get("lang") == "zh" else "en"
+                lang: Lang = "zh" if data and data.get("lang") == "zh" else "en"
                 state = await self._send(run, n, user, sender, lang)
                 if state == "pending":  # flood control: back in the queue after retry_after
                     return

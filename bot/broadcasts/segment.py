@@ -113,6 +113,8 @@ class Segment:
             return False
         if self.active_only and data.get("inactive"):
             return False
+        if user.channel not in CHANNELS:  # the console cannot be reached outside a chat
+            return False
         if self.channel and user.channel not in self.channel:
             return False
         if self.lang and data.get("lang", "en") not in self.lang:

@@ -42,7 +42,7 @@ def text_problem(t: Text, lang: Lang, text: str) -> str | None:
 def duration(t: Text, seconds: float | None) -> str:
     if seconds is None:
         return t("unknown")
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds < 60:
         return t("{s} s", s=seconds)
     if seconds < 3600:

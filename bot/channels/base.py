@@ -38,13 +38,13 @@ class Channel(ABC):
 
     name: str
 
-    def routes(self, app: web.Application) -> None:  # noqa: B027 - optional hook
+    def routes(self, app: web.Application) -> None:
         """Add this channel's HTTP endpoints (webhooks) to the shared server."""
 
-    async def start(self) -> None:  # noqa: B027 - optional hook
+    async def start(self) -> None:
         """Begin receiving (long polling, menus); return once running."""
 
-    async def stop(self) -> None:  # noqa: B027 - optional hook
+    async def stop(self) -> None:
         """Stop receiving and release connections."""
 
     @abstractmethod
@@ -62,5 +62,5 @@ class Channel(ABC):
         await self.send(user, [message])
         return None
 
-    async def edit(self, user: UserKey, reference: str, message: Outbound) -> None:  # noqa: B027
+    async def edit(self, user: UserKey, reference: str, message: Outbound) -> None:
         """Replace the text of a message sent by `post`."""

@@ -281,7 +281,11 @@ class TelegramChannel(Channel):
         result = None
         for method in methods:
             result = await self.call(method)
-        return str(result.message_id) if result is not None and len(methods) == 1 else None
+        if result is None or len(methods) != 1:
+            return None
+        # LeanSession hands back the raw result (a dict) rather than a pydantic Message.
+        message_id = result.get("message_id") if isinstance(result, dict) else getattr(result, "message_id", None)
+        return str(message_id) if message_id is not None else None
 
     async def edit(self, user: UserKey, reference: str, message: Outbound) -> None:
         edit = EditMessageText(chat_id=convert.chat_id(user), message_id=int(reference), text=message.text,
