@@ -30,19 +30,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import redis
+import redis  # noqa: E402
 
-from bot.channels.base import Services
-from bot.clock import FixedClock
-from bot.config import Settings, load_content
-from bot.engine.engine import Engine
-from bot.engine.session import Session
-from bot.engine.types import Inbound
-from bot.reminders.service import ReminderService
-from bot.reminders.settings import ReminderSettings
-from storage.base import UserKey
-from storage.redis import RedisStorage
-from tests.channels.telegram.fake_api import SENDING, TOKEN, ApiError, Call, FakeBotApi
+from bot.channels.base import Services  # noqa: E402
+from bot.clock import FixedClock  # noqa: E402
+from bot.config import Settings, load_content  # noqa: E402
+from bot.engine.engine import Engine  # noqa: E402
+from bot.engine.session import Session  # noqa: E402
+from bot.engine.types import Inbound  # noqa: E402
+from bot.reminders.service import ReminderService  # noqa: E402
+from bot.reminders.settings import ReminderSettings  # noqa: E402
+from storage.base import UserKey  # noqa: E402
+from storage.redis import RedisStorage  # noqa: E402
+from tests.channels.telegram.fake_api import SENDING, TOKEN, ApiError, Call, FakeBotApi  # noqa: E402
 
 LIMIT = 30.0  # messages a second the fake accepts, as Telegram's broadcast limit
 ENTERED = "2026-11-20"  # act by Fri 4 Dec; the 7-day reminder is at 09:00 Shanghai on 27 Nov

@@ -38,13 +38,13 @@ class Channel(ABC):
 
     name: str
 
-    def routes(self, app: web.Application) -> None:
+    def routes(self, app: web.Application) -> None:  # noqa: B027 - optional hook
         """Add this channel's HTTP endpoints (webhooks) to the shared server."""
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 - optional hook
         """Begin receiving (long polling, menus); return once running."""
 
-    async def stop(self) -> None:
+    async def stop(self) -> None:  # noqa: B027 - optional hook
         """Stop receiving and release connections."""
 
     @abstractmethod
@@ -62,5 +62,5 @@ class Channel(ABC):
         await self.send(user, [message])
         return None
 
-    async def edit(self, user: UserKey, reference: str, message: Outbound) -> None:
+    async def edit(self, user: UserKey, reference: str, message: Outbound) -> None:  # noqa: B027
         """Replace the text of a message sent by `post`."""

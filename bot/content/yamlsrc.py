@@ -71,7 +71,7 @@ def parse_yaml(text: str, name: str) -> Any:
     """Parse YAML text that came from the file `name`."""
     loader_cls = type("_FileLoader", (_Loader,), {"file_name": name})
     try:
-        return yaml.load(text, Loader=loader_cls)
+        return yaml.load(text, Loader=loader_cls)  # noqa: S506 - SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

@@ -7,8 +7,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bot.attachments.calendar_file import timeline_ics
-from bot.attachments.picture import render_timeline_png
 from bot.content.model import Condition
+from bot.attachments.picture import render_timeline_png
 from bot.engine.answers import Rejected, parse_date
 from bot.engine.timeline_text import timeline_text
 from bot.engine.types import Attachment, Outbound, UiOption

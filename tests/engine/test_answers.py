@@ -7,14 +7,7 @@ import datetime as dt
 import pytest
 
 from bot.content.model import Option
-from bot.engine.answers import (
-    Rejected,
-    coerce_field,
-    match_option,
-    parse_country,
-    parse_date,
-    readable,
-)
+from bot.engine.answers import Rejected, coerce_field, match_option, parse_country, parse_date, readable
 from bot.errors import InputError
 from tests.support import content
 

@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.content.model import Flows
-from bot.engine.answers import typed
 from bot.engine.engine import Engine
 from bot.engine.session import Session
 from bot.engine.types import Inbound, Outbound
 from bot.policy.eligibility import facts_of
+from bot.engine.answers import typed
 from bot.policy.zones import zone_choices
 from storage.base import UserKey
 from tests.support import NOON_SHANGHAI, content

@@ -75,7 +75,7 @@ def test_zhangjiang_work_permit_is_faster() -> None:
 def test_lingang_supplement_needs_lingang_and_deficiency_tolerance() -> None:
     events = {"entered": dt.date(2026, 9, 28), "work_permit_submitted": dt.date(2026, 9, 30)}
     lingang = {**ANSWERS, "park": "lingang"}
-    ids = lambda tl: {d.id for d in tl.deadlines}
+    ids = lambda tl: {d.id for d in tl.deadlines}  # noqa: E731
     assert "lingang_supplement" not in ids(timeline(events, lingang))
     assert "lingang_supplement" not in ids(timeline(events, deficiency_tolerance=True))
     supplement = deadline(timeline(events, lingang, deficiency_tolerance=True), "lingang_supplement")
