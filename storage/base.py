@@ -6,10 +6,11 @@ import asyncio
 import random
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
-from bot.errors import ConflictError
+from bot.errors import ConflictError, StorageError
 
 T = TypeVar("T")
 JSON = dict[str, Any]
@@ -31,6 +32,28 @@ class UserKey:
         if not sep or not channel or not ident:
             raise ValueError(f"not a channel-qualified user id: {text!r}")
         return cls(channel, ident)
+
+
+@dataclass(frozen=True)
+class Once:
+    """A claim that `Storage.update` takes in the same atomic step as its write, so that a
+    change (a message, say) is applied at most once even when it is delivered twice: by two
+    processes at the same time, or again while the first delivery is still being handled.
+
+    `name` is a claim name like those of `Storage.claim` (the two share one namespace: a name
+    claimed either way counts for both); it is remembered for `ttl` seconds.
+    """
+
+    name: str
+    ttl: float
+
+
+class AlreadyClaimed(Exception):
+    """`Storage.update(..., once=...)` found its claim taken: the change was not applied.
+
+    Not a BotError: it is no failure but an answer ("this was done before"), which callers
+    that catch BotError to apologise to the user must let through.
+    """
 
 
 @dataclass(frozen=True)
@@ -111,10 +134,31 @@ class Storage(ABC):
         change: Callable[[JSON | None], tuple[JSON | None, T]],
         *,
         attempts: int = 50,
+        once: Once | None = None,
     ) -> T:
         """Read-modify-write with retries: `change` gets the current data (or None) and returns
         the new data (None deletes) and a result. It may run more than once, so it must be pure.
+
+        With `once`, the update also takes that claim, and raises AlreadyClaimed without
+        changing anything when the claim was already taken (the claim is taken even when the
+        change leaves the data as it is). This generic version claims first and gives the
+        claim back when the update fails; a backend that can do both in one atomic step
+        (Redis) overrides it.
         """
+        if once is None:
+            return await self._update(key, change, attempts)
+        if not await self.claim(once.name, once.ttl):
+            raise AlreadyClaimed(once.name)
+        try:
+            return await self._update(key, change, attempts)
+        except Exception:
+            # Not applied: give the claim back so that a second delivery may try again.
+            with suppress(StorageError):  # the first failure is the one to report
+                await self.release(once.name)
+            raise
+
+    async def _update(self, key: UserKey, change: Callable[[JSON | None], tuple[JSON | None, T]],
+                      attempts: int) -> T:
         for attempt in range(attempts):
             record = await self.get(key)
             current = record.data if record else None

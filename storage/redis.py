@@ -2,45 +2,68 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
-from collections.abc import AsyncIterator, Iterator
+import random
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Self
+from typing import Self, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.client import NEVER_DECODE
 from redis.exceptions import RedisError
 
-from bot.errors import StorageError
-from storage.base import JSON, Record, Storage, UserKey
+from bot.errors import ConflictError, StorageError
+from storage.base import JSON, AlreadyClaimed, Once, Record, Storage, UserKey
+
+T = TypeVar("T")
 
 # Compare-and-set in one round trip. KEYS[1] is the user's hash {v, data}; KEYS[2] the
-# version counter shared by every user; ARGV[1] the expected version (0: must not exist);
-# ARGV[2] the new JSON, absent to delete.
+# version counter shared by every user; KEYS[3], when given, a claim taken with the write
+# (Storage.update's `once`). ARGV[1] is the expected version (0: must not exist); ARGV[2] what
+# to do: "w" write ARGV[3] (the new JSON), "d" delete, "k" keep (compare, and claim, only);
+# ARGV[4] the claim's time to live in milliseconds.
+# Answers {1, new version} when done, {2} when the claim was taken already (nothing changed),
+# {0, current version, current JSON} on a version mismatch, so the caller can recompute from
+# the current record without reading it again.
 # Redis runs a script without interleaving other commands, which is what makes it atomic.
 # A new version comes from the counter, which never goes back, so versions never repeat, not
 # even for a user deleted and created anew: a writer holding a version from before the delete
 # cannot overwrite the new record. A record older than the counter (written before it existed)
 # still moves forward: the counter is first raised past its version.
-PUT_SCRIPT = """
-local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if current ~= tonumber(ARGV[1]) then
-    return 0
+CAS_SCRIPT = """
+if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
+    return {2}
 end
-if ARGV[2] == nil then
-    redis.call('DEL', KEYS[1])
-else
-    local version = redis.call('INCR', KEYS[2])
+local stored = redis.call('HMGET', KEYS[1], 'v', 'data')
+local current = tonumber(stored[1] or '0')
+if current ~= tonumber(ARGV[1]) then
+    return {0, current, stored[2]}
+end
+local version = current
+if ARGV[2] == 'w' then
+    version = redis.call('INCR', KEYS[2])
     if version <= current then
         version = current + 1
         redis.call('SET', KEYS[2], version)
     end
-    redis.call('HSET', KEYS[1], 'v', version, 'data', ARGV[2])
+    redis.call('HSET', KEYS[1], 'v', version, 'data', ARGV[3])
+elseif ARGV[2] == 'd' then
+    redis.call('DEL', KEYS[1])
+    version = 0
 end
-return 1
+if KEYS[3] then
+    redis.call('SET', KEYS[3], 1, 'PX', ARGV[4])
+end
+return {1, version}
 """
+WRITTEN, CLAIMED = 1, 2  # CAS_SCRIPT's answers; 0 is a version mismatch
+# Records this process last read or wrote, kept so that an update can go straight to the
+# compare-and-set (one round trip instead of two); the compare-and-set catches a stale one.
+KNOWN_RECORDS = 4096
+
 
 # Characters SCAN MATCH treats as glob syntax; a prefix containing them is matched literally.
 GLOB_SPECIAL = "\\*?[]"
@@ -83,6 +106,10 @@ def translate_errors() -> Iterator[None]:
         raise StorageError(f"redis: {exc}") from exc
 
 
+def encode(data: JSON) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
 def text(value: bytes | str) -> str:
     # The client may or may not have been built with decode_responses=True.
     return value.decode() if isinstance(value, bytes) else value
@@ -94,7 +121,10 @@ class RedisStorage(Storage):
     def __init__(self, client: Redis, prefix: str = "kvisa") -> None:
         self.client = client
         self.keys = KeyBuilder(prefix)
-        self._put = client.register_script(PUT_SCRIPT)
+        self._cas = client.register_script(CAS_SCRIPT)
+        # user -> (version, JSON text) as last read or written here; insertion order is
+        # recency, so the first entry is the one to forget (see KNOWN_RECORDS).
+        self._known: dict[UserKey, tuple[int, bytes | str]] = {}
         self._closed = False
 
     @classmethod
@@ -109,22 +139,101 @@ class RedisStorage(Storage):
         with translate_errors():
             version, data = await self.client.hmget(self.keys.user(key), ["v", "data"])
         if version is None or data is None:
+            self._known.pop(key, None)
             return None
+        return self._remember(key, int(version), data)
+
+    async def put(self, key: UserKey, data: JSON | None, *, expected_version: int) -> bool:
+        if data is None:
+            return await self._compare_and_set(key, expected_version, "d") is True
+        return await self._compare_and_set(key, expected_version, "w", encode(data)) is True
+
+    async def update(
+        self,
+        key: UserKey,
+        change: Callable[[JSON | None], tuple[JSON | None, T]],
+        *,
+        attempts: int = 50,
+        once: Once | None = None,
+    ) -> T:
+        """As Storage.update, in one round trip when this process knows the record: the
+        compare-and-set is tried on the record as last seen here (a stale one fails and hands
+        back the current record), and `once` is claimed inside the same script."""
+        known = self._known.get(key)
+        record, fresh = (await self.get(key), True) if known is None else (self._decode(key, *known), False)
+        for attempt in range(attempts):
+            current = record.data if record else None
+            new, result = change(current)
+            unchanged = new == current
+            if unchanged and fresh and once is None:
+                return result  # nothing to write, and read just now: as the generic update
+            expected = record.version if record else 0
+            if unchanged:  # still compared: the result may come from a stale record
+                outcome = await self._compare_and_set(key, expected, "k", once=once)
+            elif new is None:
+                outcome = await self._compare_and_set(key, expected, "d", once=once)
+            else:
+                outcome = await self._compare_and_set(key, expected, "w", encode(new), once)
+            if outcome is True:
+                return result
+            if outcome is False:
+                assert once is not None
+                raise AlreadyClaimed(once.name)
+            if fresh:  # someone else wrote first: back off a little before recomputing
+                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+            record, fresh = outcome, True
+        raise ConflictError(f"{key}: still contended after {attempts} attempts")
+
+    async def _compare_and_set(self, key: UserKey, expected: int, action: str, text: str = "",
+                               once: Once | None = None) -> bool | Record | None:
+        """Run CAS_SCRIPT: True when done, False when `once` was claimed already, and on a
+        version mismatch the current record (None: there is none)."""
+        keys = [self.keys.user(key), self.keys.version_counter()]
+        args: list[str | int] = [expected, action, text]
+        if once is not None:
+            if once.ttl <= 0:
+                raise ValueError(f"claim ttl must be positive, got {once.ttl}")
+            keys.append(self.keys.claim(once.name))
+            args.append(math.ceil(once.ttl * 1000))
+        with translate_errors():
+            answer = await self._cas(keys=keys, args=args)
+        status, version = int(answer[0]), int(answer[1]) if len(answer) > 1 else 0
+        if status == CLAIMED:
+            return False
+        if status == WRITTEN:
+            if action == "w":
+                self._known.pop(key, None)  # re-inserted last: the most recently used
+                self._keep(key, version, text)
+            elif action == "d":
+                self._known.pop(key, None)
+            return True
+        data = answer[2] if len(answer) > 2 else None
+        if version == 0 or data is None:
+            self._known.pop(key, None)
+            return None
+        return self._remember(key, version, data)
+
+    def _remember(self, key: UserKey, version: int, text: bytes | str) -> Record:
+        """The record read from Redis, kept for the next update (see KNOWN_RECORDS)."""
+        record = self._decode(key, version, text)  # never keep what cannot be decoded
+        self._known.pop(key, None)
+        self._keep(key, version, text)
+        return record
+
+    def _keep(self, key: UserKey, version: int, text: bytes | str) -> None:
+        self._known[key] = (version, text)
+        if len(self._known) > KNOWN_RECORDS:
+            del self._known[next(iter(self._known))]
+
+    @staticmethod
+    def _decode(key: UserKey, version: int, text: bytes | str) -> Record:
         try:
-            decoded = json.loads(data)
+            decoded = json.loads(text)
         except ValueError as exc:
             raise StorageError(f"redis: record {key} is not valid JSON") from exc
         if not isinstance(decoded, dict):
             raise StorageError(f"redis: record {key} is not a JSON object")
-        return Record(decoded, int(version))
-
-    async def put(self, key: UserKey, data: JSON | None, *, expected_version: int) -> bool:
-        args: list[str | int] = [expected_version]
-        if data is not None:
-            args.append(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
-        with translate_errors():
-            keys = [self.keys.user(key), self.keys.version_counter()]
-            return bool(await self._put(keys=keys, args=args))
+        return Record(decoded, version)
 
     async def users(self) -> AsyncIterator[UserKey]:
         # SCAN may return a key more than once (while Redis rehashes); a broadcast must not

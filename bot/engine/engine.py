@@ -13,7 +13,7 @@ from bot.engine.turn import Turn
 from bot.engine.types import Inbound, Outbound, materialize
 from bot.errors import BotError
 from bot.i18n import Catalogs, lang_from_hint
-from storage.base import Storage, UserKey
+from storage.base import Once, Storage, UserKey
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,10 @@ class Engine:
         """The user blocked the bot or unsubscribed: no pushes until they write again."""
         await self.storage.update(user, lambda data: (data and {**data, "inactive": True}, None))
 
-    async def handle(self, inbound: Inbound) -> list[Outbound]:
+    async def handle(self, inbound: Inbound, *, once: Once | None = None) -> list[Outbound]:
+        """The replies to `inbound`, its state change committed. With `once` (a channel's
+        message id), a message delivered twice is applied once: the claim is taken in the same
+        atomic step as the write, and AlreadyClaimed raised, nothing changed, if it was taken."""
         async with self._lock(inbound.user):
             if self.interceptor is not None:
                 try:
@@ -71,7 +74,7 @@ class Engine:
                 return new, replies
 
             try:
-                replies = await self.storage.update(inbound.user, change)
+                replies = await self.storage.update(inbound.user, change, once=once)
             except BotError:
                 log.exception("turn failed for a %s user", inbound.user.channel)
                 return [self._apology(inbound)]

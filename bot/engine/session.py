@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from bot.i18n import Lang, lang_from_hint
@@ -48,11 +48,14 @@ class Session:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Session:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        """The session stored as `data`, sharing no dict or list with it: a turn changes its
+        session in place, and the stored state it started from must stay as it was."""
+        return cls(**{k: copy_json(v) for k, v in data.items() if k in FIELDS})
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """What dataclasses.asdict gives (a deep copy of every field), in a fraction of its
+        time: every turn does this, and asdict walks each value through generic type checks."""
+        return {name: copy_json(getattr(self, name)) for name in FIELDS}
 
     @property
     def consented(self) -> bool:
@@ -60,3 +63,21 @@ class Session:
 
     def awaiting_kind(self) -> str | None:
         return self.awaiting["kind"] if self.awaiting else None
+
+
+FIELDS = tuple(f.name for f in fields(Session))
+SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of a JSON-like value: dicts, lists and tuples (and their subclasses, as
+    plain ones) are copied, anything else is shared (str, int, float, bool, None: immutable)."""
+    if type(value) in SCALARS:  # most values: answered at once
+        return value
+    if isinstance(value, dict):
+        return {k: copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_json(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(copy_json(v) for v in value)
+    return value

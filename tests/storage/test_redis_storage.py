@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from bot.errors import StorageError
 from storage import UserKey, open_storage
+from storage.base import Once
 from storage.redis import KeyBuilder, RedisStorage
 
 ALICE = UserKey("telegram", "1001")
@@ -217,3 +218,30 @@ async def test_a_client_that_decodes_responses_still_gets_values_as_bytes(
         await storage.set_value("picture", picture, ttl=60)
 
         assert await storage.get_value("picture") == picture
+
+
+@pytest.mark.redis
+async def test_the_claim_of_an_update_is_a_plain_key_expiring_on_the_server(
+    redis_url: str, redis_prefix: str, raw_redis: Redis
+) -> None:
+    async with RedisStorage.from_url(redis_url, prefix=redis_prefix) as storage:
+        await storage.update(ALICE, lambda data: ({"n": 1}, None), once=Once("msg:42", ttl=30))
+
+    ttl = await raw_redis.pttl(f"{redis_prefix}:claim:msg:42")
+    assert 0 < ttl <= 30_000
+
+
+@pytest.mark.redis
+async def test_an_update_sees_a_record_rewritten_behind_its_back(
+    redis_url: str, redis_prefix: str, raw_redis: Redis
+) -> None:
+    async with RedisStorage.from_url(redis_url, prefix=redis_prefix) as storage:
+        await storage.update(ALICE, lambda data: ({"n": 1}, None))
+        # Another writer (an older release, a repair by hand) with a version of its own.
+        await raw_redis.hset(f"{redis_prefix}:user:telegram:1001", mapping={"v": 50, "data": '{"n": 7}'})
+
+        seen = await storage.update(ALICE, lambda data: ({"n": (data or {})["n"] + 1}, (data or {})["n"]))
+
+        record = await storage.get(ALICE)
+    assert seen == 7
+    assert record is not None and record.data == {"n": 8} and record.version > 50

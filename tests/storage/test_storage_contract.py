@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from storage import Storage, UserKey
-from storage.base import JSON
+from storage.base import JSON, AlreadyClaimed, Once
 
 StorageFactory = Callable[[], Storage]
 Change = Callable[[JSON | None], tuple[JSON | None, int]]
@@ -343,6 +343,89 @@ class TestStorageContract:
         record = await first.get(ALICE)
         assert record is not None
         assert sorted(record.data["items"]) == sorted(items)
+
+    async def test_update_once_applies_the_change_and_takes_the_claim(self, storage: Storage) -> None:
+        assert await storage.update(ALICE, append("签证"), once=Once("msg:1", ttl=60)) == 1
+
+        record = await storage.get(ALICE)
+        assert record is not None and record.data == {"items": ["签证"]}
+        assert not await storage.claim("msg:1", ttl=60)  # one namespace with claim()
+
+    async def test_update_once_whose_claim_is_taken_changes_nothing(self, storage: Storage) -> None:
+        await storage.update(ALICE, append("first"), once=Once("msg:1", ttl=60))
+
+        with pytest.raises(AlreadyClaimed):
+            await storage.update(ALICE, append("again"), once=Once("msg:1", ttl=60))
+
+        record = await storage.get(ALICE)
+        assert record is not None and record.data == {"items": ["first"]}
+
+    async def test_update_once_honours_a_name_taken_by_claim(self, storage: Storage) -> None:
+        assert await storage.claim("msg:1", ttl=60)
+
+        with pytest.raises(AlreadyClaimed):
+            await storage.update(ALICE, append("x"), once=Once("msg:1", ttl=60))
+
+        assert await storage.get(ALICE) is None
+
+    async def test_update_once_takes_the_claim_even_when_nothing_changes(self, storage: Storage) -> None:
+        await storage.put(ALICE, {"n": 1}, expected_version=0)
+
+        result = await storage.update(ALICE, lambda data: (data, "unchanged"), once=Once("msg:1", ttl=60))
+
+        assert result == "unchanged"
+        with pytest.raises(AlreadyClaimed):
+            await storage.update(ALICE, lambda data: (data, "unchanged"), once=Once("msg:1", ttl=60))
+
+    @pytest.mark.parametrize("ttl", [0, -1])
+    async def test_update_once_refuses_a_ttl_that_is_not_positive(self, storage: Storage, ttl: float) -> None:
+        with pytest.raises(ValueError):
+            await storage.update(ALICE, append("x"), once=Once("msg:1", ttl=ttl))
+
+    async def test_an_update_once_that_fails_leaves_the_claim_free(self, storage: Storage) -> None:
+        def broken(data: JSON | None) -> tuple[JSON | None, int]:
+            raise RuntimeError("a bug in the change")
+
+        with pytest.raises(RuntimeError):
+            await storage.update(ALICE, broken, once=Once("msg:1", ttl=60))
+
+        # Nothing was applied, so a second delivery of the message is handled normally.
+        assert await storage.update(ALICE, append("retried"), once=Once("msg:1", ttl=60)) == 1
+
+    async def test_the_same_update_once_from_two_instances_is_applied_once(
+        self, open_backend: StorageFactory
+    ) -> None:
+        # Two processes handling the same message at the same time (WeChat retried it).
+        first, second = open_backend(), open_backend()
+        await first.update(ALICE, append("before"))
+        await second.get(ALICE)
+
+        outcomes = await asyncio.gather(
+            *(s.update(ALICE, append("message"), once=Once("msg:7", ttl=60)) for s in [first, second] * 5),
+            return_exceptions=True,
+        )
+
+        assert sorted(type(o).__name__ for o in outcomes) == ["AlreadyClaimed"] * 9 + ["int"]
+        record = await first.get(ALICE)
+        assert record is not None and record.data == {"items": ["before", "message"]}
+
+    async def test_updates_see_what_another_instance_wrote_in_between(
+        self, open_backend: StorageFactory
+    ) -> None:
+        ours, theirs = open_backend(), open_backend()
+        await ours.update(ALICE, append("ours"))
+        await theirs.update(ALICE, append("theirs"))
+
+        # What `ours` last saw is out of date: neither a change nor a mere read may miss "theirs".
+        seen = await ours.update(ALICE, lambda data: (data, list((data or {})["items"])))
+        assert seen == ["ours", "theirs"]
+        assert await ours.update(ALICE, append("ours again")) == 3
+        record = await theirs.get(ALICE)
+        assert record is not None
+        assert await theirs.put(ALICE, None, expected_version=record.version)  # erased there
+
+        assert await ours.update(ALICE, lambda data: (data, data)) is None
+        assert await ours.update(ALICE, append("anew")) == 1
 
     async def test_a_record_survives_closing_and_reopening(
         self, open_backend: StorageFactory

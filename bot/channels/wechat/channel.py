@@ -30,7 +30,7 @@ from bot.engine.session import Session
 from bot.engine.types import Inbound, Outbound
 from bot.errors import Blocked, BotError, ChannelError, Undeliverable
 from bot.i18n import N_, Text
-from storage.base import UserKey
+from storage.base import AlreadyClaimed, Once, UserKey
 
 log = logging.getLogger(__name__)
 
@@ -147,29 +147,41 @@ class WeChatChannel(Channel):
             return web.Response(status=exc.status)
 
         retry = f"wechat:{self.app_id}:{convert.retry_key(message)}"
-        if not await self.storage.claim(f"{retry}:seen", ttl=RETRY_MEMORY):
-            # WeChat asks again because our answer did not reach it in time. A reply that was
-            # slow to come was remembered: give it again. Otherwise "success": a quick reply
-            # did reach WeChat, and a slow turn still under way delivers on its own.
-            earlier = await self.storage.get_value(f"{retry}:reply")
-            return self._answer(request, earlier.decode() if earlier else wire.SUCCESS)
-
         event = convert.event_of(message, self.clock.now())
+        if isinstance(event, Inbound):
+            return await self._converse(request, message, retry, arrived, event)
+        if not await self.storage.claim(f"{retry}:seen", ttl=RETRY_MEMORY):
+            return await self._answer_retry(request, retry)
         if isinstance(event, Unsubscribed):
             await self.engine.mark_inactive(event.user)
             return self._answer(request, wire.SUCCESS)
         if isinstance(event, Unreadable):
             t = await self._text_for(event.user)
             return await self._reply(request, message, retry, arrived, [t(PLEASE_TYPE)])
-        if event is None:
-            return self._answer(request, wire.SUCCESS)
+        return self._answer(request, wire.SUCCESS)  # nothing to do (e.g. a VIEW event)
 
-        turn = asyncio.create_task(self._turn(event))
+    async def _converse(self, request: web.Request, message: BaseMessage, retry: str, arrived: float,
+                        inbound: Inbound) -> web.StreamResponse:
+        """A turn of the conversation, answered passively if it is done in time. The message
+        is marked as seen in the same storage step that commits the turn (one round trip
+        fewer than a claim of its own); a retry is recognised there, across processes too."""
+        loop = asyncio.get_running_loop()
+        turn = asyncio.create_task(self._turn(inbound, Once(f"{retry}:seen", RETRY_MEMORY)))
         done, _ = await asyncio.wait({turn}, timeout=max(arrived + self.reply_deadline - loop.time(), 0))
         if not done:
-            self._spawn(event.user.id, lambda: self._deliver_when_done(event.user, turn))
+            self._spawn(inbound.user.id, lambda: self._deliver_when_done(inbound.user, turn))
             return self._answer(request, wire.SUCCESS)
-        return await self._reply(request, message, retry, arrived, await self._parts(turn.result()))
+        outbounds = turn.result()
+        if outbounds is None:
+            return await self._answer_retry(request, retry)
+        return await self._reply(request, message, retry, arrived, await self._parts(outbounds))
+
+    async def _answer_retry(self, request: web.Request, retry: str) -> web.Response:
+        """WeChat asks again because our answer did not reach it in time. A reply that was
+        slow to come was remembered: give it again. Otherwise "success": a quick reply did
+        reach WeChat, and a slow turn still under way delivers on its own."""
+        earlier = await self.storage.get_value(f"{retry}:reply")
+        return self._answer(request, earlier.decode() if earlier else wire.SUCCESS)
 
     async def _reply(self, request: web.Request, message: BaseMessage, retry: str, arrived: float,
                      parts: Sequence[Part]) -> web.StreamResponse:
@@ -199,9 +211,12 @@ class WeChatChannel(Channel):
 
     # --- turns and delivery ------------------------------------------------------------------
 
-    async def _turn(self, inbound: Inbound) -> list[Outbound]:
+    async def _turn(self, inbound: Inbound, once: Once) -> list[Outbound] | None:
+        """The turn's replies; None when the message had been handled already (a retry)."""
         try:
-            return await self.engine.handle(inbound)
+            return await self.engine.handle(inbound, once=once)
+        except AlreadyClaimed:
+            return None
         except Exception:  # the engine answers its own errors; anything else is a bug, still answered
             log.exception("a WeChat turn failed")
             t = await self._text_for(inbound.user)
@@ -226,8 +241,10 @@ class WeChatChannel(Channel):
                     links[id(attachment)] = f"{attachment.caption or attachment.filename}\n{link}"
         return convert.parts_of(outbounds, lambda attachment: links[id(attachment)])
 
-    async def _deliver_when_done(self, user: UserKey, turn: asyncio.Task[list[Outbound]]) -> None:
+    async def _deliver_when_done(self, user: UserKey, turn: asyncio.Task[list[Outbound] | None]) -> None:
         outbounds = await turn
+        if outbounds is None:  # a retry of a message handled elsewhere: that one answers
+            return
         try:
             parts = await self._parts(outbounds)
         except BotError:

@@ -14,14 +14,13 @@ import hmac
 import re
 import struct
 from collections.abc import Mapping
+from xml.etree import ElementTree
 from xml.parsers.expat import ExpatError
 
-import xmltodict  # type: ignore[import-untyped]
 from wechatpy import parse_message  # type: ignore[import-untyped]
 from wechatpy.crypto import WeChatCrypto  # type: ignore[import-untyped]
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException  # type: ignore[import-untyped]
 from wechatpy.messages import BaseMessage  # type: ignore[import-untyped]
-from wechatpy.replies import TextReply  # type: ignore[import-untyped]
 from wechatpy.utils import WeChatSigner  # type: ignore[import-untyped]
 
 from bot.channels.wechat.convert import xml_text
@@ -30,6 +29,9 @@ from bot.channels.wechat.convert import xml_text
 ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SUCCESS = "success"  # the reply that tells WeChat "received, nothing to show"
 TEXT_FIELDS = ("Content", "EventKey", "Event", "MsgType")  # what convert reads as text
+TEXT_REPLY = ("<xml>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[{content}]]></Content>\n"
+              "<FromUserName><![CDATA[{source}]]></FromUserName>\n<ToUserName><![CDATA[{target}]]></ToUserName>\n"
+              "<CreateTime>{time}</CreateTime>\n</xml>")
 
 
 class Rejected(Exception):
@@ -71,9 +73,7 @@ def open_body(body: bytes, query: Mapping[str, str], token: str, crypto: WeChatC
     # query string, so anyone who saw one signed URL could post anything with it.
     if query.get("encrypt_type") != "aes":
         raise Forged("safe mode expects an encrypted message")
-    encrypted = xml_root(text).get("Encrypt")
-    if not isinstance(encrypted, str) or not encrypted:
-        raise Malformed("no Encrypt element")
+    encrypted = envelope_encrypt(text)
     timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
     if not hmac.compare_digest(sign(token, timestamp, nonce, encrypted), query.get("msg_signature", "")):
         raise Forged("bad msg_signature")
@@ -85,14 +85,30 @@ def open_body(body: bytes, query: Mapping[str, str], token: str, crypto: WeChatC
         raise Malformed("cannot decrypt") from exc
 
 
-def xml_root(text: str) -> dict[str, object]:
+def envelope_encrypt(text: str) -> str:
+    """The `Encrypt` text of a safe-mode envelope `<xml>...<Encrypt>...</Encrypt></xml>`.
+
+    Read with ElementTree's C parser, not xmltodict (a Python callback per element and text):
+    this runs on every message. What xmltodict refused is refused here too: entity
+    declarations (a DOCTYPE, which WeChat never sends), a root other than <xml>, and an
+    Encrypt that is missing, repeated, empty, or has attributes or elements inside; a root in
+    an XML namespace, which xmltodict let through, is refused as well.
+    """
+    if "<!DOCTYPE" in text:
+        raise Malformed("a DOCTYPE in the envelope")
     try:
-        root = xmltodict.parse(text).get("xml")
-    except (ExpatError, ValueError, AttributeError) as exc:
+        root = ElementTree.fromstring(text)
+    except (ElementTree.ParseError, ValueError) as exc:
         raise Malformed("not XML") from exc
-    if not isinstance(root, dict):
+    if root.tag != "xml":
         raise Malformed("no <xml> root")
-    return root
+    found = root.findall("Encrypt")
+    if len(found) != 1 or len(found[0]) or found[0].attrib:
+        raise Malformed("no Encrypt element")
+    encrypted = (found[0].text or "").strip()  # xmltodict stripped it too
+    if not encrypted:
+        raise Malformed("no Encrypt element")
+    return encrypted
 
 
 def parse(text: str) -> BaseMessage:
@@ -115,9 +131,11 @@ def parse(text: str) -> BaseMessage:
 
 
 def text_reply(message: BaseMessage, text: str, timestamp: int) -> str:
-    """The passive reply XML answering `message` with one text."""
-    reply = TextReply(source=message.target, target=message.source, content=xml_text(text), time=timestamp)
-    return str(reply.render())
+    """The passive reply XML answering `message` with one text: what wechatpy's TextReply
+    renders, byte for byte (a test compares them), from a template at a tenth of the cost.
+    The account ids were checked by `parse` and `xml_text` makes the text safe in CDATA."""
+    return TEXT_REPLY.format(source=message.target, target=message.source, time=int(timestamp),
+                             content=xml_text(text))
 
 
 def seal(reply: str, query: Mapping[str, str], crypto: WeChatCrypto | None, timestamp: int) -> str:

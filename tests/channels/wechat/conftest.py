@@ -3,6 +3,7 @@ talking to our fake WeChat API; callbacks posted the way WeChat's servers post t
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,8 +20,9 @@ from bot.channels.wechat import WeChatChannel, from_settings
 from bot.clock import FixedClock
 from bot.config import Settings
 from bot.engine.engine import Engine
+from bot.engine.types import Inbound, Outbound
 from bot.server import Server, build_app
-from storage.base import Storage, UserKey
+from storage.base import Once, Storage, UserKey
 from tests.channels.wechat.callbacks import AES_KEY, TOKEN, WeChatServers, WeChatUser
 from tests.channels.wechat.fake_api import APP_ID, APP_SECRET, FakeWeChatApi
 from tests.support import NOON_SHANGHAI, content
@@ -45,6 +47,29 @@ def wechat_settings(data_dir: Path, api_base: str, port: int, safe_mode: bool, *
     if safe_mode:
         values["WECHAT_ENCODING_AES_KEY"] = AES_KEY
     return Settings.from_env(values | env)
+
+
+class GatedEngine(Engine):
+    """The real engine, holding every message until the test opens the gate."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine.flows, engine.catalogs, engine.storage)
+        self.gate = asyncio.Event()
+        self.waiting = 0
+        self._arrived = asyncio.Condition()
+
+    async def handle(self, inbound: Inbound, *, once: Once | None = None) -> list[Outbound]:
+        async with self._arrived:
+            self.waiting += 1
+            self._arrived.notify_all()
+        await self.gate.wait()
+        self.waiting -= 1
+        return await super().handle(inbound, once=once)
+
+    async def until_waiting(self, count: int) -> None:
+        """Until `count` messages are held at the gate."""
+        async with self._arrived:
+            await self._arrived.wait_for(lambda: self.waiting >= count)
 
 
 @dataclass

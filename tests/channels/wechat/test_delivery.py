@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from pathlib import Path
 
@@ -13,27 +12,15 @@ from bot.channels.base import Services
 from bot.channels.wechat import WeChatChannel
 from bot.channels.wechat.api import WeChatApi
 from bot.engine.engine import Engine
-from bot.engine.types import Inbound, Outbound
+from bot.engine.types import Outbound
 from bot.errors import Blocked, ChannelError
 from storage.base import UserKey
 from storage.sqlite import SqliteStorage
-from tests.channels.wechat.conftest import TEMPLATE_ID, Bot, ServeChannel, StartBot
+from tests.channels.wechat.conftest import TEMPLATE_ID, Bot, GatedEngine, ServeChannel, StartBot
 from tests.support import content
 
 CUSTOM, TEMPLATE = "/cgi-bin/message/custom/send", "/cgi-bin/message/template/send"
 REMINDER = Outbound("Reminder: apply for your work permit\nDeadline: 2026-12-04 (Friday)")
-
-
-class GatedEngine(Engine):
-    """The real engine, holding every answer until the test opens the gate."""
-
-    def __init__(self, engine: Engine) -> None:
-        super().__init__(engine.flows, engine.catalogs, engine.storage)
-        self.gate = asyncio.Event()
-
-    async def handle(self, inbound: Inbound) -> list[Outbound]:
-        await self.gate.wait()
-        return await super().handle(inbound)
 
 
 def with_short_deadline(services: Services) -> WeChatChannel:

@@ -4,12 +4,15 @@ never an exception escaping to aiohttp (a 500 that WeChat would retry)."""
 from __future__ import annotations
 
 import datetime as dt
+from xml.parsers.expat import ExpatError
 from xml.sax.saxutils import escape
 
 import pytest
+import xmltodict  # type: ignore[import-untyped]
 from hypothesis import given
 from hypothesis import strategies as st
 from wechatpy.crypto import WeChatCrypto  # type: ignore[import-untyped]
+from wechatpy.replies import TextReply  # type: ignore[import-untyped]
 
 from bot.channels.wechat import convert, wire
 from tests.channels.wechat.callbacks import AES_KEY, TOKEN, message_xml, sign
@@ -88,3 +91,53 @@ def test_a_message_encrypted_for_another_account_is_forged() -> None:
 
     with pytest.raises(wire.Forged):
         wire.open_body(f"<xml><Encrypt>{encrypted}</Encrypt></xml>".encode(), query, TOKEN, CRYPTO)
+
+
+def encrypt_as_xmltodict_read_it(text: str) -> str | None:
+    """The envelope's Encrypt as the channel read it before ElementTree: None when refused."""
+    try:
+        root = xmltodict.parse(text).get("xml")
+    except (ExpatError, ValueError, AttributeError):
+        return None
+    value = root.get("Encrypt") if isinstance(root, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def envelope_encrypt_or_none(text: str) -> str | None:
+    try:
+        return wire.envelope_encrypt(text)
+    except wire.Malformed:
+        return None
+
+
+@given(st.one_of(wechat_like_xml(), wechat_like_xml().map(lambda xml: f"<?xml version='1.0'?>\n{xml}  "), st.text()))
+def test_the_envelope_is_read_as_xmltodict_read_it(text: str) -> None:
+    assert envelope_encrypt_or_none(text) == encrypt_as_xmltodict_read_it(text)
+
+
+@pytest.mark.parametrize("envelope", [
+    '<!DOCTYPE xml [<!ENTITY e "abc">]><xml><Encrypt>&e;</Encrypt></xml>',  # entities: never from WeChat
+    "<xml><Encrypt>abc</Encrypt><Encrypt>def</Encrypt></xml>",
+    '<xml><Encrypt kind="x">abc</Encrypt></xml>',
+    "<xml><Encrypt><b>abc</b></Encrypt></xml>",
+    "<xml><Encrypt>  </Encrypt></xml>",
+    "<envelope><Encrypt>abc</Encrypt></envelope>",
+    "<xml><Encrypt>abc</Encrypt>",
+], ids=["doctype", "twice", "attribute", "nested", "blank", "other-root", "truncated"])
+def test_an_envelope_wechat_would_not_send_is_malformed(envelope: str) -> None:
+    with pytest.raises(wire.Malformed):
+        wire.envelope_encrypt(envelope)
+
+
+def test_the_encrypt_of_an_envelope_is_read_without_surrounding_blanks() -> None:
+    assert wire.envelope_encrypt("<xml>\n <ToUserName>gh_x</ToUserName>\n <Encrypt>\n abc=\n </Encrypt>\n</xml>") == "abc="
+
+
+@given(st.text(), st.from_regex(wire.ACCOUNT_ID, fullmatch=True), st.from_regex(wire.ACCOUNT_ID, fullmatch=True),
+       st.integers(0, 2**40))
+def test_the_passive_reply_is_what_wechatpy_renders(text: str, user: str, account: str, timestamp: int) -> None:
+    message = wire.parse(f"<xml><ToUserName>{account}</ToUserName><FromUserName>{user}</FromUserName>"
+                         "<CreateTime>1</CreateTime><MsgType>text</MsgType><Content>hi</Content><MsgId>1</MsgId></xml>")
+    expected = TextReply(source=account, target=user, content=convert.xml_text(text), time=timestamp).render()
+
+    assert wire.text_reply(message, text, timestamp) == expected
