@@ -205,12 +205,6 @@ class BroadcastRunner:
                 if n >= 0:
                     run.queue.put_nowait((n, user))
                 return
-            pacer = self.pacers.get(UserKey.parse(user).channel)
-            if pacer is not None:
-                await pacer.wait()
-            if not self._active(run):
-                run.queue.put_nowait((n, user))
-                continue
             await self._deliver_one(run, n, user)
 
     async def _set_state(self, run: Run, n: int, user: str, state: State) -> None:
@@ -229,6 +223,13 @@ class BroadcastRunner:
                 log.warning("broadcast %s: no %s channel in this process", run.broadcast.id, user.channel)
                 state = "failed"
             else:
+                # The platform's turn is taken only by a message that goes out, not by a skip.
+                pacer = self.pacers.get(user.channel)
+                if pacer is not None:
+                    await pacer.wait()
+                if not self._active(run):  # stopping meanwhile: it stays pending
+                    run.queue.put_nowait((n, user_text))
+                    return
                 lang: Lang = "zh" if data and data.get("lang") == "zh" else "en"
                 state = await self._send(run, n, user, sender, lang)
                 if state == "pending":  # flood control: back in the queue after retry_after

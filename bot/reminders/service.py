@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import json
 import logging
 import weakref
 from collections import OrderedDict
@@ -29,29 +28,40 @@ from apscheduler.jobstores.base import BaseJobStore, JobLookupError  # type: ign
 from redis.asyncio import Redis
 
 from bot.clock import Clock
+from bot.content.model import Flows
 from bot.engine.engine import Engine
 from bot.pacing import Pacer
 from bot.reminders import jobs
 from bot.reminders.coordinator import Coordinator, LocalCoordinator, RedisCoordinator
 from bot.reminders.delivery import Deliverer, Next, Sender
+from bot.reminders.due import active, planned, shanghai_today
 from bot.reminders.settings import ReminderSettings
 from storage.base import UserKey
 
 log = logging.getLogger(__name__)
 
-# What reminders depend on, in a stored session: a turn that changes none of it needs no rescheduling.
-RELEVANT = ("consent_at", "answers", "events", "deficiency_tolerance", "snoozed", "reminders_dismissed",
-            "reminders_paused", "inactive")
 REMEMBERED = 50_000  # users whose last fingerprint this process keeps
-STOP_GRACE = 10.0
-RULES_KEY = "reminders:rules"  # storage value: the mark of the rules reminders were planned from  # seconds stop() lets deliveries in progress finish
+STOP_GRACE = 10.0  # seconds stop() lets deliveries in progress finish
+RULES_KEY = "reminders:rules"  # storage value: the mark of the rules reminders were planned from
 
 
-def fingerprint(state: Mapping[str, Any] | None) -> str:
+def fingerprint(flows: Flows, user: UserKey, state: Mapping[str, Any] | None, today: dt.date) -> str:
+    """What the user's job depends on: the reminders planned for them (or that they get none).
+    A turn that leaves it as it was (most turns: an interview answer before any step is
+    reported plans nothing) needs no rescheduling."""
     if state is None:
         return "erased"
-    relevant = {key: state.get(key) for key in RELEVANT}
-    return hashlib.blake2b(json.dumps(relevant, sort_keys=True, default=str).encode(), digest_size=12).hexdigest()
+    if not active(state):
+        return "inactive"
+    try:
+        _, _, reminders = planned(flows, state, today)
+    except Exception:  # an answer the plan cannot read yet: let the leader look
+        log.debug("reminder plan failed in a fingerprint", exc_info=True)
+        return "unknown"
+    if not reminders:
+        return "none"
+    marks = sorted(f"{r.key(str(user))}@{r.at.isoformat()}" for r in reminders)
+    return hashlib.blake2b("\n".join(marks).encode(), digest_size=12).hexdigest()
 
 
 class ReminderService:
@@ -177,7 +187,7 @@ class ReminderService:
 
     async def on_turn(self, user: UserKey, state: dict[str, Any] | None) -> None:
         """The engine's listener: reschedule when what reminders depend on changed."""
-        mark = fingerprint(state)
+        mark = fingerprint(self.engine.flows, user, state, shanghai_today(self.clock.now()))
         if self._seen.get(user) == mark:
             self._seen.move_to_end(user)
             return
