@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -301,11 +302,15 @@ class Flows:
     # Every translatable text with where it stands: (msgid, file, line).
     messages: tuple[tuple[str, str, int], ...] = field(default=(), compare=False)
 
+    @cached_property
+    def _questions_by_id(self) -> dict[str, Question]:
+        return {q.id: q for q in self.questions}
+
     def question(self, question_id: str) -> Question:
-        return next(q for q in self.questions if q.id == question_id)
+        return self._questions_by_id[question_id]
 
     def find_question(self, question_id: str) -> Question | None:
-        return next((q for q in self.questions if q.id == question_id), None)
+        return self._questions_by_id.get(question_id)
 
     def park(self, park_id: str) -> Park | None:
         return next((p for p in self.parks if p.id == park_id), None)

@@ -17,9 +17,10 @@ from storage.base import Once, Storage, UserKey
 
 log = logging.getLogger(__name__)
 
-# Told after a turn changed a user's stored state: the user and the new state (None: erased).
-# The engine stays pure; this is how the reminder service learns that dates may have moved.
-Listener = Callable[[UserKey, dict[str, Any] | None], Awaitable[None]]
+# Told after a turn changed a user's stored state: the user, the state before and after (None:
+# none stored, erased). The engine stays pure; this is how the reminder service learns that
+# dates may have moved.
+Listener = Callable[[UserKey, dict[str, Any] | None, dict[str, Any] | None], Awaitable[None]]
 # Consulted before the turn: replies when the message is its business (an admin's broadcast
 # commands and drafts), None to let the applicant's turn handle it.
 Interceptor = Callable[[Inbound], Awaitable[list[Outbound] | None]]
@@ -79,16 +80,16 @@ class Engine:
                 log.exception("turn failed for a %s user", inbound.user.channel)
                 return [self._apology(inbound)]
             if self.listener is not None and committed and committed[0][0] != committed[0][1]:
-                await self._tell(inbound.user, committed[0][1])
+                await self._tell(inbound.user, *committed[0])
             return [await materialize(reply) for reply in replies]
 
     def _apology(self, inbound: Inbound) -> Outbound:
         t = self.catalogs[lang_from_hint(inbound.lang_hint)]
         return Outbound(t("Sorry, something went wrong on our side. Please try again in a minute."))
 
-    async def _tell(self, user: UserKey, state: dict[str, Any] | None) -> None:
+    async def _tell(self, user: UserKey, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
         assert self.listener is not None
         try:
-            await self.listener(user, state)
+            await self.listener(user, before, after)
         except Exception:  # a listener's failure must never cost the user their reply
             log.exception("engine listener failed for a %s user", user.channel)

@@ -174,13 +174,17 @@ class Turn:
         """Drop answers to questions that no longer apply (after an answer changed)."""
         s = self.session
         kept: dict[str, Any] = {}
+        typed_kept: dict[str, Any] = {}
         for question in self.flows.questions:
-            facts = facts_of(self.flows, {q: typed(self.flows.question(q), v) for q, v in kept.items()})
-            if question.id in s.answers and self.visible(question, facts):
-                if question.kind == "zone" and not any(
-                        s.answers[question.id] == c.zone for c in zone_choices(kept.get("residence_country", ""))):
-                    continue  # a clock of the previous country of residence
-                kept[question.id] = s.answers[question.id]
+            if question.id not in s.answers:
+                continue
+            if question.when is not None and not question.when.holds(facts_of(self.flows, typed_kept)):
+                continue
+            if question.kind == "zone" and not any(
+                    s.answers[question.id] == c.zone for c in zone_choices(kept.get("residence_country", ""))):
+                continue  # a clock of the previous country of residence
+            kept[question.id] = s.answers[question.id]
+            typed_kept[question.id] = typed(question, kept[question.id])
         s.answers = kept
 
     def assessment(self) -> Assessment:

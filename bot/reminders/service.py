@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import json
 import logging
 import weakref
-from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,7 +40,10 @@ from storage.base import UserKey
 
 log = logging.getLogger(__name__)
 
-REMEMBERED = 50_000  # users whose last fingerprint this process keeps
+# What planned() reads from a stored session (see due.py); the cache key of a fingerprint.
+PLAN_INPUTS = ("answers", "events", "deficiency_tolerance", "snoozed", "reminders_dismissed")
+REMEMBERED = 20_000  # fingerprints kept
+NO_JOB = frozenset({"erased", "none", "inactive"})  # fingerprints of users with no job (or one to remove)
 STOP_GRACE = 10.0  # seconds stop() lets deliveries in progress finish
 RULES_KEY = "reminders:rules"  # storage value: the mark of the rules reminders were planned from
 
@@ -92,7 +95,7 @@ class ReminderService:
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reminder-jobs")
         self._pool_calls: set[asyncio.Future[Any]] = set()
         self._stopped = False
-        self._seen: OrderedDict[UserKey, str] = OrderedDict()
+        self._marks: dict[str, str] = {}
         self._locks: weakref.WeakValueDictionary[UserKey, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -185,16 +188,29 @@ class ReminderService:
 
     # --- asking for rescheduling (any process) ------------------------------------------------
 
-    async def on_turn(self, user: UserKey, state: dict[str, Any] | None) -> None:
-        """The engine's listener: reschedule when what reminders depend on changed."""
-        mark = fingerprint(self.engine.flows, user, state, shanghai_today(self.clock.now()))
-        if self._seen.get(user) == mark:
-            self._seen.move_to_end(user)
+    async def on_turn(self, user: UserKey, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+        """The engine's listener: ask for a reschedule when the turn changed the user's plan.
+        Comparing the state before and after the turn (rather than what this process saw
+        last) holds across processes and restarts; a user who had no reminders and still has
+        none cannot have a job, so needs nothing."""
+        today = shanghai_today(self.clock.now())
+        old, new = self._fingerprint(user, before, today), self._fingerprint(user, after, today)
+        if old == new or (old in NO_JOB and new in NO_JOB):
             return
-        self._seen[user] = mark
-        if len(self._seen) > REMEMBERED:
-            self._seen.popitem(last=False)
         await self.coordinator.request(user)
+
+    def _fingerprint(self, user: UserKey, state: dict[str, Any] | None, today: dt.date) -> str:
+        """fingerprint(), remembered by what planning reads: a turn's "before" is usually the
+        previous turn's "after", so each turn plans once."""
+        if state is None or not active(state):
+            return fingerprint(self.engine.flows, user, state, today)
+        inputs = json.dumps([str(user), today.isoformat(), *(state.get(k) for k in PLAN_INPUTS)],
+                            sort_keys=True, default=str)
+        mark = self._marks.pop(inputs, None) or fingerprint(self.engine.flows, user, state, today)
+        self._marks[inputs] = mark  # most recently used last
+        if len(self._marks) > REMEMBERED:
+            del self._marks[next(iter(self._marks))]
+        return mark
 
     async def reschedule_all(self) -> int:
         """Ask for every stored user to be rescheduled (after a first deployment, or a change

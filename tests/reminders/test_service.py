@@ -169,3 +169,24 @@ async def test_a_follower_schedules_through_the_leader(
     await until(lambda: follower.leader)
     assert job_args(follower) == (str(ALICE), "deadline", "work_permit_apply", 3, "2026-12-04")
     assert MORNING[3] > clock.now()
+
+
+def test_only_a_change_of_the_plan_asks_for_a_reschedule() -> None:
+    """The fingerprint a turn is compared by: answers that move no reminder leave it as it was."""
+    from bot.reminders.service import fingerprint
+    from tests.support import content
+
+    flows, _ = content()
+    today = dt.date(2026, 11, 25)
+    before_entry = session(events={})
+    assert fingerprint(flows, ALICE, before_entry, today) == "none"
+    assert fingerprint(flows, ALICE, before_entry | {"lang": "zh", "ticked": ["passport"]}, today) == "none"
+    entered = session()
+    mark = fingerprint(flows, ALICE, entered, today)
+    assert mark not in ("none", "inactive", "erased")
+    assert fingerprint(flows, ALICE, entered | {"ticked": ["passport"], "last_seen": "2026-11-25T01:00:00+00:00"},
+                       today) == mark
+    later = session(events={"entered": dt.date(2026, 11, 21)})
+    assert fingerprint(flows, ALICE, later, today) != mark  # the deadline moved
+    assert fingerprint(flows, ALICE, entered | {"reminders_paused": True}, today) == "inactive"
+    assert fingerprint(flows, ALICE, None, today) == "erased"
