@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gettext
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -84,3 +85,12 @@ class Catalogs:
     def has_chinese(self, message: str) -> bool:
         catalog: dict[object, str] = getattr(self._texts["zh"].translations, "_catalog", {})
         return bool(catalog.get(message))
+
+
+# Between the two languages of a message pushed to a user (reminders, broadcasts).
+SEPARATOR = "\n\n— — —\n\n"
+
+
+def bilingual(catalogs: Catalogs, lang: Lang, render: Callable[[Text], str]) -> str:
+    """One message in both languages: the user's first, the other below."""
+    return render(catalogs[lang]) + SEPARATOR + render(catalogs[other(lang)])

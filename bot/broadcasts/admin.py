@@ -53,13 +53,14 @@ class AdminChat:
             if command in ADMIN_COMMANDS:
                 log.warning("admin command /%s refused for %s (not in KVISA_ADMINS)", command, inbound.user)
             return None
-        if command in ADMIN_COMMANDS or (command is None and await self._draft(inbound.user) is not None):
+        draft = await self._draft(inbound.user)
+        if command in ADMIN_COMMANDS or (command is None and draft is not None):
             t = await self._text(inbound)
             try:
-                return await self._handle(inbound, t)
+                return await self._handle(inbound, t, draft)
             except InputError as exc:
                 return [Outbound(t("That does not work: {problem}", problem=exc.expected))]
-        if command is not None and await self._draft(inbound.user) is not None:
+        if draft is not None:  # another command: the draft is abandoned
             await self._save_draft(inbound.user, None)
             if command == "cancel":
                 return [Outbound((await self._text(inbound))("The broadcast draft is discarded."))]
@@ -84,7 +85,7 @@ class AdminChat:
 
     # --- the conversation ---------------------------------------------------------------------
 
-    async def _handle(self, inbound: Inbound, t: Text) -> list[Outbound]:
+    async def _handle(self, inbound: Inbound, t: Text, draft: dict[str, Any] | None) -> list[Outbound]:
         user, command = inbound.user, inbound.command
         if command == "broadcasts":
             recent = await self.store.recent(10)
@@ -103,7 +104,6 @@ class AdminChat:
             await self._save_draft(user, {"step": "en"})
             return [Outbound(t("New policy update. Send the English text (up to {limit} characters); "
                                "/cancel to stop.", limit=texts.MAX_TEXT))]
-        draft = await self._draft(user)
         assert draft is not None
         steps = {"en": self._step_en, "zh": self._step_zh, "segment": self._step_segment,
                  "confirm": self._step_confirm}

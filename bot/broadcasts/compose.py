@@ -3,7 +3,6 @@ texts, find the audience, queue it."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,11 +12,10 @@ from bot.broadcasts.segment import Segment
 from bot.broadcasts.store import Broadcast, BroadcastStore
 from bot.clock import Clock
 from bot.content.model import Flows
+from bot.engine.session import within_reply_window
 from bot.errors import InputError
 from bot.i18n import Catalogs
 from storage.base import UserKey
-
-WECHAT_WINDOW = dt.timedelta(hours=48) - dt.timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -61,10 +59,8 @@ class Composer:
             if not segment.matches(self.flows, user, data, today):
                 continue
             recipients.append(user)
-            if user.channel == "wechat":
-                seen = data.get("last_seen") if data else None
-                if not seen or now - dt.datetime.fromisoformat(seen) > WECHAT_WINDOW:
-                    outside += 1
+            if user.channel == "wechat" and not within_reply_window((data or {}).get("last_seen"), now):
+                outside += 1
         recipients.sort(key=str)
         return Audience(tuple(recipients), dict(Counter(u.channel for u in recipients)), outside)
 

@@ -14,7 +14,6 @@ broadcast message wait `retry_after`. Interactive replies never wait for a broad
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import functools
 import logging
 import time
@@ -25,9 +24,11 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 
 from bot.broadcasts import texts
+from bot.broadcasts.segment import may_receive
 from bot.broadcasts.settings import BroadcastSettings
 from bot.broadcasts.store import Broadcast, BroadcastStore, State, tally
 from bot.clock import Clock
+from bot.engine.session import within_reply_window
 from bot.engine.types import Outbound
 from bot.errors import Blocked, ChannelError, RateLimited, Undeliverable
 from bot.i18n import Catalogs, Lang
@@ -36,7 +37,6 @@ from bot.reminders.coordinator import Coordinator, LocalCoordinator, RedisCoordi
 from storage.base import UserKey
 
 log = logging.getLogger(__name__)
-WECHAT_WINDOW_SECONDS = 48 * 3600 - 300  # as the WeChat channel counts it
 
 
 class NewsSender(Protocol):
@@ -242,15 +242,13 @@ class BroadcastRunner:
 
     def _precheck(self, user: UserKey, data: dict[str, Any] | None) -> State | None:
         """The user as stored now: erased, opted out or blocked since the broadcast was created."""
-        if not data or not data.get("consent_at") or data.get("news_off"):
+        if not may_receive(data):
             return "skipped"
+        assert data is not None
         if data.get("inactive"):
             return "blocked"
-        if user.channel == "wechat":
-            last_seen = data.get("last_seen")
-            seen = self.clock.now().timestamp() - _timestamp(last_seen) if last_seen else None
-            if seen is None or seen > WECHAT_WINDOW_SECONDS:
-                return "undeliverable"
+        if user.channel == "wechat" and not within_reply_window(data.get("last_seen"), self.clock.now()):
+            return "undeliverable"
         return None
 
     async def _send(self, run: Run, n: int, user: UserKey, sender: NewsSender, lang: Lang) -> State:
@@ -309,13 +307,12 @@ class BroadcastRunner:
     async def _report(self, run: Run) -> None:
         run.broadcast.counts = run.counts()
         run.broadcast.rate = round(self._rate(run), 2)
-        await self.store.save(run.broadcast)
-        if self.on_progress is not None:
+        if self.on_progress is not None:  # may set the progress message's reference
             try:
                 await self.on_progress(run.broadcast)
             except Exception:
                 log.exception("broadcast progress could not be shown to the admin")
-            await self.store.save(run.broadcast)  # the progress message's reference
+        await self.store.save(run.broadcast)
 
     async def _finish(self, run: Run, status: Any) -> None:
         run.broadcast.status = status
@@ -324,6 +321,3 @@ class BroadcastRunner:
         await self.store.forget_recipients(run.broadcast)
         log.info("broadcast %s %s: %s", run.broadcast.id, status, run.broadcast.counts)
 
-
-def _timestamp(iso: str) -> float:
-    return dt.datetime.fromisoformat(iso).timestamp()

@@ -19,7 +19,7 @@ Nobody who has not agreed to the privacy notice, or who sent /news off, is ever 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -109,8 +109,9 @@ class Segment:
 
     def matches(self, flows: Flows, user: UserKey, data: Mapping[str, Any] | None, today: dt.date) -> bool:
         """Whether a stored user belongs (and may receive updates at all)."""
-        if not data or not data.get("consent_at") or data.get("news_off"):
+        if not may_receive(data):
             return False
+        assert data is not None
         if self.active_only and data.get("inactive"):
             return False
         if user.channel not in CHANNELS:  # the console cannot be reached outside a chat
@@ -128,6 +129,12 @@ class Segment:
         if not self.reached <= events.keys() or self.not_reached & events.keys():
             return False
         return not self.eligible or bool(self.eligible & eligible_channels(flows, answers, today))
+
+
+def may_receive(data: Mapping[str, Any] | None) -> bool:
+    """Whether updates may go to this stored user at all: agreed to the privacy notice and did
+    not send /news off (and was not erased)."""
+    return bool(data and data.get("consent_at") and not data.get("news_off"))
 
 
 def choices(flows: Flows) -> dict[str, tuple[str, ...]]:
@@ -149,8 +156,3 @@ def eligible_channels(flows: Flows, answers: Mapping[str, Any], today: dt.date) 
         return frozenset(assess(flows, typed_answers, today).channels)
     except (KeyError, ValueError, TypeError, InputError):
         return frozenset()
-
-
-def select(flows: Flows, segment: Segment, users: Iterable[tuple[UserKey, Mapping[str, Any] | None]],
-           today: dt.date) -> list[UserKey]:
-    return [user for user, data in users if segment.matches(flows, user, data, today)]

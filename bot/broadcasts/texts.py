@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from bot.broadcasts.store import Broadcast
-from bot.i18n import Catalogs, Lang, Text, other
+from bot.i18n import Catalogs, Lang, Text, bilingual
 
-SEPARATOR = "\n\n— — —\n\n"
 MAX_TEXT = 1500  # characters per language: both texts and the footer fit one Telegram message
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
-def message(catalogs: Catalogs, lang: Lang, en: str, zh: str, agency: dict[str, str]) -> str:
+def message(catalogs: Catalogs, lang: Lang, en: str, zh: str, agency: Mapping[str, str]) -> str:
     """The user's language first, the other below; the agency's name and how to opt out."""
     texts = {"en": en.strip(), "zh": zh.strip()}
-
-    def block(language: Lang) -> str:
-        t = catalogs[language]
-        return "\n\n".join([
-            t("📢 Policy update from {agency}", agency=agency[language]),
-            texts[language],
-            t("Send /news off to stop these updates (your deadline reminders continue)."),
-        ])
-
-    return block(lang) + SEPARATOR + block(other(lang))
+    return bilingual(catalogs, lang, lambda t: "\n\n".join([
+        t("📢 Policy update from {agency}", agency=agency[t.lang]),
+        texts[t.lang],
+        t("Send /news off to stop these updates (your deadline reminders continue)."),
+    ]))
 
 
 def text_problem(t: Text, lang: Lang, text: str) -> str | None:

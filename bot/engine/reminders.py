@@ -116,20 +116,15 @@ def done(turn: Turn, target: str) -> None:
                           date=t.date(dt.date.fromisoformat(s.events[event_id]), "medium")))
     events = {k: dt.date.fromisoformat(v) for k, v in s.events.items()}
     problem = event_problem(turn.flows, events, event_id, turn.today, turn.today)
+    from bot.engine.reports import asks_deficiency, say_event_problem  # reports imports this module
+
     if problem:
-        message, params = problem
-        if "step" in params:
-            other = turn.flows.timeline.event(params["step"])
-            params = {**params, "step": t(other.done) if other else params["step"],
-                      "date": t.date(params["date"], "medium")}
-        turn.say(t(message, **params))
+        say_event_problem(turn, problem)
         return turn.say(t("Send /timeline to correct your dates."))
     s.events[event_id] = turn.today.isoformat()
     s.snoozed.pop(target, None)
     turn.say(t("Recorded: {step}, today ({date}). No more reminders for “{title}”.", step=t(event.done),
                date=t.date(turn.today, "medium"), title=t(title)))
-    from bot.engine.reports import asks_deficiency
-
     if asks_deficiency(turn, event_id):
         turn.await_("deficiency")
 

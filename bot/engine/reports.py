@@ -115,20 +115,26 @@ def typed(turn: Turn, text: str) -> None:
 
 
 def given_date(turn: Turn, event_id: str, day: dt.date) -> None:
-    s, t = turn.session, turn.t
+    s = turn.session
     events = {k: dt.date.fromisoformat(v) for k, v in s.events.items() if k != event_id}
     problem = event_problem(turn.flows, events, event_id, day, turn.today)
     if problem:
-        message, params = problem
-        if "step" in params:
-            other = turn.flows.timeline.event(params["step"])
-            params = {**params, "step": t(other.done) if other else params["step"],
-                      "date": t.date(params["date"], "medium")}
-        turn.say(t(message, **params))
+        say_event_problem(turn, problem)
         return turn.ask_current()
     if event_id in s.events and s.events[event_id] != day.isoformat():
         return turn.await_("event_confirm", id=event_id, date=day.isoformat())
     record(turn, event_id, day)
+
+
+def say_event_problem(turn: Turn, problem: tuple[str, dict[str, Any]]) -> None:
+    """Why a reported date cannot be right, naming the other step involved in the user's language."""
+    t = turn.t
+    message, params = problem
+    if "step" in params:
+        other = turn.flows.timeline.event(params["step"])
+        params = {**params, "step": t(other.done) if other else params["step"],
+                  "date": t.date(params["date"], "medium")}
+    turn.say(t(message, **params))
 
 
 def asks_deficiency(turn: Turn, event_id: str) -> bool:

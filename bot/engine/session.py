@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from bot.i18n import Lang, lang_from_hint
+
+# WeChat lets an account message a user for 48 hours after the user's last message (we stop a
+# little early rather than be refused); `last_seen` is that message's time.
+REPLY_WINDOW = dt.timedelta(hours=48) - dt.timedelta(minutes=5)
+
+
+def within_reply_window(last_seen: str | None, now: dt.datetime) -> bool:
+    return last_seen is not None and now - dt.datetime.fromisoformat(last_seen) < REPLY_WINDOW
 
 SCHEMA = 1
 

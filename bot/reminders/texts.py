@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 
 from bot.content.model import Flows
 from bot.engine.types import Outbound, UiOption
-from bot.i18n import Catalogs, Lang, Text, other
+from bot.i18n import Catalogs, Lang, Text, bilingual
 from bot.policy.timeline import Timeline
 from bot.reminders.due import Delivery, shanghai_today
 
 DONE, LATER = "rem:done:", "rem:later:"
-SEPARATOR = "\n\n— — —\n\n"
-
-
-def bilingual(catalogs: Catalogs, lang: Lang, render: Callable[[Text], str]) -> str:
-    return render(catalogs[lang]) + SEPARATOR + render(catalogs[other(lang)])
 
 
 def _deadline_text(t: Text, flows: Flows, delivery: Delivery, timeline: Timeline | None, today: dt.date,

@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.engine.session import Session
 from bot.server import Server
 from storage.base import Storage, UserKey
-from tests.channels.telegram.conftest import Telegram, free_port
+from tests.channels.telegram.conftest import Telegram, fake, free_port
 from tests.channels.telegram.fake_api import TOKEN, FakeBotApi
 from tests.support import NOON_SHANGHAI
 
@@ -41,12 +41,7 @@ def broadcasts_to(fake: FakeBotApi, chat: int) -> list[str]:
 
 
 Serve = Callable[..., Awaitable[Telegram]]
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as api:
-        yield api
+__all__ = ["fake"]  # the Telegram tests' fixture: the fake Bot API on loopback
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from bot.i18n import SEPARATOR
 from bot.reminders import texts
 from bot.reminders.due import outlook
 from tests.reminders.conftest import MORNING, session
@@ -91,6 +92,6 @@ def test_the_message_has_the_users_language_first_and_the_other_below() -> None:
     flows, catalogs = content()
     look = outlook(flows, USER, session(lang="zh"), MORNING[7])
     message = texts.message(flows, catalogs, "zh", look.deliveries[0], look.timeline, look.zone, MORNING[7])
-    chinese, english = message.text.split(texts.SEPARATOR)
+    chinese, english = message.text.split(SEPARATOR)
     assert "2026年12月4日" in chinese and "December 4, 2026" in english
     assert [o.label for o in message.options] == [catalogs["zh"]("Done"), catalogs["zh"]("Remind me tomorrow")]

@@ -13,7 +13,6 @@ the reminder template after that.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -26,7 +25,7 @@ from bot.channels.wechat import convert, wire
 from bot.channels.wechat.api import OutsideWindow, WeChatApi
 from bot.channels.wechat.convert import Part, Picture, Unreadable, Unsubscribed
 from bot.channels.wechat.files import FileLinks
-from bot.engine.session import Session
+from bot.engine.session import Session, within_reply_window
 from bot.engine.types import Inbound, Outbound
 from bot.errors import Blocked, BotError, ChannelError, Undeliverable
 from bot.i18n import N_, Text
@@ -41,8 +40,6 @@ REPLY_MEMORY = 60.0  # how long a passive reply is kept to answer a retry of its
 # A passive reply ready this long after its request may reach WeChat after its 5 seconds, so
 # it is kept for the retry; a quicker one (nearly all) is not, which saves a storage write.
 REMEMBER_AFTER = 1.0
-# WeChat's customer-service window; stop a little early rather than be refused.
-WINDOW = dt.timedelta(hours=48) - dt.timedelta(minutes=5)
 STOP_GRACE = 10.0  # seconds stop() waits for deliveries still under way
 PLEASE_TYPE = N_("I can only read typed text. Please type your answer, or send the number of an option.")
 
@@ -277,8 +274,7 @@ class WeChatChannel(Channel):
             raise ChannelError(f"{user} has no conversation with the bot")
         if session.inactive:
             raise Blocked(f"{user} unfollowed the account")
-        last_seen = dt.datetime.fromisoformat(session.last_seen) if session.last_seen else None
-        if last_seen is not None and self.clock.now() - last_seen < WINDOW:
+        if within_reply_window(session.last_seen, self.clock.now()):
             parts = await self._parts(messages)
             try:
                 await self._send_parts(user.id, parts[:1])
