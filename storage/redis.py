@@ -9,11 +9,12 @@ import random
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.client import NEVER_DECODE
-from redis.exceptions import RedisError
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError, RedisError
 
 from bot.errors import ConflictError, StorageError
 from storage.base import JSON, AlreadyClaimed, Once, Record, Storage, UserKey
@@ -97,6 +98,74 @@ class KeyBuilder:
         return UserKey.parse(redis_key.removeprefix(f"{self.prefix}:user:"))
 
 
+class ScriptBatch:
+    """Runs a Lua script for many callers, one pipeline per turn of the event loop.
+
+    Under load many users' turns reach their compare-and-set in the same turn of the loop;
+    each one on its own would take a connection from the pool, write, and wait for its own
+    reply. Here the calls made while the loop is busy are sent together as one pipeline (one
+    connection, one write, the replies read in order) once the loop comes round: a call waits
+    no longer than it would have waited for its turn anyway, and a lone call is sent as it is.
+    Each call is still its own script run, atomic on its own; batching changes the number of
+    round trips, never what a call does. (redis-py has no automatic pipelining of its own.)
+    """
+
+    def __init__(self, client: Redis, script: AsyncScript) -> None:
+        self.client = client
+        self.script = script
+        self._waiting: list[tuple[list[str], list[str | int], asyncio.Future[Any]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, keys: list[str], args: list[str | int]) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._waiting.append((keys, args, future))
+        if len(self._waiting) == 1:  # the first of this turn of the loop sends them all
+            loop.call_soon(self._send_waiting)
+        return await future
+
+    def _send_waiting(self) -> None:
+        batch, self._waiting = self._waiting, []
+        task = asyncio.create_task(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[tuple[list[str], list[str | int], asyncio.Future[Any]]]) -> None:
+        try:
+            answers = await self._run([(keys, args) for keys, args, _ in batch])
+        except Exception as exc:  # the connection failed: every call of the batch did
+            answers = [exc] * len(batch)
+        for (_, _, future), answer in zip(batch, answers, strict=True):
+            if future.done():  # its caller was cancelled
+                continue
+            if isinstance(answer, Exception):
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)
+
+    async def _run(self, calls: list[tuple[list[str], list[str | int]]]) -> list[Any]:
+        if len(calls) == 1:
+            keys, args = calls[0]
+            return [await self.script(keys=keys, args=args)]
+        async with self.client.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(self.script.sha, len(keys), *keys, *args)
+            answers: list[Any] = await pipe.execute(raise_on_error=False)
+        for i, answer in enumerate(answers):
+            if isinstance(answer, NoScriptError):  # Redis restarted or was flushed: did not run
+                keys, args = calls[i]
+                answers[i] = await self.script(keys=keys, args=args)  # loads it, then runs it
+        return answers
+
+    async def drain(self) -> None:
+        """Wait until every batch already handed over has been answered."""
+        while self._waiting or self._sending:
+            if self._sending:
+                await asyncio.wait(set(self._sending))
+            else:
+                await asyncio.sleep(0)  # the batch is sent at the loop's next turn
+
+
 @contextmanager
 def translate_errors() -> Iterator[None]:
     """Turn redis-py failures (connection, timeout, server replies) into StorageError."""
@@ -121,7 +190,7 @@ class RedisStorage(Storage):
     def __init__(self, client: Redis, prefix: str = "kvisa") -> None:
         self.client = client
         self.keys = KeyBuilder(prefix)
-        self._cas = client.register_script(CAS_SCRIPT)
+        self._cas = ScriptBatch(client, client.register_script(CAS_SCRIPT))
         # user -> (version, JSON text) as last read or written here; insertion order is
         # recency, so the first entry is the one to forget (see KNOWN_RECORDS).
         self._known: dict[UserKey, tuple[int, bytes | str]] = {}
@@ -285,5 +354,6 @@ class RedisStorage(Storage):
         if self._closed:
             return
         self._closed = True
+        await self._cas.drain()
         with translate_errors():
             await self.client.aclose()

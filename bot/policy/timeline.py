@@ -15,6 +15,7 @@ from typing import Any, Literal
 from bot.content.model import Flows, add_months
 from bot.policy.eligibility import facts_of
 
+PLANNED_APPLICATION = "planned_application"  # the answer that starts the timeline (an event too)
 EVENTS = ("planned_application", "visa_applied", "entered", "work_permit_submitted",
           "work_permit_granted", "residence_permit_submitted", "residence_permit_granted")
 StepId = str  # a step id of flows/timeline.yaml: visa, work_permit, residence_permit
@@ -89,7 +90,7 @@ def first_known(after: tuple[str, ...], known: Mapping[str, dt.date]) -> dt.date
 
 def known_events(answers: Mapping[str, Any], events: Mapping[str, dt.date], today: dt.date) -> dict[str, dt.date]:
     """Reported events plus the planned application date (today when not given)."""
-    return {"planned_application": answers.get("planned_application") or today, **events}
+    return {PLANNED_APPLICATION: answers.get(PLANNED_APPLICATION) or today, **events}
 
 
 def build_timeline(flows: Flows, answers: Mapping[str, Any], events: Mapping[str, dt.date],

@@ -15,15 +15,18 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from bot.content.model import Flows
+from bot.content.model import COMPUTED_FROM, Flows
 from bot.engine.answers import typed
-from bot.policy.timeline import Timeline, build_timeline
+from bot.policy.timeline import PLANNED_APPLICATION, Timeline, build_timeline
 from bot.policy.zones import SHANGHAI
-from bot.reminders.plan import Reminder, deliverable, plan, user_zone
+from bot.reminders.plan import RESIDENCE, Reminder, deliverable, plan, user_zone
 
 How = Literal["on_time", "late", "passed"]
 # Past this delay a reminder says it is late (a queue of due reminders takes minutes).
 LATE_AFTER = dt.timedelta(hours=1)
+TIME_ZONE = "time_zone"  # the answer naming the clock, when the country of residence has several
+# What planned() reads of a stored session besides its answers.
+PLAN_FIELDS = ("events", "deficiency_tolerance", "snoozed", "reminders_dismissed")
 _SHANGHAI = ZoneInfo(SHANGHAI)
 
 
@@ -71,11 +74,40 @@ def timeline_of(flows: Flows, data: Mapping[str, Any], today: dt.date) -> Timeli
     return build_timeline(flows, typed_answers, events, today, data.get("deficiency_tolerance"))
 
 
+def plan_answers(flows: Flows) -> frozenset[str]:
+    """The answers planned() reads: the one that starts the timeline, those that set the
+    user's clock, and those behind the facts the timeline's rules test (followed through the
+    derived and computed facts). Any other answer, such as most of the interview's, cannot
+    change a user's reminders."""
+    rules = flows.timeline
+    pending = [name for deadline in rules.deadlines if deadline.when for name in deadline.when.facts]
+    pending += [name for estimate in rules.estimates for variant in estimate.variants for name in variant.when.facts]
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name not in seen:
+            seen.add(name)
+            if name in flows.derived:
+                pending += flows.derived[name].facts
+            pending += COMPUTED_FROM.get(name, ())
+    return frozenset(seen & {q.id for q in flows.questions}) | {PLANNED_APPLICATION, RESIDENCE, TIME_ZONE}
+
+
+def plan_inputs(state: Mapping[str, Any] | None, answers_read: frozenset[str]) -> tuple[Any, ...] | None:
+    """Everything of `state` that planned() and active() read (answers_read: plan_answers()):
+    two states with equal inputs have the same reminders on the same day."""
+    if state is None:
+        return None
+    answers = state.get("answers", {})
+    return (active(state), {k: v for k, v in answers.items() if k in answers_read},
+            *(state.get(k) for k in PLAN_FIELDS))
+
+
 def planned(flows: Flows, data: Mapping[str, Any], today: dt.date) -> tuple[ZoneInfo, Timeline, list[Reminder]]:
     """The user's zone, timeline and every reminder planned for them (sent or not)."""
     timeline = timeline_of(flows, data, today)
     answers = data.get("answers", {})
-    zone = user_zone(answers, timeline.events, answers.get("time_zone"))
+    zone = user_zone(answers, timeline.events, answers.get(TIME_ZONE))
     dismissed = data.get("reminders_dismissed", {})
     reminders = [r for r in plan(flows, timeline, zone, data.get("snoozed", {}))
                  if dismissed.get(r.target) != r.day.isoformat()]

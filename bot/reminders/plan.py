@@ -17,6 +17,8 @@ from bot.content.model import Flows, ReminderRules
 from bot.policy.timeline import Timeline
 from bot.policy.zones import SHANGHAI, home_zone
 
+RESIDENCE = "residence_country"  # the answer whose clock a user has before entering China
+
 Kind = Literal["deadline", "nudge"]
 
 
@@ -39,7 +41,7 @@ def user_zone(answers: Mapping[str, object], events: Mapping[str, dt.date], chos
     """Shanghai once the user has entered China; before, the clock of their country of residence."""
     if "entered" in events:
         return ZoneInfo(SHANGHAI)
-    country = answers.get("residence_country")
+    country = answers.get(RESIDENCE)
     return ZoneInfo(home_zone(country if isinstance(country, str) else None, chosen))
 
 

@@ -34,14 +34,12 @@ from bot.pacing import Pacer
 from bot.reminders import jobs
 from bot.reminders.coordinator import Coordinator, LocalCoordinator, RedisCoordinator
 from bot.reminders.delivery import Deliverer, Next, Sender
-from bot.reminders.due import active, planned, shanghai_today
+from bot.reminders.due import active, plan_answers, plan_inputs, planned, shanghai_today
 from bot.reminders.settings import ReminderSettings
 from storage.base import UserKey
 
 log = logging.getLogger(__name__)
 
-# What planned() reads from a stored session (see due.py); the cache key of a fingerprint.
-PLAN_INPUTS = ("answers", "events", "deficiency_tolerance", "snoozed", "reminders_dismissed")
 REMEMBERED = 20_000  # fingerprints kept
 NO_JOB = frozenset({"erased", "none", "inactive"})  # fingerprints of users with no job (or one to remove)
 STOP_GRACE = 10.0  # seconds stop() lets deliveries in progress finish
@@ -96,6 +94,7 @@ class ReminderService:
         self._pool_calls: set[asyncio.Future[Any]] = set()
         self._stopped = False
         self._marks: dict[str, str] = {}
+        self._plan_answers = plan_answers(engine.flows)
         self._locks: weakref.WeakValueDictionary[UserKey, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -192,22 +191,26 @@ class ReminderService:
         """The engine's listener: ask for a reschedule when the turn changed the user's plan.
         Comparing the state before and after the turn (rather than what this process saw
         last) holds across processes and restarts; a user who had no reminders and still has
-        none cannot have a job, so needs nothing."""
+        none cannot have a job, so needs nothing. A turn that changed nothing the plan reads
+        (most interview answers) is let go without planning at all."""
+        old_inputs, new_inputs = plan_inputs(before, self._plan_answers), plan_inputs(after, self._plan_answers)
+        if old_inputs == new_inputs:
+            return
         today = shanghai_today(self.clock.now())
-        old, new = self._fingerprint(user, before, today), self._fingerprint(user, after, today)
+        old, new = self._fingerprint(user, before, old_inputs, today), self._fingerprint(user, after, new_inputs, today)
         if old == new or (old in NO_JOB and new in NO_JOB):
             return
         await self.coordinator.request(user)
 
-    def _fingerprint(self, user: UserKey, state: dict[str, Any] | None, today: dt.date) -> str:
-        """fingerprint(), remembered by what planning reads: a turn's "before" is usually the
-        previous turn's "after", so each turn plans once."""
-        if state is None or not active(state):
+    def _fingerprint(self, user: UserKey, state: dict[str, Any] | None, inputs: tuple[Any, ...] | None,
+                     today: dt.date) -> str:
+        """fingerprint(), remembered by what planning reads (`inputs`, from plan_inputs()): a
+        turn's "before" is usually the previous turn's "after", so each turn plans once."""
+        if state is None or inputs is None or not inputs[0]:
             return fingerprint(self.engine.flows, user, state, today)
-        inputs = json.dumps([str(user), today.isoformat(), *(state.get(k) for k in PLAN_INPUTS)],
-                            sort_keys=True, default=str)
-        mark = self._marks.pop(inputs, None) or fingerprint(self.engine.flows, user, state, today)
-        self._marks[inputs] = mark  # most recently used last
+        key = json.dumps([str(user), today.isoformat(), *inputs[1:]], sort_keys=True, default=str)
+        mark = self._marks.pop(key, None) or fingerprint(self.engine.flows, user, state, today)
+        self._marks[key] = mark  # most recently used last
         if len(self._marks) > REMEMBERED:
             del self._marks[next(iter(self._marks))]
         return mark

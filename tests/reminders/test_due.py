@@ -6,9 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from bot.i18n import SEPARATOR
 from bot.reminders import texts
-from bot.reminders.due import outlook
+from bot.reminders.due import outlook, plan_answers, plan_inputs, planned
 from tests.reminders.conftest import MORNING, session
 from tests.support import content
 
@@ -95,3 +99,46 @@ def test_the_message_has_the_users_language_first_and_the_other_below() -> None:
     chinese, english = message.text.split(SEPARATOR)
     assert "2026年12月4日" in chinese and "December 4, 2026" in english
     assert [o.label for o in message.options] == [catalogs["zh"]("Done"), catalogs["zh"]("Remind me tomorrow")]
+
+
+# --- what a turn must change for the reminders to move ----------------------------------------
+
+FLOWS, _ = content()
+READ = plan_answers(FLOWS)
+SAMPLES = {"date": ["1998-04-27", "2026-10-01", "2026-11-20"], "country": ["DE", "US", "CN", "Germany"],
+           "text": ["x"], "zone": ["America/Los_Angeles", "America/New_York"]}
+
+
+def values_of(question_id: str) -> list[str]:
+    question = FLOWS.question(question_id)
+    return [o.id for o in question.options] or SAMPLES[question.kind]
+
+
+answers_strategy = st.fixed_dictionaries({}, optional={q.id: st.sampled_from(values_of(q.id)) for q in FLOWS.questions})
+events_strategy = st.dictionaries(st.sampled_from([e.id for e in FLOWS.timeline.events]),
+                                  st.dates(dt.date(2026, 9, 1), dt.date(2026, 11, 24)), max_size=4)
+
+
+def test_the_plan_reads_the_answers_its_rules_name() -> None:
+    assert READ == {"planned_application", "park", "residence_country", "time_zone"}
+
+
+@given(answers_strategy, events_strategy, st.sampled_from(sorted(q.id for q in FLOWS.questions if q.id not in READ)),
+       st.data())
+def test_an_answer_the_plan_does_not_read_never_moves_a_reminder(
+        answers: dict[str, str], events: dict[str, dt.date], question_id: str, data: st.DataObject) -> None:
+    """What lets a turn skip planning: any other answer, given or changed, leaves the reminders
+    (and the user's clock) exactly as they were, and plan_inputs() sees no change either."""
+    state = session(events=events, answers=answers)
+    changed = session(events=events, answers={**answers, question_id: data.draw(st.sampled_from(values_of(question_id)))})
+    assert plan_inputs(state, READ) == plan_inputs(changed, READ)
+    today = dt.date(2026, 11, 25)
+    try:
+        expected = planned(FLOWS, state, today)
+    except (KeyError, ValueError, TypeError):  # answers the plan cannot read yet: neither may the changed
+        with pytest.raises((KeyError, ValueError, TypeError)):
+            planned(FLOWS, changed, today)
+        return
+    zone, timeline, reminders = planned(FLOWS, changed, today)
+    assert (zone, timeline.deadlines, timeline.estimates, reminders) == (expected[0], expected[1].deadlines,
+                                                                        expected[1].estimates, expected[2])
