@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from aiohttp import web
 from wechatpy.crypto import WeChatCrypto  # type: ignore[import-untyped]
@@ -57,6 +58,27 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         if len(body) > limit:
             raise BodyTooLarge
     return bytes(body)
+
+
+async def done_by(task: asyncio.Future[Any], deadline: float) -> bool:
+    """Whether `task` is done by `deadline` (the loop's time); it goes on either way. What
+    asyncio.wait(timeout=...) answers, without its sets, copies and callbacks to undo: every
+    message waits like this, and asyncio.wait cost about a tenth of a message's CPU time."""
+    loop = asyncio.get_running_loop()
+    woken: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not woken.done():
+            woken.set_result(None)
+
+    timer = loop.call_at(deadline, wake)
+    task.add_done_callback(wake)
+    try:
+        await woken
+    finally:
+        timer.cancel()
+        task.remove_done_callback(wake)
+    return task.done()
 
 
 class WeChatChannel(Channel):
@@ -162,10 +184,8 @@ class WeChatChannel(Channel):
         """A turn of the conversation, answered passively if it is done in time. The message
         is marked as seen in the same storage step that commits the turn (one round trip
         fewer than a claim of its own); a retry is recognised there, across processes too."""
-        loop = asyncio.get_running_loop()
         turn = asyncio.create_task(self._turn(inbound, Once(f"{retry}:seen", RETRY_MEMORY)))
-        done, _ = await asyncio.wait({turn}, timeout=max(arrived + self.reply_deadline - loop.time(), 0))
-        if not done:
+        if not await done_by(turn, arrived + self.reply_deadline):
             self._spawn(inbound.user.id, lambda: self._deliver_when_done(inbound.user, turn))
             return self._answer(request, wire.SUCCESS)
         outbounds = turn.result()

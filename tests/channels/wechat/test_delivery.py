@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from bot.channels.base import Services
 from bot.channels.wechat import WeChatChannel
 from bot.channels.wechat.api import WeChatApi
+from bot.channels.wechat.channel import done_by
 from bot.engine.engine import Engine
 from bot.engine.types import Outbound
 from bot.errors import Blocked, ChannelError
@@ -163,3 +165,33 @@ async def test_a_push_to_someone_without_a_conversation_is_refused(bot: Bot) -> 
     with pytest.raises(ChannelError):
         await bot.channel.send(UserKey("wechat", "o_never_wrote"), [REMINDER])
     assert bot.api.calls == []
+
+
+async def test_done_by_tells_whether_a_task_finished_in_time_and_never_stops_it() -> None:
+    loop = asyncio.get_running_loop()
+    release = asyncio.Event()
+
+    async def turn() -> str:
+        await release.wait()
+        return "replies"
+
+    quick = asyncio.create_task(asyncio.sleep(0, "replies"))
+    assert await done_by(quick, loop.time() + 5)
+    slow = asyncio.create_task(turn())
+    assert not await done_by(slow, loop.time() + 0.02)
+    release.set()
+    assert await slow == "replies"  # it went on after the deadline
+    assert await done_by(slow, loop.time() - 1)  # done already: whatever the deadline
+
+
+async def test_done_by_cancelled_leaves_the_task_running_and_nothing_behind() -> None:
+    release = asyncio.Event()
+    turn = asyncio.create_task(release.wait())
+    waiting = asyncio.create_task(done_by(turn, asyncio.get_running_loop().time() + 60))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert not turn.done()
+    release.set()
+    assert await turn is True
