@@ -34,16 +34,24 @@ class Condition:
         return frozenset(name for name, _ in self.terms)
 
     def holds(self, facts: Mapping[str, Any]) -> bool:
-        for name, allowed in self.terms:
-            if name not in facts:
-                return False
-            value = facts[name]
-            if isinstance(value, (list, tuple, set, frozenset)):
-                if not allowed.intersection(value):
-                    return False
-            elif value not in allowed:
+        for name, allowed in self.terms:  # a loop, not all(...): conditions are tested on every turn
+            if name not in facts or not allows(allowed, facts[name]):
                 return False
         return True
+
+    def may_hold(self, facts: Mapping[str, Any]) -> bool:
+        """False only when a fact already known rules it out (an unknown fact may still come)."""
+        for name, allowed in self.terms:
+            if name in facts and not allows(allowed, facts[name]):
+                return False
+        return True
+
+
+def allows(allowed: frozenset[Any], value: Any) -> bool:
+    """Whether a fact's value is one of `allowed` (for a list: whether any element is)."""
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return not allowed.isdisjoint(value)
+    return value in allowed
 
 
 _RELATIVE = re.compile(r"^(today|[+-]\d+[dmy])$")

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.content.model import Flows
-from bot.engine.turn import Turn
+from bot.engine.turn import OptionsMemo, Turn
 from bot.engine.types import Inbound, Outbound, materialize
 from bot.errors import BotError
 from bot.i18n import Catalogs, lang_from_hint
@@ -38,6 +38,7 @@ class Engine:
         # Keeps one user's turns in order within this process; the storage's version check
         # keeps them consistent across processes.
         self._locks: weakref.WeakValueDictionary[UserKey, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._options: OptionsMemo = {}  # translated once for every user (see Turn)
 
     def _lock(self, user: UserKey) -> asyncio.Lock:
         lock = self._locks.get(user)
@@ -47,7 +48,7 @@ class Engine:
 
     def turn(self, data: dict[str, Any] | None, inbound: Inbound) -> tuple[dict[str, Any] | None, list[Outbound]]:
         """The pure part: state and message in, new state and replies out."""
-        return Turn(self.flows, self.catalogs, data, inbound).run()
+        return Turn(self.flows, self.catalogs, data, inbound, self._options).run()
 
     async def mark_inactive(self, user: UserKey) -> None:
         """The user blocked the bot or unsubscribed: no pushes until they write again."""

@@ -27,14 +27,20 @@ MENU = (("timeline", N_("My timeline")), ("checklist", N_("My checklist")), ("ed
 
 def may_hold(condition: Condition | None, facts: dict[str, Any]) -> bool:
     """False only when a known fact already rules the condition out (for the progress count)."""
-    if condition is None:
-        return True
-    return Condition(tuple((n, v) for n, v in condition.terms if n in facts)).holds(facts)
+    return condition is None or condition.may_hold(facts)
+
+
+# A question's options in one language (see Turn.options_for): the same for every user.
+OptionsMemo = dict[tuple[str, Lang], tuple[UiOption, ...]]
 
 
 class Turn:
-    def __init__(self, flows: Flows, catalogs: Catalogs, data: dict[str, Any] | None, inbound: Inbound) -> None:
+    def __init__(self, flows: Flows, catalogs: Catalogs, data: dict[str, Any] | None, inbound: Inbound,
+                 options_memo: OptionsMemo | None = None) -> None:
+        """`options_memo`, kept by the caller from turn to turn (the engine does), saves
+        translating the same options on every turn; a turn of its own gets a fresh one."""
         self.flows, self.catalogs, self.inbound = flows, catalogs, inbound
+        self.options_memo: OptionsMemo = {} if options_memo is None else options_memo
         self.is_new = data is None
         self.session = Session.from_json(data) if data else Session.new(inbound.lang_hint)
         if inbound.lang_hint and not self.session.lang_chosen:
@@ -88,12 +94,15 @@ class Turn:
             return [UiOption("agree", t("I agree")), UiOption("decline", t("No, thanks"))]
         if kind == "question":
             question = self.flows.question(s.awaiting["id"])  # type: ignore[index]
-            if question.kind == "zone":
+            if question.kind == "zone":  # the clocks of the country answered: built each time
                 return self.zone_options(t) + [UiOption(WHY, t("Why do you ask?"))]
-            options = [UiOption(o.id, t(o.label)) for o in question.options]
-            if question.date and question.date.default:
-                options.append(UiOption(TODAY, t("Today")))
-            return options + [UiOption(WHY, t("Why do you ask?"))]
+            known = self.options_memo.get((question.id, t.lang))
+            if known is None:
+                options = [UiOption(o.id, t(o.label)) for o in question.options]
+                if question.date and question.date.default:
+                    options.append(UiOption(TODAY, t("Today")))
+                known = self.options_memo[(question.id, t.lang)] = (*options, UiOption(WHY, t("Why do you ask?")))
+            return list(known)
         if kind == "edit":
             return [UiOption(q.id, render.pair(t, t(q.short), render.answer_label(t, q, s.answers[q.id])))
                     for q in self.flows.questions if q.id in s.answers]
