@@ -10,10 +10,30 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
+import orjson
+
 from bot.errors import ConflictError, StorageError
 
 T = TypeVar("T")
 JSON = dict[str, Any]
+
+
+def encode_record(data: JSON) -> bytes:
+    """A user's record as stored: compact UTF-8 JSON. orjson, not json: every turn of every
+    user encodes and decodes its record (see docs/decisions.md)."""
+    return orjson.dumps(data)
+
+
+def decode_record(backend: str, key: object, text: bytes | str) -> JSON:
+    """A stored record read back; StorageError (naming the backend and the key) when it is not
+    a JSON object."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise StorageError(f"{backend}: record {key} is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise StorageError(f"{backend}: record {key} is not a JSON object")
+    return data
 
 
 @dataclass(frozen=True, order=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import random
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,7 +16,16 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
 from bot.errors import ConflictError, StorageError
-from storage.base import JSON, AlreadyClaimed, Once, Record, Storage, UserKey
+from storage.base import (
+    JSON,
+    AlreadyClaimed,
+    Once,
+    Record,
+    Storage,
+    UserKey,
+    decode_record,
+    encode_record,
+)
 
 T = TypeVar("T")
 
@@ -113,10 +121,10 @@ class ScriptBatch:
     def __init__(self, client: Redis, script: AsyncScript) -> None:
         self.client = client
         self.script = script
-        self._waiting: list[tuple[list[str], list[str | int], asyncio.Future[Any]]] = []
+        self._waiting: list[tuple[list[str], list[bytes | str | int], asyncio.Future[Any]]] = []
         self._sending: set[asyncio.Task[None]] = set()
 
-    async def __call__(self, keys: list[str], args: list[str | int]) -> Any:
+    async def __call__(self, keys: list[str], args: list[bytes | str | int]) -> Any:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._waiting.append((keys, args, future))
@@ -130,10 +138,14 @@ class ScriptBatch:
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def _send(self, batch: list[tuple[list[str], list[str | int], asyncio.Future[Any]]]) -> None:
+    async def _send(self, batch: list[tuple[list[str], list[bytes | str | int], asyncio.Future[Any]]]) -> None:
         try:
             answers = await self._run([(keys, args) for keys, args, _ in batch])
-        except Exception as exc:  # the connection failed: every call of the batch did
+        except asyncio.CancelledError:  # shutting down: so are its callers
+            for _, _, future in batch:
+                future.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 - the connection failed: every call of the batch did
             answers = [exc] * len(batch)
         for (_, _, future), answer in zip(batch, answers, strict=True):
             if future.done():  # its caller was cancelled
@@ -143,7 +155,7 @@ class ScriptBatch:
             else:
                 future.set_result(answer)
 
-    async def _run(self, calls: list[tuple[list[str], list[str | int]]]) -> list[Any]:
+    async def _run(self, calls: list[tuple[list[str], list[bytes | str | int]]]) -> list[Any]:
         if len(calls) == 1:
             keys, args = calls[0]
             return [await self.script(keys=keys, args=args)]
@@ -173,10 +185,6 @@ def translate_errors() -> Iterator[None]:
         yield
     except (RedisError, OSError) as exc:
         raise StorageError(f"redis: {exc}") from exc
-
-
-def encode(data: JSON) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def text(value: bytes | str) -> str:
@@ -215,7 +223,7 @@ class RedisStorage(Storage):
     async def put(self, key: UserKey, data: JSON | None, *, expected_version: int) -> bool:
         if data is None:
             return await self._compare_and_set(key, expected_version, "d") is True
-        return await self._compare_and_set(key, expected_version, "w", encode(data)) is True
+        return await self._compare_and_set(key, expected_version, "w", encode_record(data)) is True
 
     async def update(
         self,
@@ -242,7 +250,7 @@ class RedisStorage(Storage):
             elif new is None:
                 outcome = await self._compare_and_set(key, expected, "d", once=once)
             else:
-                outcome = await self._compare_and_set(key, expected, "w", encode(new), once)
+                outcome = await self._compare_and_set(key, expected, "w", encode_record(new), once)
             if outcome is True:
                 return result
             if outcome is False:
@@ -253,12 +261,12 @@ class RedisStorage(Storage):
             record, fresh = outcome, True
         raise ConflictError(f"{key}: still contended after {attempts} attempts")
 
-    async def _compare_and_set(self, key: UserKey, expected: int, action: str, text: str = "",
+    async def _compare_and_set(self, key: UserKey, expected: int, action: str, text: bytes = b"",
                                once: Once | None = None) -> bool | Record | None:
         """Run CAS_SCRIPT: True when done, False when `once` was claimed already, and on a
         version mismatch the current record (None: there is none)."""
         keys = [self.keys.user(key), self.keys.version_counter()]
-        args: list[str | int] = [expected, action, text]
+        args: list[bytes | str | int] = [expected, action, text]
         if once is not None:
             if once.ttl <= 0:
                 raise ValueError(f"claim ttl must be positive, got {once.ttl}")
@@ -296,13 +304,7 @@ class RedisStorage(Storage):
 
     @staticmethod
     def _decode(key: UserKey, version: int, text: bytes | str) -> Record:
-        try:
-            decoded = json.loads(text)
-        except ValueError as exc:
-            raise StorageError(f"redis: record {key} is not valid JSON") from exc
-        if not isinstance(decoded, dict):
-            raise StorageError(f"redis: record {key} is not a JSON object")
-        return Record(decoded, version)
+        return Record(decode_record("redis", key, text), version)
 
     async def users(self) -> AsyncIterator[UserKey]:
         # SCAN may return a key more than once (while Redis rehashes); a broadcast must not

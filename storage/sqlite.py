@@ -12,7 +12,6 @@ anew, so a writer holding a version from before the delete can never overwrite t
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import threading
 import time
@@ -24,7 +23,7 @@ from typing import Any, Self
 import aiosqlite
 
 from bot.errors import StorageError
-from storage.base import JSON, Record, Storage, UserKey
+from storage.base import JSON, Record, Storage, UserKey, decode_record, encode_record
 
 URL_PREFIX = "sqlite:///"
 MEMORY = ":memory:"
@@ -121,17 +120,11 @@ async def worker_stopped(connection: aiosqlite.Connection) -> None:
 
 
 def encode(data: JSON) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return encode_record(data).decode()  # a TEXT column, readable with the sqlite3 shell
 
 
 def decode(key: str, text: str) -> JSON:
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise StorageError(f"sqlite: record {key} is not valid JSON") from exc
-    if not isinstance(data, dict):
-        raise StorageError(f"sqlite: record {key} is not a JSON object")
-    return data
+    return decode_record("sqlite", key, text)
 
 
 class SqliteStorage(Storage):
