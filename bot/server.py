@@ -94,7 +94,7 @@ class Server:
         store = BroadcastStore(self.storage)
         self.broadcasts = BroadcastRunner(
             store, catalogs, self.clock, {c.name: c.send for c in self.channels}, pacers, bc,
-            redis_url=self.settings.redis_url, redis_prefix=getattr(getattr(self.storage, "keys", None), "prefix", "kvisa"),
+            redis_url=self.settings.redis_url, redis_prefix=self.storage.namespace,
             on_progress=Notifier(by_name, self.storage, catalogs), on_blocked=engine.mark_inactive)
         composer = Composer(flows, catalogs, store, self.clock, on_created=self._broadcast_created)
         self.composer = composer

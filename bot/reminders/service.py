@@ -76,12 +76,10 @@ class ReminderService:
         self.data_dir = data_dir
         self.deliverer = Deliverer(engine.flows, engine.catalogs, engine.storage, clock, senders, settings,
                                    on_blocked=engine.mark_inactive, shared_pacers=pacers)
-        self.prefix = "kvisa"
+        self.prefix = self.storage.namespace
         self._client: Redis | None = None
         self.coordinator: Coordinator
         if redis_url:
-            keys = getattr(self.storage, "keys", None)
-            self.prefix = getattr(keys, "prefix", self.prefix)
             self._client = Redis.from_url(redis_url)
             self.coordinator = RedisCoordinator(self._client, self.prefix, settings.leader_ttl)
         else:
