@@ -136,6 +136,8 @@ def pack(texts: Iterable[str], limit: int = TEXT_LIMIT) -> list[str]:
 def split(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     """`text` in pieces of at most `limit` bytes, cut between lines where possible, so a
     numbered option is never torn in two."""
+    if not text.startswith("\n") and utf8_len(text) <= limit:  # most replies: as the loop would give
+        return [text] if text.strip() else []
     pieces: list[str] = []
     current = ""
     for line in text.split("\n"):

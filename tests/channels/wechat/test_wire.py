@@ -11,6 +11,7 @@ import pytest
 import xmltodict  # type: ignore[import-untyped]
 from hypothesis import given
 from hypothesis import strategies as st
+from wechatpy import parse_message  # type: ignore[import-untyped]
 from wechatpy.crypto import WeChatCrypto  # type: ignore[import-untyped]
 from wechatpy.replies import TextReply  # type: ignore[import-untyped]
 
@@ -141,3 +142,62 @@ def test_the_passive_reply_is_what_wechatpy_renders(text: str, user: str, accoun
     expected = TextReply(source=account, target=user, content=convert.xml_text(text), time=timestamp).render()
 
     assert wire.text_reply(message, text, timestamp) == expected
+
+
+@st.composite
+def text_messages(draw: st.DrawFn) -> str:
+    """Text messages as WeChat sends them and variations around them: blanks, CDATA or not,
+    empty fields, a declaration, comments, a field twice, nested elements, attributes."""
+    content = draw(st.text(st.characters(blacklist_categories=["Cs", "Cc"]), max_size=20))
+    fields = [("ToUserName", "gh_y"), ("FromUserName", "o_x"), ("CreateTime", str(draw(st.integers(0, 2**40)))),
+              ("MsgType", draw(st.sampled_from(["text", "TEXT", " text ", "event", ""]))), ("Content", content),
+              ("MsgId", str(draw(st.integers(0, 2**63))))]
+    fields += draw(st.lists(st.tuples(BODY_TAGS, VALUES), max_size=2))
+    fields = draw(st.permutations(fields))
+    styles = ["cdata", "escaped", "blank", "empty", "comment"] + draw(st.sampled_from([[], ["nested", "attribute"]]))
+    pieces = []
+    for tag, value in fields:
+        style = draw(st.sampled_from(styles))
+        pieces.append({
+            "cdata": f"<{tag}><![CDATA[{value.replace(']]>', '')}]]></{tag}>",
+            "escaped": f"<{tag}>{escape(value)}</{tag}>",
+            "blank": f"<{tag}>\n  {escape(value)}  \n</{tag}>",
+            "empty": f"<{tag}></{tag}>",
+            "nested": f"<{tag}><b>{escape(value)}</b></{tag}>",
+            "attribute": f'<{tag} kind="x">{escape(value)}</{tag}>',
+            "comment": f"<{tag}>{escape(value)}<!-- c -->!</{tag}>",
+        }[style])
+    declaration = draw(st.sampled_from(["", "<?xml version='1.0' encoding='utf-8'?>\n"]))
+    separator = draw(st.sampled_from(["", "\n", " "]))
+    return f"{declaration}<xml>{separator}{separator.join(pieces)}{separator}</xml>"
+
+
+@given(st.one_of(text_messages(), messages_with_random_fields(), wechat_like_xml()))
+def test_a_text_message_is_read_as_wechatpy_reads_it(text: str) -> None:
+    """The fast path for text messages gives what wechatpy's parse_message gives, or steps aside."""
+    fast = wire.text_message(text)
+    if fast is None:
+        return
+    slow = parse_message(text)
+    assert type(fast) is type(slow)
+    assert fast._data == dict(slow._data)
+    assert fields_of(fast) == fields_of(slow)
+
+
+def fields_of(message: object) -> list[object]:
+    """What the channel reads of a message, or the error reading a field raises."""
+    read = []
+    for name in ("source", "target", "time", "id", "type", "content"):
+        try:
+            read.append(getattr(message, name))
+        except (ValueError, TypeError) as exc:
+            read.append(type(exc))
+    return read
+
+
+def test_most_text_messages_take_the_fast_path() -> None:
+    xml = message_xml("o_x", "text", {"Content": "  1  ", "MsgId": 7})
+    message = wire.parse(xml)
+    assert wire.text_message(xml) is not None
+    assert (message.type, message.content, message.id, message.source) == ("text", "1", 7, "o_x")
+    assert wire.text_message(message_xml("o_x", "event", {"Event": "subscribe"})) is None
