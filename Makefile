@@ -11,6 +11,7 @@ demo: $(VENV)/.installed $(CATALOGS)
 	$(BIN)/kvisa chat
 
 test: $(VENV)/.installed-test $(CATALOGS)
+	$(BIN)/python -m mypy bot storage
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Validate flows/ (the same check the bot runs when it loads them).
