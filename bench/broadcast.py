@@ -37,7 +37,6 @@ import gc
 import itertools
 import logging
 import random
-import socket
 import statistics
 import sys
 import tempfile
@@ -51,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
+from bench.common import percentile  # noqa: E402
 from bot.broadcasts.segment import Segment  # noqa: E402
 from bot.broadcasts.store import Broadcast, BroadcastStore  # noqa: E402
 from bot.channels.telegram import TelegramChannel  # noqa: E402
@@ -61,6 +61,7 @@ from bot.reminders.service import RULES_KEY  # noqa: E402
 from bot.server import Server  # noqa: E402
 from storage.base import Storage, UserKey  # noqa: E402
 from tests.channels.telegram.fake_api import SENDING, TOKEN, FakeBotApi, Sent  # noqa: E402
+from tests.support import free_port  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 25, 4, tzinfo=dt.UTC)  # noon in Shanghai
 FIRST_CHAT = 8_000_000_000
@@ -83,17 +84,6 @@ async def put_applicants(storage: Storage, chats: range) -> None:
         await asyncio.gather(*(storage.put(UserKey("telegram", str(chat)), states["zh" if n % 3 == 0 else "en"],
                                            expected_version=0)
                                for n, chat in enumerate(chats[start:start + 100], start)))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def ms(values: list[float]) -> str:

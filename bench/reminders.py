@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
+from bench.common import percentile  # noqa: E402
 from bot.channels.base import Services  # noqa: E402
 from bot.clock import FixedClock  # noqa: E402
 from bot.config import Settings, load_content  # noqa: E402
@@ -86,11 +87,6 @@ async def put_users(storage: RedisStorage, users: list[UserKey]) -> None:
 
 def used_memory(client: redis.Redis) -> int:
     return int(client.info("memory")["used_memory"])
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def wait_scheduled(client: redis.Redis, prefix: str, count: int) -> None:

@@ -36,8 +36,9 @@ sys.path.insert(0, str(ROOT))
 
 import redis
 
+from bench.common import percentile
 from tests.channels.telegram.fake_api import FakeBotApi, Sent
-from tests.support import ACADEMIC, content
+from tests.support import ACADEMIC, content, free_port
 
 TOKEN = "777000:BENCH-token"  # its own bot id, so its update claims are its own
 FIRST_CHAT = 7_000_000_000
@@ -85,14 +86,6 @@ def start_bot(kind: str, args: argparse.Namespace, api_base: str) -> subprocess.
     else:
         command = [sys.executable, "-m", "bot.cli", "serve"]
     return subprocess.Popen(command, cwd=ROOT, env=env)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def echo_bot(gc_freeze: bool) -> None:
@@ -197,14 +190,9 @@ class Driver:
         return total / (loop.time() - start), self.latencies
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
-
-
 def report(label: str, rate: float, latencies: list[float]) -> None:
-    print(f"  {label:<28} {rate:8.1f} updates/s   p50 {percentile(latencies, 0.5):7.1f} ms   "
-          f"p99 {percentile(latencies, 0.99):7.1f} ms   ({len(latencies)} updates)")
+    print(f"  {label:<28} {rate:8.1f} updates/s   p50 {percentile(latencies, 0.5) * 1000:7.1f} ms   "
+          f"p99 {percentile(latencies, 0.99) * 1000:7.1f} ms   ({len(latencies)} updates)")
 
 
 def clean_redis(redis_url: str, chats: int) -> None:
@@ -255,7 +243,7 @@ async def main(args: argparse.Namespace) -> None:
             for phase, (rate, latencies) in figures[kind].items():
                 report(phase, rate, latencies)
         ratios.append(figures["kvisa"]["saturation"][0] / figures["echo"]["saturation"][0])
-        p99s.append(percentile(figures["kvisa"]["fixed rate"][1], 0.99))
+        p99s.append(percentile(figures["kvisa"]["fixed rate"][1], 0.99) * 1000)
     print(f"kvisa / echo updates per second: median {statistics.median(ratios):.2f} "
           f"({', '.join(f'{r:.2f}' for r in ratios)}) (target >= 0.5)")
     print(f"kvisa p99 at {args.rate:g} updates/s: median {statistics.median(p99s):.1f} ms "

@@ -24,7 +24,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,8 +40,9 @@ import xmltodict  # type: ignore[import-untyped]
 from wechatpy.crypto import WeChatCrypto  # type: ignore[import-untyped]
 from wechatpy.utils import WeChatSigner  # type: ignore[import-untyped]
 
+from bench.common import percentile
 from tests.channels.wechat.fake_api import FakeWeChatApi
-from tests.support import content
+from tests.support import content, free_port
 
 TOKEN = "bench-callback-token"
 AES_KEY = "benchbenchbenchbenchbenchbenchbenchbench123"  # 43 characters
@@ -71,12 +71,6 @@ def labels() -> dict[tuple[str, str], str]:
             option = flows.question(step[1]).option(step[2])
             found[(step[1], step[2])] = t(option.label) if option else t("Today")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def sign(*values: str) -> str:
@@ -225,14 +219,9 @@ def redis_pid(redis_url: str) -> int:
         return int(client.info("server")["process_id"])
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
-
-
 def report(label: str, rate: float, latencies: list[float]) -> None:
-    print(f"  {label:<12} {rate:8.1f} messages/s   p50 {percentile(latencies, 0.5):6.1f} ms   "
-          f"p99 {percentile(latencies, 0.99):6.1f} ms   ({len(latencies)} messages)")
+    print(f"  {label:<12} {rate:8.1f} messages/s   p50 {percentile(latencies, 0.5) * 1000:6.1f} ms   "
+          f"p99 {percentile(latencies, 0.99) * 1000:6.1f} ms   ({len(latencies)} messages)")
 
 
 def clean_redis(redis_url: str) -> None:
@@ -305,7 +294,7 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         await api.stop()
     ratio = figures["kvisa"]["saturation"][0] / figures["bare"]["saturation"][0]
-    p99 = percentile(figures["kvisa"]["fixed rate"][1], 0.99)
+    p99 = percentile(figures["kvisa"]["fixed rate"][1], 0.99) * 1000
     print(f"kvisa / bare messages per second: {ratio:.2f} (target >= 0.5); "
           f"server CPU per message, bare / kvisa: {cpu['bare'] / cpu['kvisa']:.2f}; "
           f"kvisa p99 at {args.rate:g}/s: {p99:.1f} ms (target < 20 ms)")

@@ -93,10 +93,12 @@ class Storage(ABC):
     """Per-user JSON state with optimistic concurrency, plus a few shared primitives: claims
     (first caller wins, for a while) and expiring byte values (caches, small files)."""
 
-    # Where the deployment's keys live in a shared server (Redis's key prefix): services that
-    # keep keys of their own next to the storage's (the reminder scheduler's job store and
-    # leader lock, the broadcast runner's lock) put them under the same namespace.
-    namespace: str = "kvisa"
+    @property
+    def namespace(self) -> str:
+        """Where the deployment's keys live in a shared server (Redis's key prefix): services
+        that keep keys of their own next to the storage's (the reminder scheduler's job store
+        and leader lock, the broadcast runner's lock) put them under the same namespace."""
+        return "kvisa"
 
     @classmethod
     @abstractmethod

@@ -198,12 +198,15 @@ class RedisStorage(Storage):
     def __init__(self, client: Redis, prefix: str = "kvisa") -> None:
         self.client = client
         self.keys = KeyBuilder(prefix)
-        self.namespace = prefix
         self._cas = ScriptBatch(client, client.register_script(CAS_SCRIPT))
         # user -> (version, JSON text) as last read or written here; insertion order is
         # recency, so the first entry is the one to forget (see KNOWN_RECORDS).
         self._known: dict[UserKey, tuple[int, bytes | str]] = {}
         self._closed = False
+
+    @property
+    def namespace(self) -> str:
+        return self.keys.prefix
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "kvisa") -> Self:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -15,6 +16,13 @@ from bot.i18n import Catalogs
 from storage.base import Storage, UserKey
 
 NOON_SHANGHAI = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
+
+
+def free_port() -> int:
+    """A local TCP port that was free a moment ago (for a server under test or benchmark)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @cache

@@ -14,9 +14,9 @@ from bot.config import Settings
 from bot.engine.session import Session
 from bot.server import Server
 from storage.base import Storage, UserKey
-from tests.channels.telegram.conftest import Telegram, fake, free_port
+from tests.channels.telegram.conftest import Telegram, fake
 from tests.channels.telegram.fake_api import TOKEN, FakeBotApi
-from tests.support import NOON_SHANGHAI
+from tests.support import NOON_SHANGHAI, free_port
 
 ADMIN = 1
 ADMIN_TOKEN = "admin-token-0123456789abcdef"

@@ -4,7 +4,6 @@ embedded backend (SQLite job store): a reminder reaches the user, and its button
 from __future__ import annotations
 
 import datetime as dt
-import socket
 from pathlib import Path
 
 from bot.channels.telegram import TelegramChannel
@@ -14,14 +13,9 @@ from bot.server import Server
 from storage.base import UserKey
 from tests.channels.telegram.fake_api import TOKEN, FakeBotApi
 from tests.reminders.conftest import session
+from tests.support import free_port
 
 CHAT = 4242
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_a_reminder_reaches_a_telegram_user_and_done_records_the_step(tmp_path: Path) -> None:

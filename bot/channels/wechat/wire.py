@@ -85,23 +85,30 @@ def open_body(body: bytes, query: Mapping[str, str], token: str, crypto: WeChatC
         raise Malformed("cannot decrypt") from exc
 
 
+def xml_root(text: str) -> ElementTree.Element | None:
+    """The `<xml>` root of a callback's XML, read with ElementTree's C parser rather than
+    xmltodict (a Python callback per element and per piece of text): this runs on every
+    message. None for anything else: not XML, another root (one in an XML namespace too), or a
+    DOCTYPE (entity declarations, which WeChat never sends)."""
+    if "<!DOCTYPE" in text:
+        return None
+    try:
+        root = ElementTree.fromstring(text)
+    except (ElementTree.ParseError, ValueError):
+        return None
+    return root if root.tag == "xml" else None
+
+
 def envelope_encrypt(text: str) -> str:
     """The `Encrypt` text of a safe-mode envelope `<xml>...<Encrypt>...</Encrypt></xml>`.
 
-    Read with ElementTree's C parser, not xmltodict (a Python callback per element and text):
-    this runs on every message. What xmltodict refused is refused here too: entity
-    declarations (a DOCTYPE, which WeChat never sends), a root other than <xml>, and an
-    Encrypt that is missing, repeated, empty, or has attributes or elements inside; a root in
-    an XML namespace, which xmltodict let through, is refused as well.
+    What xmltodict refused is refused here too (see xml_root), and an Encrypt that is
+    missing, repeated, empty, or has attributes or elements inside; a root in an XML
+    namespace, which xmltodict let through, is refused as well.
     """
-    if "<!DOCTYPE" in text:
-        raise Malformed("a DOCTYPE in the envelope")
-    try:
-        root = ElementTree.fromstring(text)
-    except (ElementTree.ParseError, ValueError) as exc:
-        raise Malformed("not XML") from exc
-    if root.tag != "xml":
-        raise Malformed("no <xml> root")
+    root = xml_root(text)
+    if root is None:
+        raise Malformed("not a WeChat envelope")
     found = root.findall("Encrypt")
     if len(found) != 1 or len(found[0]) or found[0].attrib:
         raise Malformed("no Encrypt element")
@@ -116,16 +123,11 @@ def text_message(text: str) -> BaseMessage | None:
     TextMessage, with the fields wechatpy's parse_message would give it; None for anything else
     (events, other types, XML that is not one level of plain fields), which parse_message reads.
 
-    parse_message goes through xmltodict, a Python callback per element and per piece of text:
-    after the turn, the largest cost of a message that is ours. Like xmltodict, values are
-    stripped of surrounding blanks and an empty one is None (a test compares the two)."""
-    if "<!DOCTYPE" in text:
-        return None
-    try:
-        root = ElementTree.fromstring(text)
-    except (ElementTree.ParseError, ValueError):
-        return None
-    if root.tag != "xml" or root.attrib or (root.text or "").strip():
+    parse_message goes through xmltodict: after the turn, the largest cost of a message that
+    is ours. Like xmltodict, values are stripped of surrounding blanks and an empty one is None
+    (a test compares the two)."""
+    root = xml_root(text)
+    if root is None or root.attrib or (root.text or "").strip():
         return None
     data: dict[str, str | None] = {}
     for element in root:

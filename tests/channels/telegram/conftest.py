@@ -3,7 +3,6 @@ with it: `await user.send("/start")`, `await user.press("agree")` return what th
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,15 +16,9 @@ from bot.config import Settings
 from bot.server import Server
 from storage.base import UserKey
 from tests.channels.telegram.fake_api import TOKEN, FakeBotApi, Sent
-from tests.support import NOON_SHANGHAI
+from tests.support import NOON_SHANGHAI, free_port
 
 WEBHOOK_SECRET = "s3cret-Token_for-tests"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -4,7 +4,6 @@ talking to our fake WeChat API; callbacks posted the way WeChat's servers post t
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -25,16 +24,9 @@ from bot.server import Server, build_app
 from storage.base import Once, Storage, UserKey
 from tests.channels.wechat.callbacks import AES_KEY, TOKEN, WeChatServers, WeChatUser
 from tests.channels.wechat.fake_api import APP_ID, APP_SECRET, FakeWeChatApi
-from tests.support import NOON_SHANGHAI, content
+from tests.support import NOON_SHANGHAI, content, free_port
 
 TEMPLATE_ID = "tmpl-kvisa-reminder"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def wechat_settings(data_dir: Path, api_base: str, port: int, safe_mode: bool, **env: str) -> Settings:

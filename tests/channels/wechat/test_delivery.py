@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,12 +26,15 @@ CUSTOM, TEMPLATE = "/cgi-bin/message/custom/send", "/cgi-bin/message/template/se
 REMINDER = Outbound("Reminder: apply for your work permit\nDeadline: 2026-12-04 (Friday)")
 
 
-def with_short_deadline(services: Services) -> WeChatChannel:
-    settings = services.settings
-    assert settings.wechat_app_id and settings.wechat_app_secret
-    api = WeChatApi(services.engine.storage, settings.wechat_app_id, settings.wechat_app_secret,
-                    settings.wechat_api_base)
-    return WeChatChannel(services, api, reply_deadline=0.05)
+def channel_with(**options: float) -> Callable[[Services], WeChatChannel]:
+    """Builds the WeChat channel as the server does, with timing `options` of its own."""
+    def make(services: Services) -> WeChatChannel:
+        settings = services.settings
+        assert settings.wechat_app_id and settings.wechat_app_secret
+        api = WeChatApi(services.engine.storage, settings.wechat_app_id, settings.wechat_app_secret,
+                        settings.wechat_api_base)
+        return WeChatChannel(services, api, **options)
+    return make
 
 
 async def test_a_slow_turn_answers_success_then_delivers_by_customer_service_message(
@@ -39,7 +43,7 @@ async def test_a_slow_turn_answers_success_then_delivers_by_customer_service_mes
     flows, catalogs = content()
     engine = GatedEngine(Engine(flows, catalogs, storage))
     try:
-        bot: Bot = await serve_channel(storage, engine, make=with_short_deadline)
+        bot: Bot = await serve_channel(storage, engine, make=channel_with(reply_deadline=0.05))
         user = bot.user()
 
         reply = await user.say("/start")
@@ -55,18 +59,10 @@ async def test_a_slow_turn_answers_success_then_delivers_by_customer_service_mes
         await storage.close()
 
 
-def remembering_every_reply(services: Services) -> WeChatChannel:
-    settings = services.settings
-    assert settings.wechat_app_id and settings.wechat_app_secret
-    api = WeChatApi(services.engine.storage, settings.wechat_app_id, settings.wechat_app_secret,
-                    settings.wechat_api_base)
-    return WeChatChannel(services, api, remember_after=0.0)
-
-
 async def test_a_reply_that_may_have_come_too_late_is_given_again_to_the_retry(
         tmp_path: Path, serve_channel: ServeChannel) -> None:
     async with SqliteStorage(tmp_path / "kvisa.db") as storage:
-        bot = await serve_channel(storage, make=remembering_every_reply)
+        bot = await serve_channel(storage, make=channel_with(remember_after=0.0))
         user = bot.user()
         await user.say("/start")
         first = await user.say("1")
