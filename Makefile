@@ -11,7 +11,7 @@ demo: $(VENV)/.installed $(CATALOGS)
 	$(BIN)/kvisa chat
 
 test: $(VENV)/.installed-test $(CATALOGS)
-	$(BIN)/python -m mypy bot storage
+	$(BIN)/python -m mypy kvisa
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Validate flows/ (the same check the bot runs when it loads them).
@@ -39,7 +39,7 @@ locales/%/LC_MESSAGES/kvisa.mo: locales/%/LC_MESSAGES/kvisa.po $(VENV)/.python-o
 	@test -x $(BIN)/pybabel || $(BIN)/pip install -q babel
 	$(BIN)/pybabel compile -D kvisa -l $* -i $< -o $@
 
-# Re-extract every message from bot/ and flows/ and merge into the catalogs.
+# Re-extract every message from kvisa/ and flows/ and merge into the catalogs.
 messages: $(VENV)/.installed
 	$(BIN)/pybabel extract -F babel.cfg -k t -k N_ -k plural:1,2 --no-location --sort-output -w 100 -o locales/kvisa.pot .
 	$(BIN)/pybabel update -D kvisa -d locales -i locales/kvisa.pot --no-fuzzy-matching -w 100

@@ -1,7 +1,7 @@
 """Compile the gettext catalogs (locales/*/LC_MESSAGES/*.po) into .mo files at build time.
 
-A wheel gets them under bot/_data/locales; an editable install gets them next to the .po
-files, where bot.paths looks in a source checkout.
+A wheel gets them under kvisa/_data/locales; an editable install gets them next to the .po
+files, where kvisa.bot.paths looks in a source checkout.
 """
 
 from __future__ import annotations
@@ -40,4 +40,4 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             return
         out = Path(tempfile.mkdtemp(prefix="kvisa-locales-"))
         compile_catalogs(src, out)
-        build_data["force_include"][str(out)] = "bot/_data/locales"
+        build_data["force_include"][str(out)] = "kvisa/_data/locales"

@@ -51,15 +51,15 @@ sys.path.insert(0, str(ROOT))
 import redis  # noqa: E402
 
 from bench.common import percentile  # noqa: E402
-from bot.broadcasts.segment import Segment  # noqa: E402
-from bot.broadcasts.store import Broadcast, BroadcastStore  # noqa: E402
-from bot.channels.telegram import TelegramChannel  # noqa: E402
-from bot.clock import FixedClock  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.engine.session import Session  # noqa: E402
-from bot.reminders.service import RULES_KEY  # noqa: E402
-from bot.server import Server  # noqa: E402
-from storage.base import Storage, UserKey  # noqa: E402
+from kvisa.bot.broadcasts.segment import Segment  # noqa: E402
+from kvisa.bot.broadcasts.store import Broadcast, BroadcastStore  # noqa: E402
+from kvisa.bot.channels.telegram import TelegramChannel  # noqa: E402
+from kvisa.bot.clock import FixedClock  # noqa: E402
+from kvisa.bot.config import Settings  # noqa: E402
+from kvisa.bot.engine.session import Session  # noqa: E402
+from kvisa.bot.reminders.service import RULES_KEY  # noqa: E402
+from kvisa.bot.server import Server  # noqa: E402
+from kvisa.storage.base import Storage, UserKey  # noqa: E402
 from tests.channels.telegram.fake_api import SENDING, TOKEN, FakeBotApi, Sent  # noqa: E402
 from tests.support import free_port  # noqa: E402
 
@@ -177,7 +177,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
     blocked = set(rng.sample(recipients, round(args.recipients * args.blocked_rate)))
     chatters = rng.sample(sorted(set(recipients) - flooded - blocked), args.chatters)
     holds = Holds()
-    runner_log = logging.getLogger("bot.broadcasts.runner")
+    runner_log = logging.getLogger("kvisa.bot.broadcasts.runner")
     runner_log.setLevel(logging.INFO)
     runner_log.addHandler(holds)
 

@@ -33,16 +33,16 @@ sys.path.insert(0, str(ROOT))
 import redis  # noqa: E402
 
 from bench.common import percentile  # noqa: E402
-from bot.channels.base import Services  # noqa: E402
-from bot.clock import FixedClock  # noqa: E402
-from bot.config import Settings, load_content  # noqa: E402
-from bot.engine.engine import Engine  # noqa: E402
-from bot.engine.session import Session  # noqa: E402
-from bot.engine.types import Inbound  # noqa: E402
-from bot.reminders.service import ReminderService  # noqa: E402
-from bot.reminders.settings import ReminderSettings  # noqa: E402
-from storage.base import UserKey  # noqa: E402
-from storage.redis import RedisStorage  # noqa: E402
+from kvisa.bot.channels.base import Services  # noqa: E402
+from kvisa.bot.clock import FixedClock  # noqa: E402
+from kvisa.bot.config import Settings, load_content  # noqa: E402
+from kvisa.bot.engine.engine import Engine  # noqa: E402
+from kvisa.bot.engine.session import Session  # noqa: E402
+from kvisa.bot.engine.types import Inbound  # noqa: E402
+from kvisa.bot.reminders.service import ReminderService  # noqa: E402
+from kvisa.bot.reminders.settings import ReminderSettings  # noqa: E402
+from kvisa.storage.base import UserKey  # noqa: E402
+from kvisa.storage.redis import RedisStorage  # noqa: E402
 from tests.channels.telegram.fake_api import SENDING, TOKEN, ApiError, Call, FakeBotApi  # noqa: E402
 
 LIMIT = 30.0  # messages a second the fake accepts, as Telegram's broadcast limit
@@ -133,7 +133,7 @@ async def fire(url: str, count: int, data_dir: Path) -> None:
     await api.start()
     try:
         await put_users(storage, users)
-        from bot.channels.telegram import from_settings
+        from kvisa.bot.channels.telegram import from_settings
 
         clock = FixedClock(DUE)
         engine = Engine(flows, catalogs, storage)

@@ -69,10 +69,10 @@ def interview_step(prompt: Sent | None) -> tuple[str, str] | None:
 # full collection otherwise walks aiogram's ~900 pydantic models and takes ~160 ms here.
 GC_FROZEN_SERVE = """
 import gc, sys
-import bot.cli, bot.server, bot.channels.telegram
+import kvisa.bot.cli, kvisa.bot.server, kvisa.bot.channels.telegram
 gc.collect()
 gc.freeze()
-sys.exit(bot.cli.main(["serve"]))
+sys.exit(kvisa.bot.cli.main(["serve"]))
 """
 
 
@@ -84,7 +84,7 @@ def start_bot(kind: str, args: argparse.Namespace, api_base: str) -> subprocess.
     elif args.gc_freeze:
         command = [sys.executable, "-c", GC_FROZEN_SERVE]
     else:
-        command = [sys.executable, "-m", "bot.cli", "serve"]
+        command = [sys.executable, "-m", "kvisa.bot.cli", "serve"]
     return subprocess.Popen(command, cwd=ROOT, env=env)
 
 

@@ -86,7 +86,7 @@ def start_server(kind: str, port: int, api_base: str, redis_url: str, data_dir: 
            "WECHAT_ENCODING_AES_KEY": AES_KEY, "WECHAT_API_BASE": api_base, "REDIS_URL": redis_url,
            "KVISA_PUBLIC_URL": f"http://127.0.0.1:{port}", "KVISA_DATA_DIR": data_dir,
            "KVISA_HTTP_PORT": str(port), "KVISA_LOG_LEVEL": "ERROR", "TELEGRAM_BOT_TOKEN": ""}
-    command = ([sys.executable, "-m", "bot.cli", "serve"] if kind == "kvisa"
+    command = ([sys.executable, "-m", "kvisa.bot.cli", "serve"] if kind == "kvisa"
                else [sys.executable, __file__, "--bare-endpoint", str(port)])
     return subprocess.Popen(command, cwd=ROOT, env=env)
 

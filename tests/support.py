@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from bot.config import Settings, load_content
-from bot.content.model import Flows
-from bot.engine.engine import Engine
-from bot.engine.types import Inbound, Outbound
-from bot.i18n import Catalogs
-from storage.base import Storage, UserKey
+from kvisa.bot.config import Settings, load_content
+from kvisa.bot.content.model import Flows
+from kvisa.bot.engine.engine import Engine
+from kvisa.bot.engine.types import Inbound, Outbound
+from kvisa.bot.i18n import Catalogs
+from kvisa.storage.base import Storage, UserKey
 
 NOON_SHANGHAI = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
 

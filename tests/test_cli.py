@@ -19,7 +19,7 @@ PROFILE = {
 
 
 def kvisa(*args: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, input=stdin, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "kvisa.bot.cli", *args], cwd=cwd, input=stdin, capture_output=True,
                           text=True, timeout=120, env={**os.environ, "KVISA_DATA_DIR": str(cwd / "var"), **(env or {})})
 
 
@@ -138,8 +138,8 @@ def test_console_saves_the_timeline_picture_and_calendar_and_prints_their_paths(
 def test_broadcast_from_files_dry_run_queue_status_cancel(tmp_path: Path) -> None:
     import asyncio
 
-    from storage.base import UserKey
-    from storage.sqlite import SqliteStorage
+    from kvisa.storage.base import UserKey
+    from kvisa.storage.sqlite import SqliteStorage
     from tests.broadcasts.conftest import applicant
 
     async def store_users() -> None:

@@ -18,7 +18,7 @@ def catalog(locale: str):  # type: ignore[no-untyped-def]
 
 
 def extracted() -> set[str]:
-    method_map = [("bot/**.py", "python"), ("storage/**.py", "python"), ("flows/**.yaml", "kvisa_flows")]
+    method_map = [("kvisa/**.py", "python"), ("flows/**.yaml", "kvisa_flows")]
     found = extract_from_dir(str(ROOT), method_map, keywords={"t": None, "N_": None, "plural": (1, 2)})
     return {msg[2] if isinstance(msg[2], str) else msg[2][0] for msg in found}
 

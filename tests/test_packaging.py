@@ -18,9 +18,11 @@ def test_wheel_carries_flows_and_compiled_locales_and_runs_outside_the_checkout(
     assert build.returncode == 0, build.stderr
     wheel = next(tmp_path.glob("kvisa_bot-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "bot/_data/flows/interview.yaml" in names
-    assert "bot/_data/locales/zh_Hans/LC_MESSAGES/kvisa.mo" in names
-    assert "storage/redis.py" in names
+    assert "kvisa/_data/flows/interview.yaml" in names
+    assert "kvisa/_data/locales/zh_Hans/LC_MESSAGES/kvisa.mo" in names
+    assert "kvisa/storage/redis.py" in names
+    # Only `kvisa` at the top: nothing that could clash with another project's `bot` or `storage`.
+    assert {name.split("/")[0] for name in names if not name.startswith("kvisa_bot-")} == {"kvisa"}
 
     target = tmp_path / "site"
     install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
@@ -28,7 +30,7 @@ def test_wheel_carries_flows_and_compiled_locales_and_runs_outside_the_checkout(
     assert install.returncode == 0, install.stderr
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    code = "import bot.paths, sys; from bot.cli import main; print(bot.paths.flows_dir()); sys.exit(main(['flows', 'check']))"
+    code = "import kvisa.bot.paths, sys; from kvisa.bot.cli import main; print(kvisa.bot.paths.flows_dir()); sys.exit(main(['flows', 'check']))"
     run = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, capture_output=True, text=True, timeout=120,
                          env={**os.environ, "PYTHONPATH": str(target)})
     assert run.returncode == 0, run.stderr

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from icalendar import Calendar
 
-from bot.attachments.calendar_file import ESTIMATED_NOTE, timeline_ics
-from bot.i18n import Catalogs, Lang, Text
-from bot.policy.timeline import Deadline, Estimate, Timeline
+from kvisa.bot.attachments.calendar_file import ESTIMATED_NOTE, timeline_ics
+from kvisa.bot.i18n import Catalogs, Lang, Text
+from kvisa.bot.policy.timeline import Deadline, Estimate, Timeline
 
 STAMP = dt.datetime(2026, 9, 1, 4, 0, tzinfo=dt.UTC)
 USER = "telegram:4242"

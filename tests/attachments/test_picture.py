@@ -12,9 +12,9 @@ from functools import cache
 import pytest
 from PIL import Image
 
-from bot.attachments.picture import FONT_FACE, LINE, _Label, _stack, font, render_timeline_png
-from bot.i18n import Catalogs, Text
-from bot.policy.timeline import Deadline, Estimate, Step, StepId, StepStatus, Timeline
+from kvisa.bot.attachments.picture import FONT_FACE, LINE, _Label, _stack, font, render_timeline_png
+from kvisa.bot.i18n import Catalogs, Text
+from kvisa.bot.policy.timeline import Deadline, Estimate, Step, StepId, StepStatus, Timeline
 
 D = dt.date
 VISA = "Step 1: the K visa, applied for abroad"

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FixedClock
-from bot.config import Settings
-from bot.engine.session import Session
-from bot.server import Server
-from storage.base import Storage, UserKey
+from kvisa.bot.clock import FixedClock
+from kvisa.bot.config import Settings
+from kvisa.bot.engine.session import Session
+from kvisa.bot.server import Server
+from kvisa.storage.base import Storage, UserKey
 from tests.channels.telegram.conftest import Telegram, fake
 from tests.channels.telegram.fake_api import TOKEN, FakeBotApi
 from tests.support import NOON_SHANGHAI, free_port

@@ -7,8 +7,8 @@ import asyncio
 
 import aiohttp
 
-from bot.broadcasts.store import BroadcastStore
-from storage.base import UserKey
+from kvisa.bot.broadcasts.store import BroadcastStore
+from kvisa.storage.base import UserKey
 from tests.broadcasts.conftest import ADMIN, ADMIN_TOKEN, Serve, broadcasts_to, store_applicants
 from tests.channels.telegram.fake_api import FakeBotApi
 
@@ -85,7 +85,7 @@ async def test_news_off_keeps_an_applicant_out_of_broadcasts(fake: FakeBotApi, s
     user = tg.user(40_001)
     assert "no longer receive" in (await user.send("/news off"))[0].text
     assert "are off" in (await user.send("/news"))[0].text
-    from bot.broadcasts.segment import Segment
+    from kvisa.bot.broadcasts.segment import Segment
 
     broadcast = await tg.server.composer.create(EN, ZH, Segment(), author="cli")
     assert broadcast.total == 1

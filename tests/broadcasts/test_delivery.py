@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.broadcasts.segment import Segment
-from bot.broadcasts.store import BroadcastStore
-from storage.base import UserKey
+from kvisa.bot.broadcasts.segment import Segment
+from kvisa.bot.broadcasts.store import BroadcastStore
+from kvisa.storage.base import UserKey
 from tests.broadcasts.conftest import Serve, broadcasts_to, store_applicants
 from tests.channels.telegram.fake_api import SENDING, FakeBotApi
 

@@ -11,18 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from bot.broadcasts.compose import Composer
-from bot.broadcasts.runner import BroadcastRunner
-from bot.broadcasts.segment import Segment
-from bot.broadcasts.settings import BroadcastSettings
-from bot.broadcasts.store import Broadcast, BroadcastStore
-from bot.clock import FixedClock
-from bot.engine.types import Outbound
-from bot.errors import Undeliverable
-from bot.pacing import Pacer
-from storage.base import Storage, UserKey
-from storage.redis import RedisStorage
-from storage.sqlite import SqliteStorage
+from kvisa.bot.broadcasts.compose import Composer
+from kvisa.bot.broadcasts.runner import BroadcastRunner
+from kvisa.bot.broadcasts.segment import Segment
+from kvisa.bot.broadcasts.settings import BroadcastSettings
+from kvisa.bot.broadcasts.store import Broadcast, BroadcastStore
+from kvisa.bot.clock import FixedClock
+from kvisa.bot.engine.types import Outbound
+from kvisa.bot.errors import Undeliverable
+from kvisa.bot.pacing import Pacer
+from kvisa.storage.base import Storage, UserKey
+from kvisa.storage.redis import RedisStorage
+from kvisa.storage.sqlite import SqliteStorage
 from tests.broadcasts.conftest import applicant
 from tests.support import NOON_SHANGHAI, content
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.broadcasts.segment import Segment, choices
-from bot.engine.session import Session
-from bot.errors import InputError
-from storage.base import UserKey
+from kvisa.bot.broadcasts.segment import Segment, choices
+from kvisa.bot.engine.session import Session
+from kvisa.bot.errors import InputError
+from kvisa.storage.base import UserKey
 from tests.support import ACADEMIC, content
 
 FLOWS, CATALOGS = content()

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.content.loader import load_flows
-from bot.errors import FlowError
-from bot.paths import flows_dir
+from kvisa.bot.content.loader import load_flows
+from kvisa.bot.errors import FlowError
+from kvisa.bot.paths import flows_dir
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_missing_translation_names_the_text_and_line(flows_copy: Path) -> None:
 def test_flows_check_command_reports_file_and_line(flows_copy: Path) -> None:
     path = flows_copy / "parks.yaml"
     edit(path, "  - id: lingang", "  - id: hongqiao")
-    run = subprocess.run([sys.executable, "-m", "bot.cli", "flows", "check"], capture_output=True, text=True,
+    run = subprocess.run([sys.executable, "-m", "kvisa.bot.cli", "flows", "check"], capture_output=True, text=True,
                          env={"KVISA_FLOWS_DIR": str(flows_copy), "PATH": "/usr/bin:/bin"}, timeout=60)
     assert run.returncode == 1
     assert f"flows/parks.yaml:{line_of(path, '  - id: hongqiao')}" in run.stderr
@@ -115,6 +115,6 @@ def test_flows_check_command_reports_file_and_line(flows_copy: Path) -> None:
 
 
 def test_flows_check_command_accepts_the_shipped_flows() -> None:
-    run = subprocess.run([sys.executable, "-m", "bot.cli", "flows", "check"], capture_output=True, text=True,
+    run = subprocess.run([sys.executable, "-m", "kvisa.bot.cli", "flows", "check"], capture_output=True, text=True,
                          timeout=60)
     assert run.returncode == 0, run.stderr

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine.engine import Engine
-from storage.sqlite import SqliteStorage
+from kvisa.bot.engine.engine import Engine
+from kvisa.storage.sqlite import SqliteStorage
 from tests.support import Chat, engine_on
 
 

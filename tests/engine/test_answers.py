@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from bot.content.model import Option
-from bot.engine.answers import Rejected, coerce_field, match_option, parse_country, parse_date, readable
-from bot.errors import InputError
+from kvisa.bot.content.model import Option
+from kvisa.bot.engine.answers import Rejected, coerce_field, match_option, parse_country, parse_date, readable
+from kvisa.bot.errors import InputError
 from tests.support import content
 
 TODAY = dt.date(2026, 11, 25)

@@ -9,14 +9,14 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.content.model import Flows
-from bot.engine.engine import Engine
-from bot.engine.session import Session
-from bot.engine.types import Inbound, Outbound
-from bot.policy.eligibility import facts_of
-from bot.engine.answers import typed
-from bot.policy.zones import zone_choices
-from storage.base import UserKey
+from kvisa.bot.content.model import Flows
+from kvisa.bot.engine.engine import Engine
+from kvisa.bot.engine.session import Session
+from kvisa.bot.engine.types import Inbound, Outbound
+from kvisa.bot.policy.eligibility import facts_of
+from kvisa.bot.engine.answers import typed
+from kvisa.bot.policy.zones import zone_choices
+from kvisa.storage.base import UserKey
 from tests.support import NOON_SHANGHAI, content
 
 AWAITING_KINDS = {"question", "consent", "edit", "lang", "confirm", "checklist", "faq", "menu", "reminders",

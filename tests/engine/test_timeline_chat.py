@@ -7,8 +7,8 @@ import io
 from icalendar import Calendar
 from PIL import Image
 
-from bot.engine.engine import Engine
-from storage.base import UserKey
+from kvisa.bot.engine.engine import Engine
+from kvisa.storage.base import UserKey
 from tests.support import ACADEMIC, Chat
 
 

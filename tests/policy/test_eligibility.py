@@ -8,8 +8,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.content.model import add_months
-from bot.policy.eligibility import age_on, assess
+from kvisa.bot.content.model import add_months
+from kvisa.bot.policy.eligibility import age_on, assess
 from tests.support import content
 
 BASE: dict[str, Any] = {

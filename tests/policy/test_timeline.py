@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.policy.timeline import build_timeline, event_problem
+from kvisa.bot.policy.timeline import build_timeline, event_problem
 from tests.support import content
 
 TODAY = dt.date(2026, 11, 25)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.errors import FlowError, InputError
-from bot.policy.workdays import WorkCalendar, load_calendar
+from kvisa.bot.errors import FlowError, InputError
+from kvisa.bot.policy.workdays import WorkCalendar, load_calendar
 
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
 calendar = WorkCalendar()

@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FixedClock
-from bot.engine.engine import Engine
-from bot.engine.session import Session
-from bot.engine.types import Outbound
-from bot.errors import Blocked, RateLimited
-from bot.reminders.service import ReminderService
-from bot.reminders.settings import ReminderSettings
-from storage.base import Storage, UserKey
-from storage.redis import RedisStorage
-from storage.sqlite import SqliteStorage
+from kvisa.bot.clock import FixedClock
+from kvisa.bot.engine.engine import Engine
+from kvisa.bot.engine.session import Session
+from kvisa.bot.engine.types import Outbound
+from kvisa.bot.errors import Blocked, RateLimited
+from kvisa.bot.reminders.service import ReminderService
+from kvisa.bot.reminders.settings import ReminderSettings
+from kvisa.storage.base import Storage, UserKey
+from kvisa.storage.redis import RedisStorage
+from kvisa.storage.sqlite import SqliteStorage
 from tests.support import Chat, engine_on
 
 ENTERED = dt.date(2026, 11, 20)  # + 15 days = Sat 5 Dec -> act by Fri 4 Dec

@@ -7,10 +7,10 @@ import datetime as dt
 
 import pytest
 
-from bot.engine.engine import Engine
-from bot.engine.types import Inbound
-from bot.policy.zones import zone_choices
-from storage.sqlite import SqliteStorage
+from kvisa.bot.engine.engine import Engine
+from kvisa.bot.engine.types import Inbound
+from kvisa.bot.policy.zones import zone_choices
+from kvisa.storage.sqlite import SqliteStorage
 from tests.reminders.conftest import MORNING, session
 from tests.support import ACADEMIC, Chat
 
@@ -120,8 +120,8 @@ async def test_reminders_lists_what_is_scheduled_and_pauses_and_resumes(
 
 
 def test_kvisa_assess_takes_the_time_zone_as_optional() -> None:
-    from bot.errors import InputError
-    from bot.policy.profile import answers_from_profile
+    from kvisa.bot.errors import InputError
+    from kvisa.bot.policy.profile import answers_from_profile
     from tests.support import content
 
     flows, _ = content()

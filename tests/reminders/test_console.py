@@ -6,11 +6,11 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from bot.channels.console import ConsoleChannel
-from bot.clock import FixedClock
-from bot.engine.engine import Engine
-from storage.base import UserKey
-from storage.sqlite import SqliteStorage
+from kvisa.bot.channels.console import ConsoleChannel
+from kvisa.bot.clock import FixedClock
+from kvisa.bot.engine.engine import Engine
+from kvisa.storage.base import UserKey
+from kvisa.storage.sqlite import SqliteStorage
 from tests.reminders.conftest import MORNING, session
 
 
@@ -33,7 +33,7 @@ async def test_moving_the_clock_shows_each_reminder_that_fell_due(
 
 
 async def test_the_clock_command_needs_a_fixed_clock(engine: Engine, tmp_path: Path) -> None:
-    from bot.clock import SystemClock
+    from kvisa.bot.clock import SystemClock
 
     out = io.StringIO()
     await ConsoleChannel(engine, SystemClock(), "me", None, tmp_path, out=out).send("/clock +1d")

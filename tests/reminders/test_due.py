@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.i18n import SEPARATOR
-from bot.reminders import texts
-from bot.reminders.due import outlook, plan_answers, plan_inputs, planned
+from kvisa.bot.i18n import SEPARATOR
+from kvisa.bot.reminders import texts
+from kvisa.bot.reminders.due import outlook, plan_answers, plan_inputs, planned
 from tests.reminders.conftest import MORNING, session
 from tests.support import content
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.reminders.coordinator import RedisCoordinator
-from storage.base import UserKey
-from storage.redis import RedisStorage
+from kvisa.bot.reminders.coordinator import RedisCoordinator
+from kvisa.storage.base import UserKey
+from kvisa.storage.redis import RedisStorage
 from tests.reminders.conftest import MORNING, session
 
 pytestmark = pytest.mark.redis

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FixedClock
-from bot.engine.types import Inbound
-from bot.reminders import jobs
-from bot.reminders.service import ReminderService
-from storage.base import Storage, UserKey
-from storage.redis import RedisStorage
-from storage.sqlite import SqliteStorage
+from kvisa.bot.clock import FixedClock
+from kvisa.bot.engine.types import Inbound
+from kvisa.bot.reminders import jobs
+from kvisa.bot.reminders.service import ReminderService
+from kvisa.storage.base import Storage, UserKey
+from kvisa.storage.redis import RedisStorage
+from kvisa.storage.sqlite import SqliteStorage
 from tests.reminders.conftest import ENTERED, MORNING, Recorder, ServiceFactory, session
 from tests.support import Chat
 
@@ -173,7 +173,7 @@ async def test_a_follower_schedules_through_the_leader(
 
 def test_only_a_change_of_the_plan_asks_for_a_reschedule() -> None:
     """The fingerprint a turn is compared by: answers that move no reminder leave it as it was."""
-    from bot.reminders.service import fingerprint
+    from kvisa.bot.reminders.service import fingerprint
     from tests.support import content
 
     flows, _ = content()

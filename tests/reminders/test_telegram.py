@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from bot.channels.telegram import TelegramChannel
-from bot.clock import FixedClock
-from bot.config import Settings
-from bot.server import Server
-from storage.base import UserKey
+from kvisa.bot.channels.telegram import TelegramChannel
+from kvisa.bot.clock import FixedClock
+from kvisa.bot.config import Settings
+from kvisa.bot.server import Server
+from kvisa.storage.base import UserKey
 from tests.channels.telegram.fake_api import TOKEN, FakeBotApi
 from tests.reminders.conftest import session
 from tests.support import free_port

@@ -19,15 +19,15 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.clock import FixedClock
-from bot.config import Settings, load_content
-from bot.engine.engine import Engine
-from bot.engine.types import Outbound
-from bot.errors import ChannelError
-from bot.reminders.service import ReminderService
-from bot.reminders.settings import ReminderSettings
-from storage.base import UserKey
-from storage.redis import RedisStorage
+from kvisa.bot.clock import FixedClock
+from kvisa.bot.config import Settings, load_content
+from kvisa.bot.engine.engine import Engine
+from kvisa.bot.engine.types import Outbound
+from kvisa.bot.errors import ChannelError
+from kvisa.bot.reminders.service import ReminderService
+from kvisa.bot.reminders.settings import ReminderSettings
+from kvisa.storage.base import UserKey
+from kvisa.storage.redis import RedisStorage
 
 
 class SinkChannel:

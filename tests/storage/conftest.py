@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from storage import Storage
-from storage.redis import RedisStorage
-from storage.sqlite import SqliteStorage
+from kvisa.storage import Storage
+from kvisa.storage.redis import RedisStorage
+from kvisa.storage.sqlite import SqliteStorage
 
 StorageFactory = Callable[[], Storage]  # builds another storage on the same backend
 

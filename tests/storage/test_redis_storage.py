@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from bot.errors import StorageError
-from storage import UserKey, open_storage
-from storage.base import AlreadyClaimed, Once
-from storage.redis import KeyBuilder, RedisStorage
+from kvisa.bot.errors import StorageError
+from kvisa.storage import UserKey, open_storage
+from kvisa.storage.base import AlreadyClaimed, Once
+from kvisa.storage.redis import KeyBuilder, RedisStorage
 
 ALICE = UserKey("telegram", "1001")
 

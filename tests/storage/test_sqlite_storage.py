@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import StorageError
-from storage import UserKey, open_storage
-from storage.sqlite import SqliteStorage
+from kvisa.bot.errors import StorageError
+from kvisa.storage import UserKey, open_storage
+from kvisa.storage.sqlite import SqliteStorage
 
 ALICE = UserKey("telegram", "1001")
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from storage import Storage, UserKey
-from storage.base import JSON, AlreadyClaimed, Once
+from kvisa.storage import Storage, UserKey
+from kvisa.storage.base import JSON, AlreadyClaimed, Once
 
 StorageFactory = Callable[[], Storage]
 Change = Callable[[JSON | None], tuple[JSON | None, int]]

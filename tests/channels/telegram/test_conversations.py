@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.engine.render import COMMANDS
+from kvisa.bot.engine.render import COMMANDS
 from tests.channels.telegram.conftest import Serve, interview
 from tests.support import ACADEMIC, content
 

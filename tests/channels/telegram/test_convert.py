@@ -15,11 +15,11 @@ from aiogram.types import CallbackQuery, Update
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.channels.telegram import convert
-from bot.channels.telegram.convert import Press
-from bot.engine.render import COMMANDS
-from bot.engine.types import Attachment, Outbound, UiOption
-from storage.base import UserKey
+from kvisa.bot.channels.telegram import convert
+from kvisa.bot.channels.telegram.convert import Press
+from kvisa.bot.engine.render import COMMANDS
+from kvisa.bot.engine.types import Attachment, Outbound, UiOption
+from kvisa.storage.base import UserKey
 from tests.channels.telegram.fake_api import FakeBotApi, Sent
 from tests.support import NOON_SHANGHAI, content
 

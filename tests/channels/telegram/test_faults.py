@@ -9,15 +9,15 @@ import pytest
 from aiogram import Bot
 from aiogram.client.telegram import TelegramAPIServer
 
-from bot.channels.base import Services
-from bot.channels.telegram import TelegramChannel
-from bot.channels.telegram.api import LeanSession, Retry
-from bot.clock import FixedClock
-from bot.config import Settings
-from bot.engine.types import Outbound, UiOption
-from bot.errors import Blocked, ChannelError, RateLimited
-from storage.base import UserKey
-from storage.sqlite import SqliteStorage
+from kvisa.bot.channels.base import Services
+from kvisa.bot.channels.telegram import TelegramChannel
+from kvisa.bot.channels.telegram.api import LeanSession, Retry
+from kvisa.bot.clock import FixedClock
+from kvisa.bot.config import Settings
+from kvisa.bot.engine.types import Outbound, UiOption
+from kvisa.bot.errors import Blocked, ChannelError, RateLimited
+from kvisa.storage.base import UserKey
+from kvisa.storage.sqlite import SqliteStorage
 from tests.channels.telegram.conftest import Serve
 from tests.channels.telegram.fake_api import TOKEN, FakeBotApi
 from tests.support import NOON_SHANGHAI, content, engine_on

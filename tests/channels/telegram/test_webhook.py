@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from bot.channels.base import Services
-from bot.channels.telegram import from_settings
-from bot.clock import FixedClock
-from bot.config import Settings
-from bot.errors import ConfigError
-from storage.sqlite import SqliteStorage
+from kvisa.bot.channels.base import Services
+from kvisa.bot.channels.telegram import from_settings
+from kvisa.bot.clock import FixedClock
+from kvisa.bot.config import Settings
+from kvisa.bot.errors import ConfigError
+from kvisa.storage.sqlite import SqliteStorage
 from tests.channels.telegram.conftest import WEBHOOK_SECRET, Serve
 from tests.channels.telegram.fake_api import TOKEN
 from tests.support import NOON_SHANGHAI, content, engine_on
@@ -87,8 +87,8 @@ async def test_a_channel_that_fails_to_start_leaves_no_server_running(tmp_path) 
 
     from aiohttp import web
 
-    from bot.config import Settings
-    from bot.server import Server
+    from kvisa.bot.config import Settings
+    from kvisa.bot.server import Server
 
     async def unauthorized(request: web.Request) -> web.Response:
         return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)

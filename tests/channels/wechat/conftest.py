@@ -14,14 +14,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.channels.base import Services
-from bot.channels.wechat import WeChatChannel, from_settings
-from bot.clock import FixedClock
-from bot.config import Settings
-from bot.engine.engine import Engine
-from bot.engine.types import Inbound, Outbound
-from bot.server import Server, build_app
-from storage.base import Once, Storage, UserKey
+from kvisa.bot.channels.base import Services
+from kvisa.bot.channels.wechat import WeChatChannel, from_settings
+from kvisa.bot.clock import FixedClock
+from kvisa.bot.config import Settings
+from kvisa.bot.engine.engine import Engine
+from kvisa.bot.engine.types import Inbound, Outbound
+from kvisa.bot.server import Server, build_app
+from kvisa.storage.base import Once, Storage, UserKey
 from tests.channels.wechat.callbacks import AES_KEY, TOKEN, WeChatServers, WeChatUser
 from tests.channels.wechat.fake_api import APP_ID, APP_SECRET, FakeWeChatApi
 from tests.support import NOON_SHANGHAI, content, free_port

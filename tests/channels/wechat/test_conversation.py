@@ -9,8 +9,8 @@ import pytest
 from icalendar import Calendar
 from PIL import Image
 
-from bot.channels.wechat.channel import PLEASE_TYPE
-from bot.i18n import Lang
+from kvisa.bot.channels.wechat.channel import PLEASE_TYPE
+from kvisa.bot.i18n import Lang
 from tests.channels.wechat.callbacks import Reply, WeChatUser
 from tests.channels.wechat.conftest import Bot, StartBot
 from tests.support import ACADEMIC, content

@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from wechatpy import parse_message  # type: ignore[import-untyped]
 
-from bot.channels.wechat import convert
-from bot.channels.wechat.convert import Picture, Unreadable, Unsubscribed
-from bot.engine.types import Attachment, Inbound, Outbound, UiOption
-from storage.base import UserKey
+from kvisa.bot.channels.wechat import convert
+from kvisa.bot.channels.wechat.convert import Picture, Unreadable, Unsubscribed
+from kvisa.bot.engine.types import Attachment, Inbound, Outbound, UiOption
+from kvisa.storage.base import UserKey
 from tests.channels.wechat.callbacks import message_xml
 
 AT = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)

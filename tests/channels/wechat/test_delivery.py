@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.channels.base import Services
-from bot.channels.wechat import WeChatChannel
-from bot.channels.wechat.api import WeChatApi
-from bot.channels.wechat.channel import done_by
-from bot.engine.engine import Engine
-from bot.engine.types import Outbound
-from bot.errors import Blocked, ChannelError
-from storage.base import UserKey
-from storage.sqlite import SqliteStorage
+from kvisa.bot.channels.base import Services
+from kvisa.bot.channels.wechat import WeChatChannel
+from kvisa.bot.channels.wechat.api import WeChatApi
+from kvisa.bot.channels.wechat.channel import done_by
+from kvisa.bot.engine.engine import Engine
+from kvisa.bot.engine.types import Outbound
+from kvisa.bot.errors import Blocked, ChannelError
+from kvisa.storage.base import UserKey
+from kvisa.storage.sqlite import SqliteStorage
 from tests.channels.wechat.conftest import TEMPLATE_ID, Bot, GatedEngine, ServeChannel, StartBot
 from tests.support import content
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.channels.wechat import files
-from bot.channels.wechat.convert import utf8_len
-from bot.channels.wechat.menu import NAME_LIMIT, menu
-from bot.cli import main
-from bot.engine.render import COMMANDS
-from bot.engine.types import Attachment, Outbound
-from storage.base import UserKey
+from kvisa.bot.channels.wechat import files
+from kvisa.bot.channels.wechat.convert import utf8_len
+from kvisa.bot.channels.wechat.menu import NAME_LIMIT, menu
+from kvisa.bot.cli import main
+from kvisa.bot.engine.render import COMMANDS
+from kvisa.bot.engine.types import Attachment, Outbound
+from kvisa.storage.base import UserKey
 from tests.channels.wechat.callbacks import TOKEN
 from tests.channels.wechat.conftest import Bot
 from tests.channels.wechat.fake_api import APP_ID, APP_SECRET, FakeWeChatApi

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.channels.base import Services
-from bot.channels.wechat import WeChatChannel
-from bot.channels.wechat.api import WeChatApi
-from bot.engine.engine import Engine
-from storage.base import Storage, UserKey
-from storage.redis import RedisStorage
-from storage.sqlite import SqliteStorage
+from kvisa.bot.channels.base import Services
+from kvisa.bot.channels.wechat import WeChatChannel
+from kvisa.bot.channels.wechat.api import WeChatApi
+from kvisa.bot.engine.engine import Engine
+from kvisa.storage.base import Storage, UserKey
+from kvisa.storage.redis import RedisStorage
+from kvisa.storage.sqlite import SqliteStorage
 from tests.channels.wechat.callbacks import message_xml
 from tests.channels.wechat.conftest import Bot, GatedEngine, ServeChannel
 from tests.support import content

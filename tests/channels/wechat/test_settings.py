@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from bot.channels.base import Services
-from bot.channels.wechat import check_settings, from_settings
-from bot.clock import SystemClock
-from bot.config import Settings
-from bot.engine.engine import Engine
-from bot.errors import ConfigError
-from storage.sqlite import SqliteStorage
+from kvisa.bot.channels.base import Services
+from kvisa.bot.channels.wechat import check_settings, from_settings
+from kvisa.bot.clock import SystemClock
+from kvisa.bot.config import Settings
+from kvisa.bot.engine.engine import Engine
+from kvisa.bot.errors import ConfigError
+from kvisa.storage.sqlite import SqliteStorage
 from tests.channels.wechat.callbacks import AES_KEY
 from tests.support import content
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.channels.wechat.api import WeChatApi
-from bot.engine.types import Outbound
-from bot.errors import ChannelError
-from storage.base import Storage, UserKey
-from storage.redis import RedisStorage
-from storage.sqlite import SqliteStorage
+from kvisa.bot.channels.wechat.api import WeChatApi
+from kvisa.bot.engine.types import Outbound
+from kvisa.bot.errors import ChannelError
+from kvisa.storage.base import Storage, UserKey
+from kvisa.storage.redis import RedisStorage
+from kvisa.storage.sqlite import SqliteStorage
 from tests.channels.wechat.conftest import ServeChannel
 from tests.channels.wechat.fake_api import APP_ID, APP_SECRET, FakeWeChatApi
 

@@ -15,7 +15,7 @@ from wechatpy import parse_message  # type: ignore[import-untyped]
 from wechatpy.crypto import WeChatCrypto  # type: ignore[import-untyped]
 from wechatpy.replies import TextReply  # type: ignore[import-untyped]
 
-from bot.channels.wechat import convert, wire
+from kvisa.bot.channels.wechat import convert, wire
 from tests.channels.wechat.callbacks import AES_KEY, TOKEN, message_xml, sign
 from tests.channels.wechat.fake_api import APP_ID
 

@@ -1,5 +1,0 @@
-"""The channel-neutral conversation engine: Inbound in, Outbound out."""
-
-from bot.engine.types import Attachment, Inbound, Outbound, UiOption
-
-__all__ = ["Attachment", "Inbound", "Outbound", "UiOption"]

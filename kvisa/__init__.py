@@ -1,0 +1,1 @@
+"""KVisa bot: the application (`kvisa.bot`) and its storage backends (`kvisa.storage`)."""

@@ -1,0 +1,75 @@
+"""Composing a broadcast, the same way from the chat, the CLI and the HTTP API: check both
+texts, find the audience, queue it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kvisa.bot.broadcasts import texts
+from kvisa.bot.broadcasts.segment import Segment
+from kvisa.bot.broadcasts.store import Broadcast, BroadcastStore
+from kvisa.bot.clock import Clock
+from kvisa.bot.content.model import Flows
+from kvisa.bot.engine.session import within_reply_window
+from kvisa.bot.errors import InputError
+from kvisa.bot.i18n import Catalogs
+from kvisa.storage.base import UserKey
+
+
+@dataclass(frozen=True)
+class Audience:
+    recipients: tuple[UserKey, ...]
+    per_channel: dict[str, int]
+    outside_window: int  # WeChat users who cannot be reached by message now
+
+    def to_json(self) -> dict[str, object]:
+        return {"recipients": len(self.recipients), "per_channel": self.per_channel,
+                "wechat_outside_window": self.outside_window}
+
+
+class Composer:
+    def __init__(self, flows: Flows, catalogs: Catalogs, store: BroadcastStore, clock: Clock,
+                 on_created: Callable[[Broadcast], None] | None = None) -> None:
+        self.flows, self.catalogs, self.store, self.clock = flows, catalogs, store, clock
+        self.on_created = on_created
+
+    def check_texts(self, en: str | None, zh: str | None) -> tuple[str, str]:
+        """Both languages, each within the limit; InputError names the one at fault."""
+        t = self.catalogs["en"]
+        for lang, text in (("en", en), ("zh", zh)):
+            if not isinstance(text, str) or not text.strip():
+                raise InputError(lang, "the text in both English and Chinese", text)
+            problem = texts.text_problem(t, lang, text)  # type: ignore[arg-type]
+            if problem:
+                raise InputError(lang, problem, text[:40])
+        return en.strip(), zh.strip()  # type: ignore[union-attr]
+
+    async def audience(self, segment: Segment) -> Audience:
+        """Everyone the segment selects now (one pass over the stored users)."""
+        now = self.clock.now()
+        today = now.date()
+        recipients: list[UserKey] = []
+        outside = 0
+        storage = self.store.storage
+        async for user in storage.users():
+            record = await storage.get(user)
+            data = record.data if record else None
+            if not segment.matches(self.flows, user, data, today):
+                continue
+            recipients.append(user)
+            if user.channel == "wechat" and not within_reply_window((data or {}).get("last_seen"), now):
+                outside += 1
+        recipients.sort(key=str)
+        return Audience(tuple(recipients), dict(Counter(u.channel for u in recipients)), outside)
+
+    async def create(self, en: str | None, zh: str | None, segment: Segment, author: str) -> Broadcast:
+        en_text, zh_text = self.check_texts(en, zh)
+        audience = await self.audience(segment)
+        broadcast = await self.store.create(en=en_text, zh=zh_text, segment=str(segment), author=author,
+                                            created_at=self.clock.now().isoformat(),
+                                            recipients=audience.recipients)
+        if self.on_created is not None:
+            self.on_created(broadcast)
+        return broadcast

@@ -1,0 +1,162 @@
+"""The durable broadcast queue, kept in the storage backend (Redis or SQLite) as values.
+
+- `bc:index`: the ids of all broadcasts, oldest first (changed under a claim).
+- `bc:<id>`: the broadcast: texts, segment, author, status, figures.
+- `bc:<id>:r:<n>`: one chunk of recipients, {user key: state}.
+- `bc:<id>:cancel`: present when an admin asked to stop it.
+
+A recipient's state goes pending -> sending -> sent | failed | blocked | undeliverable |
+skipped. `sending` is written before the message leaves and the outcome after it: a process
+that dies in between leaves `sending`, which the next run turns into `uncertain` and never
+sends again (an update must never arrive twice; the admin sees how many are uncertain). A
+clean stop lets every send in flight finish first, so a restart loses and repeats nothing.
+
+When a broadcast ends, its recipient chunks are deleted and only the figures are kept: who
+received a policy update is not worth keeping once it cannot be sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from kvisa.storage.base import Storage, UserKey
+
+CHUNK = 200  # recipients per stored chunk: each state change rewrites one chunk (a few KB)
+INDEX = "bc:index"
+KEEP = 200  # broadcasts listed; older ones drop out of the index
+
+State = Literal["pending", "sending", "sent", "failed", "blocked", "undeliverable", "skipped", "uncertain"]
+FINAL: tuple[State, ...] = ("sent", "failed", "blocked", "undeliverable", "skipped", "uncertain")
+Status = Literal["queued", "running", "done", "cancelled"]
+
+
+@dataclass
+class Broadcast:
+    id: str
+    en: str
+    zh: str
+    segment: str  # canonical text form
+    author: str  # "telegram:123", "cli", "http"
+    created_at: str  # ISO
+    total: int
+    per_channel: dict[str, int]
+    chunks: int
+    status: Status = "queued"
+    counts: dict[str, int] = field(default_factory=dict)  # state -> recipients
+    started_at: str | None = None
+    finished_at: str | None = None
+    rate: float = 0.0  # messages a second lately (for the time left)
+    throttled: int = 0  # 429s received (flood control)
+    progress_ref: str | None = None  # the admin's progress message, where it can be edited
+
+    @property
+    def remaining(self) -> int:
+        return self.total - sum(self.counts.get(state, 0) for state in FINAL)
+
+    @property
+    def seconds_left(self) -> float | None:
+        if self.status in ("done", "cancelled") or not self.remaining:
+            return 0.0
+        return self.remaining / self.rate if self.rate > 0 else None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self) | {"remaining": self.remaining, "seconds_left": self.seconds_left}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Broadcast:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+class BroadcastStore:
+    """Broadcasts and their recipients' states, on any Storage."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    async def _get_json(self, name: str) -> Any:
+        raw = await self.storage.get_value(name)
+        return None if raw is None else json.loads(raw)
+
+    async def _set_json(self, name: str, value: Any) -> None:
+        await self.storage.set_value(name, json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+    # --- broadcasts ---------------------------------------------------------------------------
+
+    async def create(self, *, en: str, zh: str, segment: str, author: str, created_at: str,
+                     recipients: Sequence[UserKey]) -> Broadcast:
+        """Store a new broadcast with every recipient pending, then list it (the runner only
+        sees it once it is complete)."""
+        broadcast_id = await self._new_id()
+        chunks = [recipients[i:i + CHUNK] for i in range(0, len(recipients), CHUNK)]
+        for n, chunk in enumerate(chunks):
+            await self._set_json(f"bc:{broadcast_id}:r:{n}", {str(user): "pending" for user in chunk})
+        broadcast = Broadcast(broadcast_id, en, zh, segment, author, created_at, len(recipients),
+                              dict(Counter(user.channel for user in recipients)), len(chunks),
+                              counts={"pending": len(recipients)})
+        await self.save(broadcast)
+        await self._change_index(lambda ids: [*ids, broadcast_id][-KEEP:])
+        return broadcast
+
+    async def _new_id(self) -> str:
+        while True:
+            candidate = secrets.token_hex(3)  # short enough to type in /broadcast_cancel
+            if await self.storage.get_value(f"bc:{candidate}") is None:
+                return candidate
+
+    async def _change_index(self, change: Any) -> None:
+        for _ in range(200):
+            if await self.storage.claim("bc:index-lock", 5.0):
+                try:
+                    await self._set_json(INDEX, change(await self._get_json(INDEX) or []))
+                    return
+                finally:
+                    await self.storage.release("bc:index-lock")
+            await asyncio.sleep(0.02)
+        raise TimeoutError("the broadcast index stayed locked")
+
+    async def get(self, broadcast_id: str) -> Broadcast | None:
+        data = await self._get_json(f"bc:{broadcast_id}")
+        return Broadcast.from_json(data) if data else None
+
+    async def save(self, broadcast: Broadcast) -> None:
+        await self._set_json(f"bc:{broadcast.id}", asdict(broadcast))
+
+    async def ids(self) -> list[str]:
+        return list(await self._get_json(INDEX) or [])
+
+    async def recent(self, limit: int = 10) -> list[Broadcast]:
+        found = [await self.get(broadcast_id) for broadcast_id in (await self.ids())[-limit:]]
+        return [b for b in reversed(found) if b is not None]
+
+    async def cancel(self, broadcast_id: str) -> Broadcast | None:
+        broadcast = await self.get(broadcast_id)
+        if broadcast is not None and broadcast.status in ("queued", "running"):
+            await self.storage.set_value(f"bc:{broadcast_id}:cancel", b"1")
+        return broadcast
+
+    async def cancelled(self, broadcast_id: str) -> bool:
+        return await self.storage.get_value(f"bc:{broadcast_id}:cancel") is not None
+
+    # --- recipients ---------------------------------------------------------------------------
+
+    async def chunk(self, broadcast_id: str, n: int) -> dict[str, State]:
+        return dict(await self._get_json(f"bc:{broadcast_id}:r:{n}") or {})
+
+    async def save_chunk(self, broadcast_id: str, n: int, states: dict[str, State]) -> None:
+        await self._set_json(f"bc:{broadcast_id}:r:{n}", states)
+
+    async def forget_recipients(self, broadcast: Broadcast) -> None:
+        for n in range(broadcast.chunks):
+            await self.storage.delete_value(f"bc:{broadcast.id}:r:{n}")
+        await self.storage.delete_value(f"bc:{broadcast.id}:cancel")
+
+
+def tally(states: Iterable[str]) -> dict[str, int]:
+    return dict(Counter(states))

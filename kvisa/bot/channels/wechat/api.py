@@ -1,0 +1,139 @@
+"""WeChat's HTTP API through wechatpy's synchronous client, run in worker threads.
+
+The client never fetches or caches a token itself: each call gets the shared one from
+AccessTokens (see tokens.py), and a call WeChat refuses for its token is retried once with a
+fresh one. wechatpy's and requests' errors become the bot's own here, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import requests
+from wechatpy.client import WeChatClient  # type: ignore[import-untyped]
+from wechatpy.exceptions import WeChatClientException  # type: ignore[import-untyped]
+
+from kvisa.bot.channels.wechat.tokens import FETCH_TIMEOUT, AccessTokens
+from kvisa.bot.engine.types import Attachment
+from kvisa.bot.errors import Blocked, ChannelError, RateLimited
+from kvisa.storage.base import Storage
+
+T = TypeVar("T")
+
+TOKEN_REFUSED = frozenset({40001, 40014, 42001})  # invalid / malformed / expired access token
+NOT_FOLLOWING = frozenset({43004, 40003})  # the user unfollowed / is no user of this account
+# 45015: the user's last message is over 48 hours old; 45047: the customer-service messages
+# allowed after it are used up. A template message may still reach them.
+OUTSIDE_WINDOW = frozenset({45015, 45047})
+# 45009 daily quota, 45011 per-minute quota, -1 "system busy, try again later".
+RATE_LIMITS: dict[int, float] = {45009: 3600.0, 45011: 60.0, -1: 5.0}
+API_TIMEOUT = 10.0
+
+
+class OutsideWindow(ChannelError):
+    """WeChat accepts no customer-service message for this user now (48-hour rule or quota)."""
+
+
+def translate(exc: WeChatClientException | requests.RequestException) -> ChannelError:
+    """A wechatpy or requests error as the bot's own."""
+    if isinstance(exc, requests.RequestException):
+        # requests puts the URL in its messages, and ours carry the access token: name the
+        # path only (and callers raise this `from None`, so the original is not logged).
+        url = getattr(exc.request, "path_url", "") or ""
+        return ChannelError(f"wechat: {type(exc).__name__} calling {url.split('?')[0] or 'the API'}")
+    code = exc.errcode
+    message = f"wechat {code}: {exc.errmsg}"
+    if code in NOT_FOLLOWING:
+        return Blocked(message)
+    if code in OUTSIDE_WINDOW:
+        return OutsideWindow(message)
+    if code in RATE_LIMITS:
+        return RateLimited(RATE_LIMITS[code], message)
+    return ChannelError(message)
+
+
+class ThreadClient(WeChatClient):  # type: ignore[misc]
+    """wechatpy's client against `api_base`, using the token handed to each call."""
+
+    def __init__(self, app_id: str, secret: str, api_base: str) -> None:
+        super().__init__(app_id, secret, timeout=API_TIMEOUT, auto_retry=False)
+        self.API_BASE_URL = f"{api_base}/cgi-bin/"
+        self._call = threading.local()  # the token of the call running in this thread
+
+    @property
+    def access_token(self) -> str:
+        token: str | None = getattr(self._call, "token", None)
+        if token is None:
+            raise RuntimeError("a WeChat API call ran without a token")
+        return token
+
+    def fetch_access_token(self) -> dict[str, Any]:
+        response = self._http.get(f"{self.API_BASE_URL}token", timeout=FETCH_TIMEOUT, params={
+            "grant_type": "client_credential", "appid": self.appid, "secret": self.secret})
+        response.raise_for_status()
+        result = self._handle_result(response)  # raises WeChatClientException on an errcode
+        if not isinstance(result, dict) or not result.get("access_token"):
+            raise ChannelError("wechat: the token endpoint answered without a token")
+        return result
+
+    def call(self, token: str, action: Callable[[WeChatClient], T]) -> T:
+        self._call.token = token
+        try:
+            return action(self)
+        finally:
+            self._call.token = None
+
+
+class WeChatApi:
+    """The calls the channel makes, as coroutines; each runs in a worker thread."""
+
+    def __init__(self, storage: Storage, app_id: str, secret: str, api_base: str) -> None:
+        self.client = ThreadClient(app_id, secret, api_base)
+        self.tokens = AccessTokens(storage, app_id, self._fetch_token)
+
+    async def _fetch_token(self) -> tuple[str, float]:
+        try:
+            result = await asyncio.to_thread(self.client.fetch_access_token)
+        except WeChatClientException as exc:
+            raise translate(exc) from exc
+        except requests.RequestException as exc:
+            raise translate(exc) from None
+        return str(result["access_token"]), float(result.get("expires_in", 7200))
+
+    async def _call(self, action: Callable[[WeChatClient], T]) -> T:
+        token = await self.tokens.get()
+        for attempt in (1, 2):
+            try:
+                return await asyncio.to_thread(self.client.call, token, action)
+            except WeChatClientException as exc:
+                if exc.errcode in TOKEN_REFUSED and attempt == 1:
+                    token = await self.tokens.refresh(refused=token)
+                    continue
+                raise translate(exc) from exc
+            except requests.RequestException as exc:
+                raise translate(exc) from None
+        raise AssertionError("unreachable")
+
+    async def send_text(self, openid: str, text: str) -> None:
+        await self._call(lambda c: c.message.send_text(openid, text))
+
+    async def send_image(self, openid: str, media_id: str) -> None:
+        await self._call(lambda c: c.message.send_image(openid, media_id))
+
+    async def upload_image(self, picture: Attachment) -> str:
+        """Upload as temporary media (kept 3 days by WeChat); its media_id."""
+        media = (picture.filename, picture.data, picture.content_type)
+        result = await self._call(lambda c: c.media.upload("image", media))
+        return str(result["media_id"])
+
+    async def send_template(self, openid: str, template_id: str, data: dict[str, dict[str, str]]) -> None:
+        await self._call(lambda c: c.message.send_template(openid, template_id, data))
+
+    async def create_menu(self, menu: dict[str, Any]) -> None:
+        await self._call(lambda c: c.menu.create(menu))
+
+    def close(self) -> None:
+        self.client._http.close()

@@ -1,0 +1,171 @@
+"""The `kvisa` command: chat, serve, assess, flows check, wechat menu, broadcast(s)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import datetime as dt
+import json
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from kvisa.bot.clock import Clock, FixedClock, SystemClock
+from kvisa.bot.config import Settings, load_content
+from kvisa.bot.errors import BotError, FlowError, InputError
+from kvisa.bot.i18n import lang_from_hint
+
+EXIT_USAGE, EXIT_INPUT = 2, 1
+
+
+def parse_clock(value: str | None) -> Clock:
+    if value is None:
+        return SystemClock()
+    at = dt.datetime.fromisoformat(value)
+    return FixedClock(at if at.tzinfo else at.replace(tzinfo=dt.UTC))
+
+
+async def chat(args: argparse.Namespace, settings: Settings) -> int:
+    from kvisa.bot.channels.console import ConsoleChannel, stdin_lines
+    from kvisa.bot.engine.engine import Engine
+    from kvisa.storage import open_storage
+
+    flows, catalogs = load_content(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async with open_storage(settings.storage_url) as storage:
+        engine = Engine(flows, catalogs, storage)
+        channel = ConsoleChannel(engine, parse_clock(args.clock), args.user, args.lang,
+                                 settings.data_dir / "attachments" / args.user,
+                                 interactive=sys.stdin.isatty())
+        await channel.run(stdin_lines())
+    return 0
+
+
+async def serve_command(settings: Settings) -> int:
+    from kvisa.bot.server import serve
+
+    return await serve(settings)
+
+
+def read_profiles(args: argparse.Namespace) -> Iterator[tuple[int, dict[str, Any] | InputError]]:
+    if args.csv:
+        with open(args.csv, newline="", encoding="utf-8-sig") as fh:
+            for number, row in enumerate(csv.DictReader(fh), 1):
+                yield number, {k.strip(): (v or "").strip() for k, v in row.items() if k}
+        return
+    with open(args.profile, encoding="utf-8") as fh:
+        try:
+            profile = json.load(fh)
+        except json.JSONDecodeError as exc:
+            yield 1, InputError("profile", f"a JSON object (line {exc.lineno}: {exc.msg})")
+            return
+    yield 1, profile if isinstance(profile, dict) else InputError("profile", "a JSON object", type(profile).__name__)
+
+
+def assess(args: argparse.Namespace, settings: Settings) -> int:
+    from kvisa.bot.policy.profile import assess_profile
+
+    flows, catalogs = load_content(settings)
+    t = catalogs[lang_from_hint(args.lang)]
+    today = dt.date.fromisoformat(args.today) if args.today else SystemClock().now().date()
+    failures = 0
+    for row, profile in read_profiles(args):
+        try:
+            if isinstance(profile, InputError):
+                raise profile
+            result = assess_profile(flows, t, profile, today)
+        except InputError as exc:
+            failures += 1
+            error = {"row": row, "field": exc.field, "expected": exc.expected, "value": exc.value}
+            print(f"kvisa assess: row {row}: {exc.field}: expected {exc.expected}, got {exc.value!r}",
+                  file=sys.stderr)
+            result = {"error": error}
+        if args.csv:
+            result = {"row": row, **({"id": profile["id"]} if isinstance(profile, dict) and "id" in profile else {}),
+                      **result}
+            print(json.dumps(result, ensure_ascii=False))
+        else:
+            print(json.dumps(result, ensure_ascii=False, indent=2))
+    return EXIT_INPUT if failures else 0
+
+
+def flows_check(args: argparse.Namespace, settings: Settings) -> int:
+    flows, _ = load_content(settings)
+    print(f"flows OK ({settings.flows_dir}): {len(flows.questions)} questions, {len(flows.items)} checklist "
+          f"items, {len(flows.faq)} FAQ entries, {len(flows.parks)} parks, {len(flows.messages)} texts "
+          "all translated")
+    return 0
+
+
+def wechat_menu(args: argparse.Namespace, settings: Settings) -> int:
+    from kvisa.bot.channels.wechat.menu import install_menu
+    from kvisa.bot.i18n import Catalogs
+
+    menu = asyncio.run(install_menu(settings, Catalogs()))
+    print("WeChat menu installed: " + " | ".join(button["name"] for button in menu["button"]))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kvisa", description="KVisa bot: K-type visa assistant")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("chat", help="talk to the bot in the terminal")
+    p.add_argument("--user", default="me", help="conversation id; the same id resumes it (default: me)")
+    p.add_argument("--lang", choices=["en", "zh"], help="language (default: English; /lang switches)")
+    p.add_argument("--clock", metavar="ISO_TIME", help="run at a fixed time, e.g. 2026-12-01T09:00")
+    p.set_defaults(run=lambda a, s: asyncio.run(chat(a, s)))
+
+    p = sub.add_parser("serve", help="run the channels (Telegram, WeChat) and the HTTP server")
+    p.set_defaults(run=lambda a, s: asyncio.run(serve_command(s)))
+
+    p = sub.add_parser("assess", help="assess candidate profiles (JSON file or --csv FILE)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("profile", nargs="?", help="a JSON file with one profile object")
+    src.add_argument("--csv", metavar="FILE", help="a CSV file, one candidate a row, columns = answer ids")
+    p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of titles and texts")
+    p.add_argument("--today", metavar="YYYY-MM-DD", help="assess as of this date (default: today)")
+    p.set_defaults(run=assess)
+
+    p = sub.add_parser("flows", help="content tools")
+    flows_sub = p.add_subparsers(dest="flows_command", required=True)
+    flows_sub.add_parser("check", help="validate flows/ and its translations").set_defaults(run=flows_check)
+
+    p = sub.add_parser("wechat", help="WeChat Official Account tools")
+    wechat_sub = p.add_subparsers(dest="wechat_command", required=True)
+    wechat_sub.add_parser("menu", help="install the account's menu (checklist, timeline, help)").set_defaults(
+        run=wechat_menu)
+
+    from kvisa.bot.broadcasts.cli import add_commands
+
+    add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        from dotenv import load_dotenv
+
+        load_dotenv(Path.cwd() / ".env")
+    except ImportError:  # pragma: no cover - a declared dependency
+        pass
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.run(args, settings))
+    except FlowError as exc:
+        print(f"kvisa: invalid content: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except (BotError, OSError) as exc:
+        print(f"kvisa: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,341 @@
+"""The typed form of flows/: what the engine and the policy read. Texts are gettext msgids."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from kvisa.bot.policy.workdays import WorkCalendar
+
+QuestionKind = Literal["choice", "yesno", "date", "country", "text", "zone"]
+# "zone": one of the clocks of the country of residence; the options are built when asked.
+QUESTION_KINDS: tuple[QuestionKind, ...] = ("choice", "yesno", "date", "country", "text", "zone")
+# Facts kvisa.bot.policy computes from answers, and the answers each is computed from (so that
+# changing such an answer re-asks the questions that depend on the fact).
+COMPUTED_FROM: Mapping[str, frozenset[str]] = {"residence_zones_many": frozenset({"residence_country"})}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`{fact: [allowed values]}`: holds when every fact is known and has an allowed value.
+
+    A fact whose value is a list (such as `channels`) holds when any element is allowed.
+    """
+
+    terms: tuple[tuple[str, frozenset[Any]], ...]
+
+    @property
+    def facts(self) -> frozenset[str]:
+        return frozenset(name for name, _ in self.terms)
+
+    def holds(self, facts: Mapping[str, Any]) -> bool:
+        for name, allowed in self.terms:  # a loop, not all(...): conditions are tested on every turn
+            if name not in facts or not allows(allowed, facts[name]):
+                return False
+        return True
+
+    def may_hold(self, facts: Mapping[str, Any]) -> bool:
+        """False only when a fact already known rules it out (an unknown fact may still come)."""
+        for name, allowed in self.terms:
+            if name in facts and not allows(allowed, facts[name]):
+                return False
+        return True
+
+
+def allows(allowed: frozenset[Any], value: Any) -> bool:
+    """Whether a fact's value is one of `allowed` (for a list: whether any element is)."""
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return not allowed.isdisjoint(value)
+    return value in allowed
+
+
+_RELATIVE = re.compile(r"^(today|[+-]\d+[dmy])$")
+
+
+@dataclass(frozen=True)
+class RelativeDate:
+    """A date relative to today: ``today``, ``+2y``, ``-100y``, ``+6m``, ``+30d``."""
+
+    spec: str
+
+    @staticmethod
+    def is_valid(spec: str) -> bool:
+        return bool(_RELATIVE.match(spec))
+
+    def resolve(self, today: dt.date) -> dt.date:
+        if self.spec == "today":
+            return today
+        amount, unit = int(self.spec[:-1]), self.spec[-1]
+        if unit == "d":
+            return today + dt.timedelta(days=amount)
+        months = amount * (12 if unit == "y" else 1)
+        return add_months(today, months)
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """Same day of the month `months` later, clamped to the month's end (31 Aug + 6m = 28 Feb)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    for last in (31, 30, 29, 28):
+        try:
+            return dt.date(year, month, min(day.day, last))
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class DateRule:
+    earliest: RelativeDate
+    latest: RelativeDate
+    default: RelativeDate | None = None
+    too_early: str | None = None
+    too_late: str | None = None
+
+
+@dataclass(frozen=True)
+class Option:
+    id: str
+    label: str
+    value: Any  # the stored answer: the id for choices, True/False for yes/no
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    kind: QuestionKind
+    short: str
+    text: str
+    why: str
+    options: tuple[Option, ...] = ()
+    when: Condition | None = None
+    date: DateRule | None = None
+    max_length: int = 200
+
+    def option(self, option_id: str) -> Option | None:
+        return next((o for o in self.options if o.id == option_id), None)
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    title: str
+    as_of: dt.date
+
+
+@dataclass(frozen=True)
+class Requirement:
+    when: Condition
+    unmet: str
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: str
+    title: str
+    summary: str
+    requires: tuple[Requirement, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class AgeRule:
+    minimum: int
+    proof_above: int
+    under_minimum: str
+    above_proof: str
+    source: str
+
+
+@dataclass(frozen=True)
+class PassportRule:
+    months_valid_beyond_application: int
+    warning: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Variant:
+    when: Condition
+    detail: str
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    id: str
+    step: str
+    title: str
+    detail: str
+    source: str
+    when: Condition | None = None
+    variants: tuple[Variant, ...] = ()
+
+    def detail_for(self, facts: Mapping[str, Any]) -> str:
+        return next((v.detail for v in self.variants if v.when.holds(facts)), self.detail)
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    id: str
+    question: str
+    answer: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Perk:
+    title: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Park:
+    id: str
+    name: str
+    perks: tuple[Perk, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class EventDef:
+    id: str
+    label: str  # for the button: "I entered China"
+    done: str  # for the timeline: "Entered China"
+
+
+@dataclass(frozen=True)
+class WorkingDaysVariant:
+    when: Condition
+    working_days: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class EstimateRule:
+    """A decision expected `working_days` (earliest, latest) after the first known `after` event."""
+
+    id: str
+    step: str
+    title: str
+    after: tuple[str, ...]
+    working_days: tuple[int, int]
+    source: str
+    variants: tuple[WorkingDaysVariant, ...] = ()
+    nudge: str | None = None  # the event to ask about once the window has passed
+
+    def window(self, facts: Mapping[str, Any]) -> tuple[int, int]:
+        return next((v.working_days for v in self.variants if v.when.holds(facts)), self.working_days)
+
+
+@dataclass(frozen=True)
+class DeadlineRule:
+    """A date counted from the first known `after` event in calendar days, months or working days."""
+
+    id: str
+    title: str
+    after: tuple[str, ...]
+    source: str
+    calendar_days: int = 0
+    months: int = 0
+    working_days: int = 0
+    when: Condition | None = None
+    met_by: str | None = None  # the event that fulfils it
+    until: str | None = None  # the event after which it no longer applies
+    kind: Literal["action", "condition"] = "action"  # a condition is shown, never reminded
+
+
+@dataclass(frozen=True)
+class StepRule:
+    """A step as a bar: reported `start` (else `projected_start`) to `end` (else the estimate)."""
+
+    id: str
+    title: str
+    start: str
+    projected_start: str
+    end: str
+    estimate: str
+
+
+@dataclass(frozen=True)
+class ReminderRules:
+    offsets: tuple[int, ...]  # days before the act-by day
+    hour: int  # local delivery hour
+    quiet_from: int  # no delivery from this local hour...
+    quiet_until: int  # ...until this one
+
+
+@dataclass(frozen=True)
+class TimelineRules:
+    events: tuple[EventDef, ...]
+    earliest_event: RelativeDate
+    deficiency_question: str
+    deficiency_why: str
+    steps: tuple[StepRule, ...]
+    estimates: tuple[EstimateRule, ...]
+    deadlines: tuple[DeadlineRule, ...]
+    reminders: ReminderRules
+
+    def event(self, event_id: str) -> EventDef | None:
+        return next((e for e in self.events if e.id == event_id), None)
+
+
+@dataclass(frozen=True)
+class Flows:
+    """All of flows/, validated."""
+
+    questions: tuple[Question, ...]
+    channels: tuple[Channel, ...]
+    age: AgeRule
+    passport: PassportRule
+    derived: Mapping[str, Condition]
+    disclaimer: str
+    steps: tuple[Step, ...]
+    items: tuple[ChecklistItem, ...]
+    faq: tuple[FaqEntry, ...]
+    parks: tuple[Park, ...]
+    sources: Mapping[str, Source]
+    timeline: TimelineRules
+    calendar: WorkCalendar
+    # Every translatable text with where it stands: (msgid, file, line).
+    messages: tuple[tuple[str, str, int], ...] = field(default=(), compare=False)
+
+    @cached_property
+    def _questions_by_id(self) -> dict[str, Question]:
+        return {q.id: q for q in self.questions}
+
+    def question(self, question_id: str) -> Question:
+        return self._questions_by_id[question_id]
+
+    def find_question(self, question_id: str) -> Question | None:
+        return self._questions_by_id.get(question_id)
+
+    def park(self, park_id: str) -> Park | None:
+        return next((p for p in self.parks if p.id == park_id), None)
+
+    def dependents(self, changed: Iterable[str]) -> frozenset[str]:
+        """Questions whose conditions depend, directly or through others, on `changed`."""
+        reach = set(changed)
+        derived_facts = {**COMPUTED_FROM, **{name: cond.facts for name, cond in self.derived.items()}}
+        grew = True
+        while grew:
+            grew = False
+            for name, facts in derived_facts.items():
+                if name not in reach and facts & reach:
+                    reach.add(name)
+                    grew = True
+            for q in self.questions:
+                if q.id not in reach and q.when and q.when.facts & reach:
+                    reach.add(q.id)
+                    grew = True
+        return frozenset(q.id for q in self.questions if q.id in reach) - frozenset(changed)

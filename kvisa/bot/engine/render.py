@@ -1,0 +1,178 @@
+"""Texts built from flows and assessments for one reader's language. Pure functions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kvisa.bot.content.model import Flows, Question
+from kvisa.bot.engine.session import Session
+from kvisa.bot.i18n import N_, Text
+from kvisa.bot.policy.eligibility import Assessment
+from kvisa.bot.policy.zones import ZoneChoice
+
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("start", N_("start or resume the interview")),
+    ("help", N_("show this help")),
+    ("back", N_("go back to the previous question")),
+    ("edit", N_("change one of your answers")),
+    ("checklist", N_("your document checklist")),
+    ("timeline", N_("your deadlines, and reporting a step")),
+    ("calendar", N_("your deadlines as a calendar file")),
+    ("reminders", N_("your reminders: see, pause or resume them")),
+    ("news", N_("the agency's policy updates: /news off or /news on")),
+    ("faq", N_("common questions")),
+    ("parks", N_("Zhangjiang and Lingang perks")),
+    ("lang", N_("English / 中文")),
+    ("mydata", N_("see everything we store about you")),
+    ("reset", N_("start the interview again")),
+    ("delete", N_("erase all your data")),
+)
+
+
+def answer_label(t: Text, question: Question, value: Any) -> str:
+    """An answer as the reader should see it."""
+    if question.options:
+        option = next((o for o in question.options if o.value == value), None)
+        return t(option.label) if option else str(value)
+    if question.kind == "date":
+        return t.date(dt.date.fromisoformat(value))
+    if question.kind == "country":
+        return t.country(value)
+    if question.kind == "zone":
+        return ZoneChoice(value, (value,)).label(t.locale)
+    return str(value)
+
+
+def pair(t: Text, title: str, detail: str) -> str:
+    """`title: detail` with the reader's colon (Chinese uses the full-width one)."""
+    return t("{title}: {detail}", title=title, detail=detail)
+
+
+def help_text(t: Text) -> str:
+    lines = [t("Commands you can send at any time:")]
+    lines += [f"/{name} — {t(summary)}" for name, summary in COMMANDS]
+    return "\n".join(lines)
+
+
+def source_note(t: Text, flows: Flows, source_id: str) -> str:
+    source = flows.sources[source_id]
+    return t("Source: {title} (checked {date}).", title=t(source.title), date=t.date(source.as_of))
+
+
+def verdict(t: Text, flows: Flows, result: Assessment, answers: Mapping[str, Any]) -> str:
+    titles = {c.id: t(c.title) for c in flows.channels}
+    lines: list[str] = []
+    if result.eligible:
+        names = t(", ").join(titles[c] for c in result.channels)
+        lines.append(t("✅ You qualify for the K visa through: {channels}.", channels=names))
+        for channel in flows.channels:
+            if channel.id in result.channels:
+                lines.append("• " + pair(t, titles[channel.id], t(channel.summary)))
+    else:
+        lines.append(t("❌ On these answers you do not qualify for the K visa."))
+        if result.under_age:
+            lines.append("• " + t(flows.age.under_minimum))
+        if not result.channels:
+            for res in result.channel_results:
+                lines.append("• " + t("{title}:", title=titles[res.id]))
+                lines += [f"  – {t(reason)}" for reason in res.unmet]
+    lines.append(t("Your age on {date}: {age}.", date=t.date(result.planned_application), age=result.age_at_application))
+    for warning in result.warnings:
+        lines.append("⚠️ " + t(warning.text))
+    park = flows.park(str(answers.get("park", "")))
+    if park and result.eligible:
+        lines.append(t("{park} offers you:", park=t(park.name)))
+        lines += ["• " + pair(t, t(perk.title), t(perk.detail)) for perk in park.perks]
+    lines.append("")
+    lines.append(t(flows.disclaimer))
+    lines.append(source_note(t, flows, flows.channels[0].source))
+    if result.eligible:
+        lines.append(t("Send /checklist for your documents, or /edit to change an answer."))
+    else:
+        lines.append(t("If an answer was wrong, send /edit to change it."))
+    return "\n".join(lines)
+
+
+def checklist(t: Text, flows: Flows, result: Assessment, ticked: Iterable[str]) -> str:
+    done = set(ticked)
+    ready = sum(1 for entry in result.checklist if entry.item.id in done)
+    lines = [t("Your documents: {ready} of {total} ready.", ready=ready, total=len(result.checklist))]
+    for step in flows.steps:
+        entries = [e for e in result.checklist if e.item.step == step.id]
+        if not entries:
+            continue
+        lines.append("")
+        lines.append(t(step.title))
+        for entry in entries:
+            mark = "☑" if entry.item.id in done else "☐"
+            lines.append(f"{mark} " + pair(t, t(entry.item.title), t(entry.detail)))
+    if not result.eligible:
+        lines.append("")
+        lines.append(t("Note: on your answers you do not qualify yet; this list shows what you would need."))
+    lines.append("")
+    lines.append(t("Choose an item to tick it off or untick it."))
+    return "\n".join(lines)
+
+
+def change_summary(t: Text, flows: Flows, before: Mapping[str, Any], after: Assessment) -> str:
+    """What an edit changed in the verdict and the checklist."""
+    titles = {c.id: t(c.title) for c in flows.channels}
+    item_titles = {i.id: t(i.title) for i in flows.items}
+    lines = []
+    if before["eligible"] != after.eligible:
+        lines.append(t("Verdict: you now qualify.") if after.eligible else t("Verdict: you no longer qualify."))
+    gained = [c for c in after.channels if c not in before["channels"]]
+    lost = [c for c in before["channels"] if c not in after.channels]
+    if gained:
+        lines.append(t("Channels added: {names}", names=t(", ").join(titles[c] for c in gained)))
+    if lost:
+        lines.append(t("Channels removed: {names}", names=t(", ").join(titles[c] for c in lost)))
+    added = [i for i in after.checklist_ids if i not in before["checklist"]]
+    removed = [i for i in before["checklist"] if i not in after.checklist_ids]
+    if added:
+        lines.append(t("New on your checklist: {items}", items=t(", ").join(item_titles[i] for i in added)))
+    if removed:
+        lines.append(t("No longer needed: {items}", items=t(", ").join(item_titles.get(i, i) for i in removed)))
+    if not lines:
+        return t("Your change did not alter the verdict or the checklist.")
+    return "\n".join([t("What changed:")] + lines)
+
+
+def my_data(t: Text, flows: Flows, session: Session) -> str:
+    lines = [t("Everything we store about you:")]
+    lines.append(t("Language: {lang}", lang="English" if session.lang == "en" else "中文"))
+    if session.consent_at:
+        consent_day = dt.datetime.fromisoformat(session.consent_at).date()
+        lines.append(t("Consent given on {date}.", date=t.date(consent_day)))
+    for question in flows.questions:
+        if question.id in session.answers:
+            value = answer_label(t, question, session.answers[question.id])
+            lines.append("• " + pair(t, t(question.short), value))
+    for event in flows.timeline.events:
+        if event.id in session.events:
+            lines.append("• " + pair(t, t(event.done), t.date(dt.date.fromisoformat(session.events[event.id]))))
+    if session.deficiency_tolerance is not None:
+        lines.append("• " + pair(t, t(flows.timeline.deficiency_question),
+                                 t("Yes") if session.deficiency_tolerance else t("No")))
+    if session.ticked:
+        titles = {i.id: t(i.title) for i in flows.items}
+        lines.append(t("Ticked documents: {items}", items=t(", ").join(titles.get(i, i) for i in session.ticked)))
+    if session.reminders_sent:
+        lines.append(t("Reminders sent: {n}.", n=len(session.reminders_sent)))
+    if session.reminders_paused:
+        lines.append(t("Reminders: paused."))
+    if session.news_off:
+        lines.append(t("Policy updates: off."))
+    lines.append(t("Nothing else: no name, no passport number. Send /delete to erase all of it."))
+    return "\n".join(lines)
+
+
+def parks(t: Text, flows: Flows) -> str:
+    blocks = []
+    for park in flows.parks:
+        lines = [t(park.name)] + ["• " + pair(t, t(perk.title), t(perk.detail)) for perk in park.perks]
+        blocks.append("\n".join(lines))
+    blocks.append(source_note(t, flows, flows.parks[0].source))
+    return "\n\n".join(blocks)

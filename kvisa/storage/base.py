@@ -1,0 +1,205 @@
+"""The storage contract every backend fulfils, and the helpers derived from it once."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any, Self, TypeVar
+
+import orjson
+
+from kvisa.bot.errors import ConflictError, StorageError
+
+T = TypeVar("T")
+JSON = dict[str, Any]
+
+
+def encode_record(data: JSON) -> bytes:
+    """A user's record as stored: compact UTF-8 JSON. orjson, not json: every turn of every
+    user encodes and decodes its record (see docs/decisions.md)."""
+    return orjson.dumps(data)
+
+
+def decode_record(backend: str, key: object, text: bytes | str) -> JSON:
+    """A stored record read back; StorageError (naming the backend and the key) when it is not
+    a JSON object."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise StorageError(f"{backend}: record {key} is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise StorageError(f"{backend}: record {key} is not a JSON object")
+    return data
+
+
+@dataclass(frozen=True, order=True)
+class UserKey:
+    """A user on one channel: ``telegram:12345``, ``wechat:oAbC...``, ``console:alice``."""
+
+    channel: str
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.id}"
+
+    @classmethod
+    def parse(cls, text: str) -> UserKey:
+        channel, sep, ident = text.partition(":")
+        if not sep or not channel or not ident:
+            raise ValueError(f"not a channel-qualified user id: {text!r}")
+        return cls(channel, ident)
+
+
+@dataclass(frozen=True)
+class Once:
+    """A claim that `Storage.update` takes in the same atomic step as its write, so that a
+    change (a message, say) is applied at most once even when it is delivered twice: by two
+    processes at the same time, or again while the first delivery is still being handled.
+
+    `name` is a claim name like those of `Storage.claim` (the two share one namespace: a name
+    claimed either way counts for both); it is remembered for `ttl` seconds.
+    """
+
+    name: str
+    ttl: float
+
+
+class AlreadyClaimed(Exception):
+    """`Storage.update(..., once=...)` found its claim taken: the change was not applied.
+
+    Not a BotError: it is no failure but an answer ("this was done before"), which callers
+    that catch BotError to apologise to the user must let through.
+    """
+
+
+@dataclass(frozen=True)
+class Record:
+    """A user's stored state and its version.
+
+    Every write gives the record a new, higher version, and versions are never reused for a
+    key, even after a delete: a record deleted and created again never gets back a version
+    it had before, so a writer still holding an old version can never overwrite it.
+    """
+
+    data: JSON
+    version: int
+
+
+class Storage(ABC):
+    """Per-user JSON state with optimistic concurrency, plus a few shared primitives: claims
+    (first caller wins, for a while) and expiring byte values (caches, small files)."""
+
+    @property
+    def namespace(self) -> str:
+        """Where the deployment's keys live in a shared server (Redis's key prefix): services
+        that keep keys of their own next to the storage's (the reminder scheduler's job store
+        and leader lock, the broadcast runner's lock) put them under the same namespace."""
+        return "kvisa"
+
+    @classmethod
+    @abstractmethod
+    def from_url(cls, url: str) -> Self:
+        """Build the backend from its URL."""
+
+    @abstractmethod
+    async def get(self, key: UserKey) -> Record | None:
+        """The user's record, or None when nothing is stored."""
+
+    @abstractmethod
+    async def put(self, key: UserKey, data: JSON | None, *, expected_version: int) -> bool:
+        """Write (or delete, when data is None) only if the stored version is expected_version.
+
+        expected_version 0 means "nothing is stored yet". Returns False on a version mismatch.
+        A successful write stores a version higher than any the key ever had: versions are
+        never reused for a key, even after a delete, so a put expecting a version read before
+        a delete fails against the record created after it. A delete leaves nothing behind
+        for the key (no tombstone).
+        """
+
+    @abstractmethod
+    def users(self) -> AsyncIterator[UserKey]:
+        """Every user with a stored record, in no particular order."""
+
+    @abstractmethod
+    async def claim(self, name: str, ttl: float) -> bool:
+        """Mark `name` as taken for `ttl` seconds; True only for the first caller."""
+
+    @abstractmethod
+    async def release(self, name: str) -> None:
+        """End a claim before its ttl, so `name` can be claimed again at once.
+
+        Whoever holds the claim is not checked: a claim used as a lock must be released by its
+        holder within its ttl (make the ttl longer than the work it guards)."""
+
+    @abstractmethod
+    async def set_value(self, name: str, value: bytes, ttl: float | None = None) -> None:
+        """Store `value` under `name`, replacing any; it expires after `ttl` seconds (None: never)."""
+
+    @abstractmethod
+    async def get_value(self, name: str) -> bytes | None:
+        """The value stored under `name`, or None when there is none or it has expired."""
+
+    @abstractmethod
+    async def delete_value(self, name: str) -> None:
+        """Forget the value under `name` (nothing happens when there is none)."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise StorageError unless the backend answers."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
+
+    async def update(
+        self,
+        key: UserKey,
+        change: Callable[[JSON | None], tuple[JSON | None, T]],
+        *,
+        attempts: int = 50,
+        once: Once | None = None,
+    ) -> T:
+        """Read-modify-write with retries: `change` gets the current data (or None) and returns
+        the new data (None deletes) and a result. It may run more than once, so it must be pure.
+
+        With `once`, the update also takes that claim, and raises AlreadyClaimed without
+        changing anything when the claim was already taken (the claim is taken even when the
+        change leaves the data as it is). This generic version claims first and gives the
+        claim back when the update fails; a backend that can do both in one atomic step
+        (Redis) overrides it.
+        """
+        if once is None:
+            return await self._update(key, change, attempts)
+        if not await self.claim(once.name, once.ttl):
+            raise AlreadyClaimed(once.name)
+        try:
+            return await self._update(key, change, attempts)
+        except Exception:
+            # Not applied: give the claim back so that a second delivery may try again.
+            with suppress(StorageError):  # the first failure is the one to report
+                await self.release(once.name)
+            raise
+
+    async def _update(self, key: UserKey, change: Callable[[JSON | None], tuple[JSON | None, T]],
+                      attempts: int) -> T:
+        for attempt in range(attempts):
+            record = await self.get(key)
+            current = record.data if record else None
+            new, result = change(current)
+            if new == current:
+                return result
+            if await self.put(key, new, expected_version=record.version if record else 0):
+                return result
+            # Someone else wrote first: back off a little and recompute from their state.
+            await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise ConflictError(f"{key}: still contended after {attempts} attempts")
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
