@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 LOCALES := $(wildcard locales/*/LC_MESSAGES/kvisa.po)
 CATALOGS := $(LOCALES:.po=.mo)
 
-.PHONY: demo test catalogs messages check bench clean
+.PHONY: demo test catalogs messages check bench clean fmt
 
 demo: $(VENV)/.installed $(CATALOGS)
 	$(BIN)/kvisa chat
@@ -49,3 +49,8 @@ bench: $(VENV)/.installed-test $(CATALOGS)
 
 clean:
 	rm -rf $(VENV) var build dist .pytest_cache .hypothesis locales/*/LC_MESSAGES/*.mo
+
+# Format and fix what ruff can; `make test` fails on what is left.
+fmt: $(VENV)/.installed-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .

@@ -72,25 +72,40 @@ TARGET_RATIO, TARGET_P99 = 0.97, 0.200
 
 
 def applicant(lang: str) -> dict[str, Any]:
-    return Session(lang=lang, consent_at="2026-11-01T00:00:00+00:00", finished=True,  # type: ignore[arg-type]
-                   awaiting={"kind": "menu"}, answers={"park": "lingang", "plan": "employed"},
-                   events={"entered": "2026-11-20"}, last_seen="2026-11-25T03:00:00+00:00").to_json()
+    return Session(
+        lang=lang,
+        consent_at="2026-11-01T00:00:00+00:00",
+        finished=True,  # type: ignore[arg-type]
+        awaiting={"kind": "menu"},
+        answers={"park": "lingang", "plan": "employed"},
+        events={"entered": "2026-11-20"},
+        last_seen="2026-11-25T03:00:00+00:00",
+    ).to_json()
 
 
 async def put_applicants(storage: Storage, chats: range) -> None:
     """A third in Chinese; 100 writes in flight at a time."""
     states = {"en": applicant("en"), "zh": applicant("zh")}
     for start in range(0, len(chats), 100):
-        await asyncio.gather(*(storage.put(UserKey("telegram", str(chat)), states["zh" if n % 3 == 0 else "en"],
-                                           expected_version=0)
-                               for n, chat in enumerate(chats[start:start + 100], start)))
+        await asyncio.gather(
+            *(
+                storage.put(
+                    UserKey("telegram", str(chat)),
+                    states["zh" if n % 3 == 0 else "en"],
+                    expected_version=0,
+                )
+                for n, chat in enumerate(chats[start : start + 100], start)
+            )
+        )
 
 
 def ms(values: list[float]) -> str:
     if not values:
         return "no turns"
-    return (f"p50 {statistics.median(values) * 1000:.1f} ms, p99 {percentile(values, 0.99) * 1000:.1f} ms, "
-            f"max {max(values) * 1000:.1f} ms")
+    return (
+        f"p50 {statistics.median(values) * 1000:.1f} ms, p99 {percentile(values, 0.99) * 1000:.1f} ms, "
+        f"max {max(values) * 1000:.1f} ms"
+    )
 
 
 class Holds(logging.Handler):
@@ -131,7 +146,9 @@ def is_broadcast(sent: Sent) -> bool:
     return EN in (sent.text or "")
 
 
-async def turn(fake: FakeBotApi, channel: TelegramChannel, watch: Watch, chat: int, text: str) -> Turn:
+async def turn(
+    fake: FakeBotApi, channel: TelegramChannel, watch: Watch, chat: int, text: str
+) -> Turn:
     """One message of an applicant, through getUpdates, until every reply went out."""
     loop = asyncio.get_running_loop()
     before = len(watch.replies[chat])
@@ -144,8 +161,16 @@ async def turn(fake: FakeBotApi, channel: TelegramChannel, watch: Watch, chat: i
     return Turn(text, replies[0] - began, replies[-1] - began)
 
 
-async def chatter(fake: FakeBotApi, channel: TelegramChannel, watch: Watch, chat: int, rng: random.Random,
-                  stop: asyncio.Event, turns: list[Turn], count: int | None = None) -> None:
+async def chatter(
+    fake: FakeBotApi,
+    channel: TelegramChannel,
+    watch: Watch,
+    chat: int,
+    rng: random.Random,
+    stop: asyncio.Event,
+    turns: list[Turn],
+    count: int | None = None,
+) -> None:
     """Turns until `stop` is set (or `count` of them), 0.2-0.5 s apart."""
     for n, text in enumerate(itertools.cycle(TEXTS)):
         if stop.is_set() or n == count:
@@ -185,11 +210,21 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
     watch = Watch()
     fake.on_send.append(watch)
     await fake.start()
-    server = Server(Settings.from_env({
-        "KVISA_DATA_DIR": str(data_dir), "REDIS_URL": args.redis_url, "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_API_BASE": fake.base_url, "KVISA_HTTP_PORT": str(free_port()),
-        "KVISA_RATE_TELEGRAM": str(args.limit), "KVISA_AGENCY_NAME": "Shanghai K Agency",
-        "KVISA_AGENCY_NAME_ZH": "上海K签代理"}), clock=FixedClock(NOW))
+    server = Server(
+        Settings.from_env(
+            {
+                "KVISA_DATA_DIR": str(data_dir),
+                "REDIS_URL": args.redis_url,
+                "TELEGRAM_BOT_TOKEN": TOKEN,
+                "TELEGRAM_API_BASE": fake.base_url,
+                "KVISA_HTTP_PORT": str(free_port()),
+                "KVISA_RATE_TELEGRAM": str(args.limit),
+                "KVISA_AGENCY_NAME": "Shanghai K Agency",
+                "KVISA_AGENCY_NAME_ZH": "上海K签代理",
+            }
+        ),
+        clock=FixedClock(NOW),
+    )
     try:
         await server.start()
         assert server.storage is not None and server.composer is not None
@@ -213,22 +248,42 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
             fake.block(chat)
         idle: list[Turn] = []
         stop = asyncio.Event()
-        await asyncio.gather(*(chatter(fake, channel, watch, chat, random.Random(args.seed + chat), stop, idle,
-                                       count=len(TEXTS) * 7) for chat in chatters))
+        await asyncio.gather(
+            *(
+                chatter(
+                    fake,
+                    channel,
+                    watch,
+                    chat,
+                    random.Random(args.seed + chat),
+                    stop,
+                    idle,
+                    count=len(TEXTS) * 7,
+                )
+                for chat in chatters
+            )
+        )
         began = loop.time()
         broadcast = await server.composer.create(EN, ZH, Segment(), author="cli")
         created = loop.time()
         assert broadcast.total == args.recipients, broadcast.total
-        print(f"{args.recipients} applicants stored in {stored:.1f} s; broadcast {broadcast.id} to "
-              f"{broadcast.total} created in {created - began:.1f} s; {len(flooded)} chats answer 429 once, "
-              f"{len(blocked)} blocked the bot; {args.chatters} of them chatting meanwhile")
+        print(
+            f"{args.recipients} applicants stored in {stored:.1f} s; broadcast {broadcast.id} to "
+            f"{broadcast.total} created in {created - began:.1f} s; {len(flooded)} chats answer 429 once, "
+            f"{len(blocked)} blocked the bot; {args.chatters} of them chatting meanwhile"
+        )
 
         during: list[Turn] = []
-        talking = [asyncio.create_task(chatter(fake, channel, watch, chat, random.Random(args.seed + chat),
-                                               stop, during))
-                   for chat in chatters]
+        talking = [
+            asyncio.create_task(
+                chatter(fake, channel, watch, chat, random.Random(args.seed + chat), stop, during)
+            )
+            for chat in chatters
+        ]
         try:
-            done = await wait_done(store, broadcast.id, created + args.recipients / args.limit * 3 + 60)
+            done = await wait_done(
+                store, broadcast.id, created + args.recipients / args.limit * 3 + 60
+            )
         finally:
             stop.set()
             await asyncio.gather(*talking)
@@ -243,53 +298,86 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
     first, last = times[0], times[-1]
     span = last - first
     rate = (len(times) - 1) / span
-    replies = sum(1 for chat_times in watch.replies.values() for t in chat_times if first <= t <= last)
+    replies = sum(
+        1 for chat_times in watch.replies.values() for t in chat_times if first <= t <= last
+    )
     total_rate = (len(times) + replies - 1) / span
-    print(f"delivery: {len(times)} broadcast messages in {span:.1f} s (first {first - created:.2f} s after "
-          f"creation, done {finished - created:.1f} s after): {rate:.2f} messages/s ({rate / args.limit:.1%} of "
-          f"{args.limit:g}); with the {replies} replies to applicants {total_rate:.2f} messages/s "
-          f"({total_rate / args.limit:.1%})")
+    print(
+        f"delivery: {len(times)} broadcast messages in {span:.1f} s (first {first - created:.2f} s after "
+        f"creation, done {finished - created:.1f} s after): {rate:.2f} messages/s ({rate / args.limit:.1%} of "
+        f"{args.limit:g}); with the {replies} replies to applicants {total_rate:.2f} messages/s "
+        f"({total_rate / args.limit:.1%})"
+    )
 
     # 429s, both sides.
     refused = [c for c in fake.calls if c.method in SENDING and c.status == 429]
     in_chats = sum(1 for c in refused if c.chat_id in chatters)
-    print(f"429s: fake answered {len(refused)} ({fake.refused_by_limit} over the limit, "
-          f"{len(refused) - fake.refused_by_limit} per chat; {in_chats} in the chatting applicants' chats), "
-          f"early retries {fake.early_retries}; bot counted {done.throttled} (Broadcast.throttled), "
-          f"paused the whole broadcast {holds.count} times")
+    print(
+        f"429s: fake answered {len(refused)} ({fake.refused_by_limit} over the limit, "
+        f"{len(refused) - fake.refused_by_limit} per chat; {in_chats} in the chatting applicants' chats), "
+        f"early retries {fake.early_retries}; bot counted {done.throttled} (Broadcast.throttled), "
+        f"paused the whole broadcast {holds.count} times"
+    )
 
     # Each recipient once, except those who blocked the bot.
-    per_chat = {chat: sum(1 for m in fake.messages.get(chat, []) if is_broadcast(m)) for chat in recipients}
+    per_chat = {
+        chat: sum(1 for m in fake.messages.get(chat, []) if is_broadcast(m)) for chat in recipients
+    }
     duplicates = sum(n - 1 for n in per_chat.values() if n > 1)
     losses = sum(1 for chat, n in per_chat.items() if n == 0 and chat not in blocked)
-    expected = {"sent": args.recipients - len(blocked)} | ({"blocked": len(blocked)} if blocked else {})
-    print(f"duplicates {duplicates}, losses {losses}; stored: status {done.status}, counts {done.counts} "
-          f"({'as' if done.counts == expected else 'NOT as'} the fake's chats say: {expected})")
+    expected = {"sent": args.recipients - len(blocked)} | (
+        {"blocked": len(blocked)} if blocked else {}
+    )
+    print(
+        f"duplicates {duplicates}, losses {losses}; stored: status {done.status}, counts {done.counts} "
+        f"({'as' if done.counts == expected else 'NOT as'} the fake's chats say: {expected})"
+    )
 
     # The applicants' replies.
     lasts = [t.last for t in during]
     print(f"applicant replies, idle ({len(idle)} turns): whole turn {ms([t.last for t in idle])}")
-    print(f"applicant replies during the broadcast ({len(during)} turns): "
-          f"first reply {ms([t.first for t in during])}; whole turn {ms(lasts)}")
+    print(
+        f"applicant replies during the broadcast ({len(during)} turns): "
+        f"first reply {ms([t.first for t in during])}; whole turn {ms(lasts)}"
+    )
     for text in TEXTS:
         print(f"  {text}: whole turn {ms([t.last for t in during if t.text == text])}")
     if args.debug:
         print("slowest turns (ms):", sorted((round(t.last * 1000), t.text) for t in during)[-8:])
 
-    met = {"rate": total_rate / args.limit >= TARGET_RATIO, "duplicates": duplicates == 0, "losses": losses == 0,
-           "p99": percentile(lasts, 0.99) < TARGET_P99 if lasts else None}
-    print("targets: " + ", ".join(f"{name} {'n/a' if ok is None else 'met' if ok else 'NOT met'}"
-                                  for name, ok in met.items())
-          + f" (rate: all messages >= {TARGET_RATIO:.0%} of the limit; broadcast alone {rate / args.limit:.1%})")
+    met = {
+        "rate": total_rate / args.limit >= TARGET_RATIO,
+        "duplicates": duplicates == 0,
+        "losses": losses == 0,
+        "p99": percentile(lasts, 0.99) < TARGET_P99 if lasts else None,
+    }
+    print(
+        "targets: "
+        + ", ".join(
+            f"{name} {'n/a' if ok is None else 'met' if ok else 'NOT met'}"
+            for name, ok in met.items()
+        )
+        + f" (rate: all messages >= {TARGET_RATIO:.0%} of the limit; broadcast alone {rate / args.limit:.1%})"
+    )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--recipients", type=int, default=10_000)
-    parser.add_argument("--limit", type=float, default=30.0, help="messages a second, the fake's and the bot's")
-    parser.add_argument("--flood-rate", type=float, default=0.01, help="share of chats answering 429 once")
-    parser.add_argument("--blocked-rate", type=float, default=0.0, help="share of chats that blocked the bot")
-    parser.add_argument("--chatters", type=int, default=1, help="recipients chatting during the broadcast (0: none)")
+    parser.add_argument(
+        "--limit", type=float, default=30.0, help="messages a second, the fake's and the bot's"
+    )
+    parser.add_argument(
+        "--flood-rate", type=float, default=0.01, help="share of chats answering 429 once"
+    )
+    parser.add_argument(
+        "--blocked-rate", type=float, default=0.0, help="share of chats that blocked the bot"
+    )
+    parser.add_argument(
+        "--chatters", type=int, default=1, help="recipients chatting during the broadcast (0: none)"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--debug", action="store_true", help="also print the slowest turns")
@@ -297,7 +385,9 @@ def main() -> int:
     if args.chatters < 0:
         parser.error("--chatters cannot be negative")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger().handlers[0].setLevel(logging.WARNING)  # the runner's INFO is counted, not shown
+    logging.getLogger().handlers[0].setLevel(
+        logging.WARNING
+    )  # the runner's INFO is counted, not shown
     client = redis.Redis.from_url(args.redis_url)
     client.flushdb()
     try:

@@ -74,15 +74,26 @@ class LimitedBotApi(FakeBotApi):
 
 
 def state() -> dict[str, Any]:
-    return Session(consent_at="2026-11-01T00:00:00+00:00", finished=True, awaiting={"kind": "menu"},
-                   answers={"park": "other", "plan": "employed", "planned_application": "2026-11-01",
-                            "residence_country": "DE"}, events={"entered": ENTERED}).to_json()
+    return Session(
+        consent_at="2026-11-01T00:00:00+00:00",
+        finished=True,
+        awaiting={"kind": "menu"},
+        answers={
+            "park": "other",
+            "plan": "employed",
+            "planned_application": "2026-11-01",
+            "residence_country": "DE",
+        },
+        events={"entered": ENTERED},
+    ).to_json()
 
 
 async def put_users(storage: RedisStorage, users: list[UserKey]) -> None:
     data = state()
     for start in range(0, len(users), 50):
-        await asyncio.gather(*(storage.put(u, data, expected_version=0) for u in users[start:start + 50]))
+        await asyncio.gather(
+            *(storage.put(u, data, expected_version=0) for u in users[start : start + 50])
+        )
 
 
 def used_memory(client: redis.Redis) -> int:
@@ -90,7 +101,10 @@ def used_memory(client: redis.Redis) -> int:
 
 
 async def wait_scheduled(client: redis.Redis, prefix: str, count: int) -> None:
-    while client.hlen(f"{prefix}:reminders:pending") or client.zcard(f"{prefix}:reminders:run_times") < count:
+    while (
+        client.hlen(f"{prefix}:reminders:pending")
+        or client.zcard(f"{prefix}:reminders:run_times") < count
+    ):
         await asyncio.sleep(0.2)
 
 
@@ -106,8 +120,14 @@ async def schedule(url: str, applicants: int, data_dir: Path) -> None:
         with_sessions = used_memory(client)
         # A day before the reminders: every applicant gets a job set for tomorrow.
         engine = Engine(flows, catalogs, storage)
-        service = ReminderService(engine, FixedClock(DUE - dt.timedelta(days=1)), {}, ReminderSettings(),
-                                  redis_url=url, data_dir=data_dir)
+        service = ReminderService(
+            engine,
+            FixedClock(DUE - dt.timedelta(days=1)),
+            {},
+            ReminderSettings(),
+            redis_url=url,
+            data_dir=data_dir,
+        )
         await service.start()
         began = time.perf_counter()
         await service.reschedule_all()
@@ -115,9 +135,13 @@ async def schedule(url: str, applicants: int, data_dir: Path) -> None:
         seconds = time.perf_counter() - began
         await service.stop()
         scheduled = used_memory(client)
-        print(f"scheduling: {applicants} applicants in {seconds:.1f} s ({applicants / seconds:.0f}/s)")
-        print(f"  Redis memory per applicant: jobs {(scheduled - with_sessions) / applicants:.0f} B, "
-              f"session {(with_sessions - start) / applicants:.0f} B")
+        print(
+            f"scheduling: {applicants} applicants in {seconds:.1f} s ({applicants / seconds:.0f}/s)"
+        )
+        print(
+            f"  Redis memory per applicant: jobs {(scheduled - with_sessions) / applicants:.0f} B, "
+            f"session {(with_sessions - start) / applicants:.0f} B"
+        )
     finally:
         await storage.close()
         clean(client, prefix)
@@ -137,12 +161,23 @@ async def fire(url: str, count: int, data_dir: Path) -> None:
 
         clock = FixedClock(DUE)
         engine = Engine(flows, catalogs, storage)
-        settings = Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE": api.base_url,
-                                      "KVISA_DATA_DIR": str(data_dir)})
+        settings = Settings.from_env(
+            {
+                "TELEGRAM_BOT_TOKEN": TOKEN,
+                "TELEGRAM_API_BASE": api.base_url,
+                "KVISA_DATA_DIR": str(data_dir),
+            }
+        )
         channel = from_settings(Services(settings, engine, catalogs, clock))
         assert channel is not None
-        service = ReminderService(engine, clock, {"telegram": channel.send},
-                                  ReminderSettings(rates={"telegram": LIMIT}), redis_url=url, data_dir=data_dir)
+        service = ReminderService(
+            engine,
+            clock,
+            {"telegram": channel.send},
+            ReminderSettings(rates={"telegram": LIMIT}),
+            redis_url=url,
+            data_dir=data_dir,
+        )
         # Interactive turns in the same process, before and while the reminders go out.
         probe = UserKey("telegram", "7")
         await engine.handle(Inbound(probe, DUE, command="start"))
@@ -168,14 +203,20 @@ async def fire(url: str, count: int, data_dir: Path) -> None:
             record = await storage.get(u)
             ledgered += bool(record and record.data.get("reminders_sent"))
         rate = (len(api.times) - 1) / span
-        print(f"firing: {count} due at once against {LIMIT:.0f} messages/s: {rate:.1f} messages/s "
-              f"({rate / LIMIT:.0%} of the limit), {span:.0f} s")
-        print(f"  duplicates {sum(n - 1 for n in delivered.values() if n > 1)}, "
-              f"losses {sum(1 for n in delivered.values() if n == 0)}, ledger entries {ledgered}/{count}, "
-              f"429 answers {api.refused}")
-        print(f"  interactive turn latency: p50 {statistics.median(baseline) * 1000:.1f} ms, "
-              f"p99 {percentile(baseline, 0.99) * 1000:.1f} ms idle; p50 {statistics.median(during) * 1000:.1f} ms, "
-              f"p99 {percentile(during, 0.99) * 1000:.1f} ms while firing ({len(during)} turns)")
+        print(
+            f"firing: {count} due at once against {LIMIT:.0f} messages/s: {rate:.1f} messages/s "
+            f"({rate / LIMIT:.0%} of the limit), {span:.0f} s"
+        )
+        print(
+            f"  duplicates {sum(n - 1 for n in delivered.values() if n > 1)}, "
+            f"losses {sum(1 for n in delivered.values() if n == 0)}, ledger entries {ledgered}/{count}, "
+            f"429 answers {api.refused}"
+        )
+        print(
+            f"  interactive turn latency: p50 {statistics.median(baseline) * 1000:.1f} ms, "
+            f"p99 {percentile(baseline, 0.99) * 1000:.1f} ms idle; p50 {statistics.median(during) * 1000:.1f} ms, "
+            f"p99 {percentile(during, 0.99) * 1000:.1f} ms while firing ({len(during)} turns)"
+        )
     finally:
         await api.stop()
         await storage.close()
@@ -191,16 +232,20 @@ async def turn_latency(engine: Engine, user: UserKey) -> float:
 def clean(client: redis.Redis, prefix: str) -> None:
     keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
     for start in range(0, len(keys), 1000):
-        client.delete(*keys[start:start + 1000])
+        client.delete(*keys[start : start + 1000])
     client.close()
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--applicants", type=int, default=100_000)
     parser.add_argument("--fire", type=int, default=10_000)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
-    parser.add_argument("--debug", action="store_true", help="also print the slowest interactive turns")
+    parser.add_argument(
+        "--debug", action="store_true", help="also print the slowest interactive turns"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data_dir:
         if args.applicants:

@@ -45,8 +45,21 @@ FIRST_CHAT = 7_000_000_000
 FLOWS, CATALOGS = content()
 QUESTIONS = [(CATALOGS["en"](q.text), q.id) for q in FLOWS.questions]
 # What the echo bot is sent: as many messages as the interview takes.
-ECHO_TEXTS = ["/start", "I agree", "Master's", "yes", "yes", "no", "1998-04-27", "DE", "Germany",
-              "2031-01-01", "today", "research", "Lingang"]
+ECHO_TEXTS = [
+    "/start",
+    "I agree",
+    "Master's",
+    "yes",
+    "yes",
+    "no",
+    "1998-04-27",
+    "DE",
+    "Germany",
+    "2031-01-01",
+    "today",
+    "research",
+    "Lingang",
+]
 
 
 def interview_step(prompt: Sent | None) -> tuple[str, str] | None:
@@ -77,10 +90,19 @@ sys.exit(kvisa.bot.cli.main(["serve"]))
 
 
 def start_bot(kind: str, args: argparse.Namespace, api_base: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE": api_base, "REDIS_URL": args.redis,
-           "KVISA_DATA_DIR": args.data_dir, "KVISA_HTTP_PORT": str(free_port()), "KVISA_LOG_LEVEL": "ERROR"}
+    env = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_BASE": api_base,
+        "REDIS_URL": args.redis,
+        "KVISA_DATA_DIR": args.data_dir,
+        "KVISA_HTTP_PORT": str(free_port()),
+        "KVISA_LOG_LEVEL": "ERROR",
+    }
     if kind == "echo":
-        command = [sys.executable, __file__, "--echo-bot"] + (["--gc-freeze"] if args.gc_freeze else [])
+        command = [sys.executable, __file__, "--echo-bot"] + (
+            ["--gc-freeze"] if args.gc_freeze else []
+        )
     elif args.gc_freeze:
         command = [sys.executable, "-c", GC_FROZEN_SERVE]
     else:
@@ -99,7 +121,10 @@ async def echo_bot(gc_freeze: bool) -> None:
         gc.collect()
         gc.freeze()
 
-    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(os.environ["TELEGRAM_API_BASE"])))
+    bot = Bot(
+        TOKEN,
+        session=AiohttpSession(api=TelegramAPIServer.from_base(os.environ["TELEGRAM_API_BASE"])),
+    )
     dispatcher = Dispatcher()
 
     @dispatcher.message()
@@ -107,11 +132,14 @@ async def echo_bot(gc_freeze: bool) -> None:
         await message.answer(message.text or "…")
 
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(dispatcher.stop_polling()))
+    loop.add_signal_handler(
+        signal.SIGTERM, lambda: asyncio.ensure_future(dispatcher.stop_polling())
+    )
     await dispatcher.start_polling(bot, handle_signals=False, polling_timeout=30)
 
 
 # --- the users --------------------------------------------------------------------------------
+
 
 @dataclass
 class Driver:
@@ -182,7 +210,9 @@ class Driver:
         for n in range(total):
             await asyncio.sleep(max(0.0, start + n / rate - loop.time()))
             if ready.empty():
-                ready.put_nowait((next(self.chats), self.step(None, 0) or ("text", "/start"), None, 0))
+                ready.put_nowait(
+                    (next(self.chats), self.step(None, 0) or ("text", "/start"), None, 0)
+                )
             task = asyncio.create_task(one(*ready.get_nowait()))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
@@ -191,20 +221,24 @@ class Driver:
 
 
 def report(label: str, rate: float, latencies: list[float]) -> None:
-    print(f"  {label:<28} {rate:8.1f} updates/s   p50 {percentile(latencies, 0.5) * 1000:7.1f} ms   "
-          f"p99 {percentile(latencies, 0.99) * 1000:7.1f} ms   ({len(latencies)} updates)")
+    print(
+        f"  {label:<28} {rate:8.1f} updates/s   p50 {percentile(latencies, 0.5) * 1000:7.1f} ms   "
+        f"p99 {percentile(latencies, 0.99) * 1000:7.1f} ms   ({len(latencies)} updates)"
+    )
 
 
 def clean_redis(redis_url: str, chats: int) -> None:
     """Remove what the run left: its users' records, update claims and reminder entries."""
     users = [f"telegram:{FIRST_CHAT + n}" for n in range(chats)]
     with redis.Redis.from_url(redis_url) as client:
-        stale = list(client.scan_iter(match=f"kvisa:claim:telegram:{TOKEN.split(':')[0]}:*", count=1000))
+        stale = list(
+            client.scan_iter(match=f"kvisa:claim:telegram:{TOKEN.split(':')[0]}:*", count=1000)
+        )
         stale += [f"kvisa:user:{user}" for user in users]
         for start in range(0, len(stale), 1000):
-            client.delete(*stale[start:start + 1000])
+            client.delete(*stale[start : start + 1000])
         for start in range(0, len(users), 1000):
-            batch = users[start:start + 1000]
+            batch = users[start : start + 1000]
             client.hdel("kvisa:reminders:pending", *batch)
             jobs = [f"reminders:{user}" for user in batch]
             client.hdel("kvisa:reminders:jobs", *jobs)
@@ -216,10 +250,14 @@ async def bench(kind: str, args: argparse.Namespace) -> dict[str, tuple[float, l
     process = start_bot(kind, args, fake.base_url)
     driver = Driver(fake, kind)
     try:
-        await fake.wait_for(lambda: fake.calls_to("getUpdates"), timeout=60, what=f"{kind} bot polling")
+        await fake.wait_for(
+            lambda: fake.calls_to("getUpdates"), timeout=60, what=f"{kind} bot polling"
+        )
         await driver.saturate(5)  # warm up: connections, caches
-        results = {"saturation": await driver.saturate(args.users),
-                   "fixed rate": await driver.steady(args.rate, args.seconds)}
+        results = {
+            "saturation": await driver.saturate(args.users),
+            "fixed rate": await driver.steady(args.rate, args.seconds),
+        }
     finally:
         process.send_signal(signal.SIGTERM)
         await asyncio.to_thread(process.wait, 30)
@@ -230,9 +268,11 @@ async def bench(kind: str, args: argparse.Namespace) -> dict[str, tuple[float, l
 
 async def main(args: argparse.Namespace) -> None:
     clean_redis(args.redis, 0)
-    print(f"{args.users} users through the interview for saturation; {args.rate:g} updates/s for "
-          f"{args.seconds:g} s at the fixed rate; storage {args.redis}; {os.cpu_count()} CPUs; "
-          f"{args.rounds} rounds, the bots taking turns; gc.freeze() in both bots: {args.gc_freeze}")
+    print(
+        f"{args.users} users through the interview for saturation; {args.rate:g} updates/s for "
+        f"{args.seconds:g} s at the fixed rate; storage {args.redis}; {os.cpu_count()} CPUs; "
+        f"{args.rounds} rounds, the bots taking turns; gc.freeze() in both bots: {args.gc_freeze}"
+    )
     labels = {"kvisa": "kvisa serve (interview)", "echo": "aiogram echo bot"}
     ratios, p99s = [], []
     for round_ in range(1, args.rounds + 1):
@@ -244,10 +284,14 @@ async def main(args: argparse.Namespace) -> None:
                 report(phase, rate, latencies)
         ratios.append(figures["kvisa"]["saturation"][0] / figures["echo"]["saturation"][0])
         p99s.append(percentile(figures["kvisa"]["fixed rate"][1], 0.99) * 1000)
-    print(f"kvisa / echo updates per second: median {statistics.median(ratios):.2f} "
-          f"({', '.join(f'{r:.2f}' for r in ratios)}) (target >= 0.5)")
-    print(f"kvisa p99 at {args.rate:g} updates/s: median {statistics.median(p99s):.1f} ms "
-          f"({', '.join(f'{p:.1f}' for p in p99s)}) (target < 50 ms)")
+    print(
+        f"kvisa / echo updates per second: median {statistics.median(ratios):.2f} "
+        f"({', '.join(f'{r:.2f}' for r in ratios)}) (target >= 0.5)"
+    )
+    print(
+        f"kvisa p99 at {args.rate:g} updates/s: median {statistics.median(p99s):.1f} ms "
+        f"({', '.join(f'{p:.1f}' for p in p99s)}) (target < 50 ms)"
+    )
 
 
 if __name__ == "__main__":
@@ -259,9 +303,14 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--gc-freeze", action="store_true",
-                        help="gc.freeze() in both bots once their code is imported")
-    parser.add_argument("--redis", default=os.environ.get("KVISA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"))
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="gc.freeze() in both bots once their code is imported",
+    )
+    parser.add_argument(
+        "--redis", default=os.environ.get("KVISA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+    )
     with tempfile.TemporaryDirectory() as data_dir:
         parser.set_defaults(data_dir=data_dir)
         asyncio.run(main(parser.parse_args()))

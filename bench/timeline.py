@@ -31,15 +31,20 @@ def measure(name: str, action: Callable[[], object]) -> None:
         action()
         times.append((time.perf_counter() - start) * 1000)
     times.sort()
-    print(f"{name:<34} median {statistics.median(times):7.2f} ms   p95 {times[int(RUNS * 0.95) - 1]:7.2f} ms")
+    print(
+        f"{name:<34} median {statistics.median(times):7.2f} ms   p95 {times[int(RUNS * 0.95) - 1]:7.2f} ms"
+    )
 
 
 def main() -> None:
     flows, catalogs = load_content(Settings.from_env({}))
     today = dt.date(2026, 11, 25)
     answers = {"park": "lingang", "plan": "startup", "planned_application": dt.date(2026, 9, 1)}
-    events = {"visa_applied": dt.date(2026, 9, 1), "entered": dt.date(2026, 9, 16),
-              "work_permit_submitted": dt.date(2026, 9, 29)}
+    events = {
+        "visa_applied": dt.date(2026, 9, 1),
+        "entered": dt.date(2026, 9, 16),
+        "work_permit_submitted": dt.date(2026, 9, 29),
+    }
     timeline = build_timeline(flows, answers, events, today, True)
     stamp = dt.datetime(2026, 11, 25, 4, tzinfo=dt.UTC)
     print(f"runs per figure: {RUNS}")
@@ -47,7 +52,9 @@ def main() -> None:
     for lang in ("en", "zh"):
         t = catalogs[lang]  # type: ignore[index]
         measure(f"render_timeline_png ({lang})", lambda t=t: render_timeline_png(timeline, t))
-        measure(f"timeline_ics ({lang})", lambda t=t: timeline_ics(timeline, t, "telegram:1", stamp))
+        measure(
+            f"timeline_ics ({lang})", lambda t=t: timeline_ics(timeline, t, "telegram:1", stamp)
+        )
     size = len(render_timeline_png(timeline, catalogs["zh"]))
     print(f"picture size (zh): {size / 1024:.0f} KiB")
 

@@ -53,10 +53,18 @@ NUMBERED = re.compile(r"^(\d+)\. (.+)$", re.MULTILINE)
 # The interview of tests.support.ACADEMIC, answered by number: ("say", text) or
 # ("choose", question id, option id); "consent" and "_today" are the bot's own options.
 SCRIPT: list[tuple[str, ...]] = [
-    ("say", "/start"), ("choose", "consent", "agree"), ("choose", "degree", "master"),
-    ("choose", "degree_field_stem", "yes"), ("choose", "degree_from_recognized", "yes"),
-    ("choose", "stem_work_at_recognized", "no"), ("say", "1998-04-27"), ("say", "DE"), ("say", "Germany"),
-    ("say", "2031-01-01"), ("choose", "planned_application", "_today"), ("choose", "plan", "research"),
+    ("say", "/start"),
+    ("choose", "consent", "agree"),
+    ("choose", "degree", "master"),
+    ("choose", "degree_field_stem", "yes"),
+    ("choose", "degree_from_recognized", "yes"),
+    ("choose", "stem_work_at_recognized", "no"),
+    ("say", "1998-04-27"),
+    ("say", "DE"),
+    ("say", "Germany"),
+    ("say", "2031-01-01"),
+    ("choose", "planned_application", "_today"),
+    ("choose", "plan", "research"),
     ("choose", "park", "lingang"),
 ]
 
@@ -81,13 +89,29 @@ def sign(*values: str) -> str:
 
 # --- the servers, each in a process of its own ------------------------------------------------
 
-def start_server(kind: str, port: int, api_base: str, redis_url: str, data_dir: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": APP_SECRET,
-           "WECHAT_ENCODING_AES_KEY": AES_KEY, "WECHAT_API_BASE": api_base, "REDIS_URL": redis_url,
-           "KVISA_PUBLIC_URL": f"http://127.0.0.1:{port}", "KVISA_DATA_DIR": data_dir,
-           "KVISA_HTTP_PORT": str(port), "KVISA_LOG_LEVEL": "ERROR", "TELEGRAM_BOT_TOKEN": ""}
-    command = ([sys.executable, "-m", "kvisa.bot.cli", "serve"] if kind == "kvisa"
-               else [sys.executable, __file__, "--bare-endpoint", str(port)])
+
+def start_server(
+    kind: str, port: int, api_base: str, redis_url: str, data_dir: str
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "WECHAT_TOKEN": TOKEN,
+        "WECHAT_APP_ID": APP_ID,
+        "WECHAT_APP_SECRET": APP_SECRET,
+        "WECHAT_ENCODING_AES_KEY": AES_KEY,
+        "WECHAT_API_BASE": api_base,
+        "REDIS_URL": redis_url,
+        "KVISA_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "KVISA_DATA_DIR": data_dir,
+        "KVISA_HTTP_PORT": str(port),
+        "KVISA_LOG_LEVEL": "ERROR",
+        "TELEGRAM_BOT_TOKEN": "",
+    }
+    command = (
+        [sys.executable, "-m", "kvisa.bot.cli", "serve"]
+        if kind == "kvisa"
+        else [sys.executable, __file__, "--bare-endpoint", str(port)]
+    )
     return subprocess.Popen(command, cwd=ROOT, env=env)
 
 
@@ -103,7 +127,9 @@ def bare_endpoint(port: int) -> None:
     async def echo(request: web.Request) -> web.Response:
         query = request.query
         check_signature(TOKEN, query["signature"], query["timestamp"], query["nonce"])
-        xml = crypto.decrypt_message(await request.read(), query["msg_signature"], query["timestamp"], query["nonce"])
+        xml = crypto.decrypt_message(
+            await request.read(), query["msg_signature"], query["timestamp"], query["nonce"]
+        )
         message = parse_message(xml)
         reply = TextReply(message=message, content=message.content).render()
         return web.Response(text=crypto.encrypt_message(reply, query["nonce"], query["timestamp"]))
@@ -115,6 +141,7 @@ def bare_endpoint(port: int) -> None:
 
 # --- WeChat's side ----------------------------------------------------------------------------
 
+
 @dataclass
 class Driver:
     http: aiohttp.ClientSession
@@ -124,24 +151,38 @@ class Driver:
     crypto: WeChatCrypto = field(default_factory=lambda: WeChatCrypto(TOKEN, AES_KEY, APP_ID))
     latencies: list[float] = field(default_factory=list)
     users: itertools.count[int] = field(default_factory=itertools.count)
-    msg_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(7_000_000_000_000_000_000))
+    msg_ids: itertools.count[int] = field(
+        default_factory=lambda: itertools.count(7_000_000_000_000_000_000)
+    )
 
     def request(self, openid: str, text: str) -> tuple[bytes, dict[str, str]]:
         """The body and query string WeChat would post for a text from `openid`."""
         created = str(int(time.time()))
-        xml = (f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]>"
-               f"</FromUserName><CreateTime>{created}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-               f"<Content><![CDATA[{text}]]></Content><MsgId>{next(self.msg_ids)}</MsgId></xml>")
+        xml = (
+            f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]>"
+            f"</FromUserName><CreateTime>{created}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content><![CDATA[{text}]]></Content><MsgId>{next(self.msg_ids)}</MsgId></xml>"
+        )
         nonce = secrets.token_hex(5)
-        encrypted = xmltodict.parse(self.crypto.encrypt_message(xml, nonce, created))["xml"]["Encrypt"]
+        encrypted = xmltodict.parse(self.crypto.encrypt_message(xml, nonce, created))["xml"][
+            "Encrypt"
+        ]
         body = f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
-        query = {"signature": sign(TOKEN, created, nonce), "timestamp": created, "nonce": nonce,
-                 "openid": openid, "encrypt_type": "aes", "msg_signature": sign(TOKEN, created, nonce, encrypted)}
+        query = {
+            "signature": sign(TOKEN, created, nonce),
+            "timestamp": created,
+            "nonce": nonce,
+            "openid": openid,
+            "encrypt_type": "aes",
+            "msg_signature": sign(TOKEN, created, nonce, encrypted),
+        }
         return body.encode(), query
 
     def reply_text(self, body: str) -> str:
         sealed = xmltodict.parse(body)["xml"]
-        xml = self.crypto.decrypt_message(body, sealed["MsgSignature"], sealed["TimeStamp"], sealed["Nonce"])
+        xml = self.crypto.decrypt_message(
+            body, sealed["MsgSignature"], sealed["TimeStamp"], sealed["Nonce"]
+        )
         return str(xmltodict.parse(xml)["xml"]["Content"])
 
     def text_for(self, step: tuple[str, ...], previous: str) -> str:
@@ -160,7 +201,9 @@ class Driver:
             answer = await response.text()
             self.latencies.append(time.perf_counter() - start)
         if response.status != 200 or answer == "success":
-            raise RuntimeError(f"no passive reply from {self.kind}: {response.status} {answer[:200]!r}")
+            raise RuntimeError(
+                f"no passive reply from {self.kind}: {response.status} {answer[:200]!r}"
+            )
         return self.reply_text(answer)
 
     async def user(self) -> None:
@@ -171,6 +214,7 @@ class Driver:
 
     async def saturate(self, users: int, rounds: int) -> tuple[float, list[float]]:
         """`users` interviews at a time, `rounds` after one another."""
+
         async def one_after_another() -> None:
             for _ in range(rounds):
                 await self.user()
@@ -196,8 +240,9 @@ class Driver:
         start, total = loop.time(), int(rate * seconds)
         for n in range(total):
             await asyncio.sleep(max(0.0, start + n / rate - loop.time()))
-            openid, step, previous = (ready.get_nowait() if not ready.empty()
-                                      else (f"o_bench_{next(self.users)}", 0, ""))
+            openid, step, previous = (
+                ready.get_nowait() if not ready.empty() else (f"o_bench_{next(self.users)}", 0, "")
+            )
             task = asyncio.create_task(one(openid, step, previous))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
@@ -220,17 +265,21 @@ def redis_pid(redis_url: str) -> int:
 
 
 def report(label: str, rate: float, latencies: list[float]) -> None:
-    print(f"  {label:<12} {rate:8.1f} messages/s   p50 {percentile(latencies, 0.5) * 1000:6.1f} ms   "
-          f"p99 {percentile(latencies, 0.99) * 1000:6.1f} ms   ({len(latencies)} messages)")
+    print(
+        f"  {label:<12} {rate:8.1f} messages/s   p50 {percentile(latencies, 0.5) * 1000:6.1f} ms   "
+        f"p99 {percentile(latencies, 0.99) * 1000:6.1f} ms   ({len(latencies)} messages)"
+    )
 
 
 def clean_redis(redis_url: str) -> None:
     with redis.Redis.from_url(redis_url) as client:
-        stale = [*client.scan_iter(match="kvisa:user:wechat:o_bench_*", count=1000),
-                 *client.scan_iter(match=f"kvisa:*:wechat:{APP_ID}:*", count=1000),
-                 *client.scan_iter(match=f"kvisa:*:wechat:token*:{APP_ID}", count=1000)]
+        stale = [
+            *client.scan_iter(match="kvisa:user:wechat:o_bench_*", count=1000),
+            *client.scan_iter(match=f"kvisa:*:wechat:{APP_ID}:*", count=1000),
+            *client.scan_iter(match=f"kvisa:*:wechat:token*:{APP_ID}", count=1000),
+        ]
         for start in range(0, len(stale), 1000):
-            client.delete(*stale[start:start + 1000])
+            client.delete(*stale[start : start + 1000])
 
 
 async def wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
@@ -250,7 +299,9 @@ async def wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> N
 Figures = dict[str, tuple[float, list[float]]]
 
 
-async def bench(kind: str, args: argparse.Namespace, api: FakeWeChatApi) -> tuple[Figures, float, float]:
+async def bench(
+    kind: str, args: argparse.Namespace, api: FakeWeChatApi
+) -> tuple[Figures, float, float]:
     """Latency figures, and the server's and Redis's CPU milliseconds per message at saturation."""
     port = free_port()
     process = start_server(kind, port, api.base_url, args.redis, args.data_dir)
@@ -266,8 +317,14 @@ async def bench(kind: str, args: argparse.Namespace, api: FakeWeChatApi) -> tupl
             count = len(saturation[1])
             server_cpu = (cpu_seconds(process.pid) - cpu_before[0]) / count * 1000
             redis_cpu = (cpu_seconds(redis_process) - cpu_before[1]) / count * 1000
-            return ({"saturation": saturation, "fixed rate": await driver.steady(args.rate, args.seconds)},
-                    server_cpu, redis_cpu)
+            return (
+                {
+                    "saturation": saturation,
+                    "fixed rate": await driver.steady(args.rate, args.seconds),
+                },
+                server_cpu,
+                redis_cpu,
+            )
     finally:
         process.send_signal(signal.SIGTERM)
         await asyncio.to_thread(process.wait, 30)
@@ -278,26 +335,34 @@ async def main(args: argparse.Namespace) -> None:
     clean_redis(args.redis)
     api = FakeWeChatApi(APP_ID, APP_SECRET)
     await api.start()
-    print(f"{args.users} users at a time x {args.rounds} rounds x {len(SCRIPT)} messages for saturation; "
-          f"{args.rate:g} messages/s for "
-          f"{args.seconds:g} s at the fixed rate; safe mode (AES); storage {args.redis}; {os.cpu_count()} CPUs")
+    print(
+        f"{args.users} users at a time x {args.rounds} rounds x {len(SCRIPT)} messages for saturation; "
+        f"{args.rate:g} messages/s for "
+        f"{args.seconds:g} s at the fixed rate; safe mode (AES); storage {args.redis}; {os.cpu_count()} CPUs"
+    )
     figures: dict[str, Figures] = {}
     cpu: dict[str, float] = {}
     try:
-        for kind, label in (("kvisa", "kvisa serve /wechat (interview)"),
-                            ("bare", "bare aiohttp: decrypt + echo")):
+        for kind, label in (
+            ("kvisa", "kvisa serve /wechat (interview)"),
+            ("bare", "bare aiohttp: decrypt + echo"),
+        ):
             figures[kind], cpu[kind], redis_cpu = await bench(kind, args, api)
             print(label)
             for phase, (rate, latencies) in figures[kind].items():
                 report(phase, rate, latencies)
-            print(f"  CPU per message at saturation: server {cpu[kind]:.2f} ms, Redis {redis_cpu:.2f} ms")
+            print(
+                f"  CPU per message at saturation: server {cpu[kind]:.2f} ms, Redis {redis_cpu:.2f} ms"
+            )
     finally:
         await api.stop()
     ratio = figures["kvisa"]["saturation"][0] / figures["bare"]["saturation"][0]
     p99 = percentile(figures["kvisa"]["fixed rate"][1], 0.99) * 1000
-    print(f"kvisa / bare messages per second: {ratio:.2f} (target >= 0.5); "
-          f"server CPU per message, bare / kvisa: {cpu['bare'] / cpu['kvisa']:.2f}; "
-          f"kvisa p99 at {args.rate:g}/s: {p99:.1f} ms (target < 20 ms)")
+    print(
+        f"kvisa / bare messages per second: {ratio:.2f} (target >= 0.5); "
+        f"server CPU per message, bare / kvisa: {cpu['bare'] / cpu['kvisa']:.2f}; "
+        f"kvisa p99 at {args.rate:g}/s: {p99:.1f} ms (target < 20 ms)"
+    )
     print(f"WeChat API calls during the run (passive replies need none): {len(api.calls)}")
 
 
@@ -310,7 +375,9 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--redis", default=os.environ.get("KVISA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"))
+    parser.add_argument(
+        "--redis", default=os.environ.get("KVISA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+    )
     with tempfile.TemporaryDirectory() as data_dir:
         parser.set_defaults(data_dir=data_dir)
         asyncio.run(main(parser.parse_args()))

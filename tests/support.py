@@ -42,7 +42,9 @@ class Chat:
     replies: list[Outbound] = field(default_factory=list)
 
     async def send(self, text: str) -> list[Outbound]:
-        self.replies = await self.engine.handle(Inbound.from_text(self.user, text, self.at, self.lang_hint))
+        self.replies = await self.engine.handle(
+            Inbound.from_text(self.user, text, self.at, self.lang_hint)
+        )
         assert self.replies, f"no reply to {text!r}"
         return self.replies
 
@@ -51,7 +53,10 @@ class Chat:
         prompt = self.last_prompt
         assert option_id in [o.id for o in prompt.options], (option_id, prompt.options)
         self.replies = await self.engine.handle(
-            Inbound(self.user, self.at, option=option_id, prompt=prompt.prompt, lang_hint=self.lang_hint))
+            Inbound(
+                self.user, self.at, option=option_id, prompt=prompt.prompt, lang_hint=self.lang_hint
+            )
+        )
         assert self.replies
         return self.replies
 
@@ -87,14 +92,23 @@ class Chat:
                 await self.choose(value)
             else:
                 await self.send(value)
-            assert (await self.awaiting()) != awaiting or qid != (await self.awaiting() or {}).get("id"), \
-                f"{qid}={value!r} was refused: {self.text}"
+            assert (await self.awaiting()) != awaiting or qid != (await self.awaiting() or {}).get(
+                "id"
+            ), f"{qid}={value!r} was refused: {self.text}"
 
 
 ACADEMIC = dict(
-    degree="master", degree_field_stem="yes", degree_from_recognized="yes", stem_work_at_recognized="no",
-    birth_date="1998-04-27", nationality="DE", residence_country="Germany", passport_expiry="2031-01-01",
-    planned_application="_today", plan="research", park="lingang",
+    degree="master",
+    degree_field_stem="yes",
+    degree_from_recognized="yes",
+    stem_work_at_recognized="no",
+    birth_date="1998-04-27",
+    nationality="DE",
+    residence_country="Germany",
+    passport_expiry="2031-01-01",
+    planned_application="_today",
+    plan="research",
+    park="lingang",
 )
 
 

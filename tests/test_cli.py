@@ -11,16 +11,33 @@ from pathlib import Path
 from typing import Any
 
 PROFILE = {
-    "degree": "doctorate", "degree_field_stem": True, "degree_from_recognized": True,
-    "stem_work_at_recognized": True, "birth_date": "1988-03-01", "nationality": "IN",
-    "residence_country": "SG", "passport_expiry": "2027-02-01", "planned_application": "2026-12-01",
-    "plan": "employed", "park": "zhangjiang", "key_enterprise": True,
+    "degree": "doctorate",
+    "degree_field_stem": True,
+    "degree_from_recognized": True,
+    "stem_work_at_recognized": True,
+    "birth_date": "1988-03-01",
+    "nationality": "IN",
+    "residence_country": "SG",
+    "passport_expiry": "2027-02-01",
+    "planned_application": "2026-12-01",
+    "plan": "employed",
+    "park": "zhangjiang",
+    "key_enterprise": True,
 }
 
 
-def kvisa(*args: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kvisa.bot.cli", *args], cwd=cwd, input=stdin, capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "KVISA_DATA_DIR": str(cwd / "var"), **(env or {})})
+def kvisa(
+    *args: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kvisa.bot.cli", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "KVISA_DATA_DIR": str(cwd / "var"), **(env or {})},
+    )
 
 
 def test_assess_profile_answers_the_contract(tmp_path: Path) -> None:
@@ -33,7 +50,12 @@ def test_assess_profile_answers_the_contract(tmp_path: Path) -> None:
     assert out["channels"] == ["academic", "work"]
     assert out["age_at_application"] == 38 and out["needs_age_proof"] is True
     ids = [item["id"] for item in out["checklist"]]
-    assert {"commitment_letter", "achievements_proof", "research_proof", "employment_contract"} <= set(ids)
+    assert {
+        "commitment_letter",
+        "achievements_proof",
+        "research_proof",
+        "employment_contract",
+    } <= set(ids)
     assert all({"id", "step", "title"} <= item.keys() for item in out["checklist"])
     assert {w["id"] for w in out["warnings"]} == {"passport_validity", "age_proof"}
 
@@ -78,8 +100,15 @@ def test_assess_missing_required_field_names_it(tmp_path: Path) -> None:
 
 
 def test_chat_with_piped_input_prints_every_reply_and_resumes_later(tmp_path: Path) -> None:
-    first = kvisa("chat", "--user", "bob", "--clock", "2026-11-25T04:00:00+00:00", cwd=tmp_path,
-                  stdin="1\n3\nyes\n")
+    first = kvisa(
+        "chat",
+        "--user",
+        "bob",
+        "--clock",
+        "2026-11-25T04:00:00+00:00",
+        cwd=tmp_path,
+        stdin="1\n3\nyes\n",
+    )
     assert first.returncode == 0, first.stderr
     assert "1. I agree" in first.stdout and "(3/13)" in first.stdout
     second = kvisa("chat", "--user", "bob", cwd=tmp_path, stdin="/mydata\n")
@@ -98,9 +127,19 @@ def test_chat_in_chinese(tmp_path: Path) -> None:
 
 def test_assess_returns_deadlines_and_estimates_for_reported_events(tmp_path: Path) -> None:
     path = tmp_path / "profile.json"
-    path.write_text(json.dumps({**PROFILE, "park": "lingang", "planned_application": "2026-11-25",
-                                "visa_applied": "2026-09-01", "entered": "2026-09-16",
-                                "work_permit_submitted": "2026-09-29", "deficiency_tolerance": True}))
+    path.write_text(
+        json.dumps(
+            {
+                **PROFILE,
+                "park": "lingang",
+                "planned_application": "2026-11-25",
+                "visa_applied": "2026-09-01",
+                "entered": "2026-09-16",
+                "work_permit_submitted": "2026-09-29",
+                "deficiency_tolerance": True,
+            }
+        )
+    )
     run = kvisa("assess", str(path), "--today", "2026-11-25", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
@@ -109,11 +148,20 @@ def test_assess_returns_deadlines_and_estimates_for_reported_events(tmp_path: Pa
     assert deadlines["work_permit_apply"]["act_by"] == "2026-09-30"
     assert deadlines["lingang_supplement"]["date"] == "2026-10-09"
     assert deadlines["stay_limit"]["estimated"] is True  # 2027's schedule is not published
-    assert set(deadlines) == {"work_permit_apply", "lingang_supplement", "stay_limit", "passport_valid_until"}
+    assert set(deadlines) == {
+        "work_permit_apply",
+        "lingang_supplement",
+        "stay_limit",
+        "passport_valid_until",
+    }
     estimates = {e["id"]: e for e in out["estimates"]}
     assert estimates["work_permit_decision"] == {
-        "id": "work_permit_decision", "title": "Work permit decision expected",
-        "earliest": "2026-10-14", "latest": "2026-10-19", "estimated": False}
+        "id": "work_permit_decision",
+        "title": "Work permit decision expected",
+        "earliest": "2026-10-14",
+        "latest": "2026-10-19",
+        "estimated": False,
+    }
     assert "residence_permit_decision" not in estimates  # its event is not known
 
 
@@ -125,10 +173,37 @@ def test_assess_refuses_an_entry_before_the_visa_application(tmp_path: Path) -> 
     assert json.loads(run.stdout)["error"]["field"] in {"visa_applied", "entered"}
 
 
-def test_console_saves_the_timeline_picture_and_calendar_and_prints_their_paths(tmp_path: Path) -> None:
-    script = "\n".join(["1", "3", "yes", "yes", "no", "1995-03-05", "DE", "DE", "2030-03-01", "1", "2", "2",
-                        "/timeline", "2", "2026-11-20", "/calendar", "/lang zh", "/timeline"]) + "\n"
-    run = kvisa("chat", "--user", "tl", "--clock", "2026-11-25T04:00:00+00:00", cwd=tmp_path, stdin=script)
+def test_console_saves_the_timeline_picture_and_calendar_and_prints_their_paths(
+    tmp_path: Path,
+) -> None:
+    script = (
+        "\n".join(
+            [
+                "1",
+                "3",
+                "yes",
+                "yes",
+                "no",
+                "1995-03-05",
+                "DE",
+                "DE",
+                "2030-03-01",
+                "1",
+                "2",
+                "2",
+                "/timeline",
+                "2",
+                "2026-11-20",
+                "/calendar",
+                "/lang zh",
+                "/timeline",
+            ]
+        )
+        + "\n"
+    )
+    run = kvisa(
+        "chat", "--user", "tl", "--clock", "2026-11-25T04:00:00+00:00", cwd=tmp_path, stdin=script
+    )
     assert run.returncode == 0, run.stderr
     saved = sorted(p.name for p in (tmp_path / "var" / "attachments" / "tl").iterdir())
     assert saved == ["kvisa-deadlines.ics", "timeline.png"]
@@ -145,18 +220,38 @@ def test_broadcast_from_files_dry_run_queue_status_cancel(tmp_path: Path) -> Non
     async def store_users() -> None:
         (tmp_path / "var").mkdir()
         async with SqliteStorage(tmp_path / "var" / "kvisa.db") as storage:
-            await storage.put(UserKey("telegram", "1"), applicant(park="lingang"), expected_version=0)
-            await storage.put(UserKey("wechat", "oA"), applicant(park="zhangjiang", lang="zh"), expected_version=0)
+            await storage.put(
+                UserKey("telegram", "1"), applicant(park="lingang"), expected_version=0
+            )
+            await storage.put(
+                UserKey("wechat", "oA"), applicant(park="zhangjiang", lang="zh"), expected_version=0
+            )
 
     asyncio.run(store_users())
     (tmp_path / "en.txt").write_text("Lingang now accepts online applications.\n", encoding="utf-8")
     (tmp_path / "zh.txt").write_text("临港现已接受网上申请。\n", encoding="utf-8")
-    dry = kvisa("broadcast", "--en", "en.txt", "--zh", "zh.txt", "--segment", "park=lingang", "--dry-run",
-                cwd=tmp_path)
+    dry = kvisa(
+        "broadcast",
+        "--en",
+        "en.txt",
+        "--zh",
+        "zh.txt",
+        "--segment",
+        "park=lingang",
+        "--dry-run",
+        cwd=tmp_path,
+    )
     assert dry.returncode == 0, dry.stderr
-    assert "Recipients: 1 (Telegram 1, WeChat 0)." in dry.stdout and "临港现已接受网上申请" in dry.stdout
+    assert (
+        "Recipients: 1 (Telegram 1, WeChat 0)." in dry.stdout
+        and "临港现已接受网上申请" in dry.stdout
+    )
     one_language = kvisa("broadcast", "--en", "en.txt", "--zh", "en.txt", cwd=tmp_path)
-    assert one_language.returncode == 1 and "--zh" in one_language.stderr and "Chinese" in one_language.stderr
+    assert (
+        one_language.returncode == 1
+        and "--zh" in one_language.stderr
+        and "Chinese" in one_language.stderr
+    )
     missing = kvisa("broadcast", "--en", "en.txt", cwd=tmp_path)
     assert missing.returncode == 2 and "both --en FILE and --zh FILE" in missing.stderr
     queued = kvisa("broadcast", "--en", "en.txt", "--zh", "zh.txt", "--no-follow", cwd=tmp_path)
@@ -164,6 +259,10 @@ def test_broadcast_from_files_dry_run_queue_status_cancel(tmp_path: Path) -> Non
     broadcast_id = queued.stdout.split("queued broadcast ")[1].split()[0]
     status = kvisa("broadcast", "--status", broadcast_id, "--no-follow", cwd=tmp_path)
     shown = json.loads(status.stdout)
-    assert shown["status"] == "queued" and shown["total"] == 2 and shown["per_channel"] == {"telegram": 1, "wechat": 1}
+    assert (
+        shown["status"] == "queued"
+        and shown["total"] == 2
+        and shown["per_channel"] == {"telegram": 1, "wechat": 1}
+    )
     assert "cancelling" in kvisa("broadcast", "--cancel", broadcast_id, cwd=tmp_path).stdout
     assert broadcast_id in kvisa("broadcasts", cwd=tmp_path).stdout

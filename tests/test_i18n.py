@@ -19,13 +19,17 @@ def catalog(locale: str):  # type: ignore[no-untyped-def]
 
 def extracted() -> set[str]:
     method_map = [("kvisa/**.py", "python"), ("flows/**.yaml", "kvisa_flows")]
-    found = extract_from_dir(str(ROOT), method_map, keywords={"t": None, "N_": None, "plural": (1, 2)})
+    found = extract_from_dir(
+        str(ROOT), method_map, keywords={"t": None, "N_": None, "plural": (1, 2)}
+    )
     return {msg[2] if isinstance(msg[2], str) else msg[2][0] for msg in found}
 
 
 def test_every_message_in_code_and_flows_has_a_chinese_translation() -> None:
     zh = catalog("zh_Hans")
-    missing = sorted(m for m in extracted() if not (zh.get(m) and zh.get(m).string and not zh.get(m).fuzzy))
+    missing = sorted(
+        m for m in extracted() if not (zh.get(m) and zh.get(m).string and not zh.get(m).fuzzy)
+    )
     assert missing == [], f"untranslated (run `make messages` and translate): {missing[:10]}"
 
 

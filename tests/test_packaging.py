@@ -11,10 +11,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_wheel_carries_flows_and_compiled_locales_and_runs_outside_the_checkout(tmp_path: Path) -> None:
+def test_wheel_carries_flows_and_compiled_locales_and_runs_outside_the_checkout(
+    tmp_path: Path,
+) -> None:
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert build.returncode == 0, build.stderr
     wheel = next(tmp_path.glob("kvisa_bot-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -25,13 +41,33 @@ def test_wheel_carries_flows_and_compiled_locales_and_runs_outside_the_checkout(
     assert {name.split("/")[0] for name in names if not name.startswith("kvisa_bot-")} == {"kvisa"}
 
     target = tmp_path / "site"
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
-                              str(wheel)], capture_output=True, text=True, timeout=300)
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert install.returncode == 0, install.stderr
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     code = "import kvisa.bot.paths, sys; from kvisa.bot.cli import main; print(kvisa.bot.paths.flows_dir()); sys.exit(main(['flows', 'check']))"
-    run = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "PYTHONPATH": str(target)})
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(target)},
+    )
     assert run.returncode == 0, run.stderr
     assert str(target) in run.stdout  # the wheel's own data, not the checkout's

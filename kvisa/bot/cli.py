@@ -37,9 +37,14 @@ async def chat(args: argparse.Namespace, settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with open_storage(settings.storage_url) as storage:
         engine = Engine(flows, catalogs, storage)
-        channel = ConsoleChannel(engine, parse_clock(args.clock), args.user, args.lang,
-                                 settings.data_dir / "attachments" / args.user,
-                                 interactive=sys.stdin.isatty())
+        channel = ConsoleChannel(
+            engine,
+            parse_clock(args.clock),
+            args.user,
+            args.lang,
+            settings.data_dir / "attachments" / args.user,
+            interactive=sys.stdin.isatty(),
+        )
         await channel.run(stdin_lines())
     return 0
 
@@ -62,7 +67,12 @@ def read_profiles(args: argparse.Namespace) -> Iterator[tuple[int, dict[str, Any
         except json.JSONDecodeError as exc:
             yield 1, InputError("profile", f"a JSON object (line {exc.lineno}: {exc.msg})")
             return
-    yield 1, profile if isinstance(profile, dict) else InputError("profile", "a JSON object", type(profile).__name__)
+    yield (
+        1,
+        profile
+        if isinstance(profile, dict)
+        else InputError("profile", "a JSON object", type(profile).__name__),
+    )
 
 
 def assess(args: argparse.Namespace, settings: Settings) -> int:
@@ -80,12 +90,17 @@ def assess(args: argparse.Namespace, settings: Settings) -> int:
         except InputError as exc:
             failures += 1
             error = {"row": row, "field": exc.field, "expected": exc.expected, "value": exc.value}
-            print(f"kvisa assess: row {row}: {exc.field}: expected {exc.expected}, got {exc.value!r}",
-                  file=sys.stderr)
+            print(
+                f"kvisa assess: row {row}: {exc.field}: expected {exc.expected}, got {exc.value!r}",
+                file=sys.stderr,
+            )
             result = {"error": error}
         if args.csv:
-            result = {"row": row, **({"id": profile["id"]} if isinstance(profile, dict) and "id" in profile else {}),
-                      **result}
+            result = {
+                "row": row,
+                **({"id": profile["id"]} if isinstance(profile, dict) and "id" in profile else {}),
+                **result,
+            }
             print(json.dumps(result, ensure_ascii=False))
         else:
             print(json.dumps(result, ensure_ascii=False, indent=2))
@@ -94,9 +109,11 @@ def assess(args: argparse.Namespace, settings: Settings) -> int:
 
 def flows_check(args: argparse.Namespace, settings: Settings) -> int:
     flows, _ = load_content(settings)
-    print(f"flows OK ({settings.flows_dir}): {len(flows.questions)} questions, {len(flows.items)} checklist "
-          f"items, {len(flows.faq)} FAQ entries, {len(flows.parks)} parks, {len(flows.messages)} texts "
-          "all translated")
+    print(
+        f"flows OK ({settings.flows_dir}): {len(flows.questions)} questions, {len(flows.items)} checklist "
+        f"items, {len(flows.faq)} FAQ entries, {len(flows.parks)} parks, {len(flows.messages)} texts "
+        "all translated"
+    )
     return 0
 
 
@@ -114,8 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("chat", help="talk to the bot in the terminal")
-    p.add_argument("--user", default="me", help="conversation id; the same id resumes it (default: me)")
-    p.add_argument("--lang", choices=["en", "zh"], help="language (default: English; /lang switches)")
+    p.add_argument(
+        "--user", default="me", help="conversation id; the same id resumes it (default: me)"
+    )
+    p.add_argument(
+        "--lang", choices=["en", "zh"], help="language (default: English; /lang switches)"
+    )
     p.add_argument("--clock", metavar="ISO_TIME", help="run at a fixed time, e.g. 2026-12-01T09:00")
     p.set_defaults(run=lambda a, s: asyncio.run(chat(a, s)))
 
@@ -125,19 +146,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("assess", help="assess candidate profiles (JSON file or --csv FILE)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("profile", nargs="?", help="a JSON file with one profile object")
-    src.add_argument("--csv", metavar="FILE", help="a CSV file, one candidate a row, columns = answer ids")
-    p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of titles and texts")
+    src.add_argument(
+        "--csv", metavar="FILE", help="a CSV file, one candidate a row, columns = answer ids"
+    )
+    p.add_argument(
+        "--lang", choices=["en", "zh"], default="en", help="language of titles and texts"
+    )
     p.add_argument("--today", metavar="YYYY-MM-DD", help="assess as of this date (default: today)")
     p.set_defaults(run=assess)
 
     p = sub.add_parser("flows", help="content tools")
     flows_sub = p.add_subparsers(dest="flows_command", required=True)
-    flows_sub.add_parser("check", help="validate flows/ and its translations").set_defaults(run=flows_check)
+    flows_sub.add_parser("check", help="validate flows/ and its translations").set_defaults(
+        run=flows_check
+    )
 
     p = sub.add_parser("wechat", help="WeChat Official Account tools")
     wechat_sub = p.add_subparsers(dest="wechat_command", required=True)
-    wechat_sub.add_parser("menu", help="install the account's menu (checklist, timeline, help)").set_defaults(
-        run=wechat_menu)
+    wechat_sub.add_parser(
+        "menu", help="install the account's menu (checklist, timeline, help)"
+    ).set_defaults(run=wechat_menu)
 
     from kvisa.bot.broadcasts.cli import add_commands
 
@@ -154,7 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         return int(args.run(args, settings))
     except FlowError as exc:

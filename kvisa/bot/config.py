@@ -52,7 +52,9 @@ class Settings:
             http_host=env.get("KVISA_HTTP_HOST") or "127.0.0.1",
             http_port=_port(env.get("KVISA_HTTP_PORT")),
             telegram_token=env.get("TELEGRAM_BOT_TOKEN") or None,
-            telegram_api_base=(env.get("TELEGRAM_API_BASE") or "https://api.telegram.org").rstrip("/"),
+            telegram_api_base=(env.get("TELEGRAM_API_BASE") or "https://api.telegram.org").rstrip(
+                "/"
+            ),
             telegram_webhook_url=env.get("TELEGRAM_WEBHOOK_URL") or None,
             telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET") or None,
             wechat_token=env.get("WECHAT_TOKEN") or None,
@@ -68,9 +70,16 @@ class Settings:
 
     def __repr__(self) -> str:
         # Never print secrets (tokens, app secret, AES key) in logs or tracebacks.
-        hidden = {"telegram_token", "telegram_webhook_secret", "wechat_token", "wechat_app_secret",
-                  "wechat_encoding_aes_key"}
-        shown = ", ".join(f"{k}={'***' if k in hidden and v else v!r}" for k, v in vars(self).items())
+        hidden = {
+            "telegram_token",
+            "telegram_webhook_secret",
+            "wechat_token",
+            "wechat_app_secret",
+            "wechat_encoding_aes_key",
+        }
+        shown = ", ".join(
+            f"{k}={'***' if k in hidden and v else v!r}" for k, v in vars(self).items()
+        )
         return f"Settings({shown})"
 
     @property

@@ -68,7 +68,9 @@ def rates_from_env(env: Mapping[str, str] | None = None) -> dict[str, float]:
         try:
             rates[channel] = float(value)
         except ValueError:
-            raise ConfigError(name, f"must be a number of messages a second, got {value!r}") from None
+            raise ConfigError(
+                name, f"must be a number of messages a second, got {value!r}"
+            ) from None
         if rates[channel] <= 0:
             raise ConfigError(name, f"must be positive, got {value!r}")
     return rates

@@ -47,8 +47,11 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def build_app(storage: Storage, channels: list[Channel],
-              extra_routes: Callable[[web.Application], None] | None = None) -> web.Application:
+def build_app(
+    storage: Storage,
+    channels: list[Channel],
+    extra_routes: Callable[[web.Application], None] | None = None,
+) -> web.Application:
     app = web.Application(client_max_size=256 * 1024)
     app[STORAGE_KEY] = storage
     app.router.add_get("/healthz", healthz)
@@ -85,17 +88,31 @@ class Server:
         self.storage = open_storage(self.settings.storage_url)
         await self.storage.ping()
         pacers = make_pacers(self.settings.rates)
-        services = Services(self.settings, Engine(flows, catalogs, self.storage), catalogs, self.clock, pacers)
-        self.channels = [c for factory in channel_factories() if (c := factory(services)) is not None]
+        services = Services(
+            self.settings, Engine(flows, catalogs, self.storage), catalogs, self.clock, pacers
+        )
+        self.channels = [
+            c for factory in channel_factories() if (c := factory(services)) is not None
+        ]
         if not self.channels:
-            raise ConfigError("TELEGRAM_BOT_TOKEN", "no channel is configured (set Telegram or WeChat settings)")
+            raise ConfigError(
+                "TELEGRAM_BOT_TOKEN", "no channel is configured (set Telegram or WeChat settings)"
+            )
         by_name = {c.name: c for c in self.channels}
         engine, bc = services.engine, self.settings.broadcasts
         store = BroadcastStore(self.storage)
         self.broadcasts = BroadcastRunner(
-            store, catalogs, self.clock, {c.name: c.send for c in self.channels}, pacers, bc,
-            redis_url=self.settings.redis_url, redis_prefix=self.storage.namespace,
-            on_progress=Notifier(by_name, self.storage, catalogs), on_blocked=engine.mark_inactive)
+            store,
+            catalogs,
+            self.clock,
+            {c.name: c.send for c in self.channels},
+            pacers,
+            bc,
+            redis_url=self.settings.redis_url,
+            redis_prefix=self.storage.namespace,
+            on_progress=Notifier(by_name, self.storage, catalogs),
+            on_blocked=engine.mark_inactive,
+        )
         composer = Composer(flows, catalogs, store, self.clock, on_created=self._broadcast_created)
         self.composer = composer
         engine.interceptor = AdminChat(bc.admins, composer, store, catalogs, bc.agency)
@@ -104,18 +121,30 @@ class Server:
             if bc.admin_token:
                 admin_routes(app, bc.admin_token, composer, store)
 
-        self.runner = web.AppRunner(build_app(self.storage, self.channels, admin_api), access_log=None)
+        self.runner = web.AppRunner(
+            build_app(self.storage, self.channels, admin_api), access_log=None
+        )
         await self.runner.setup()
         await web.TCPSite(self.runner, self.settings.http_host, self.settings.http_port).start()
         for channel in self.channels:
             await channel.start()
-        self.reminders = ReminderService(engine, self.clock, {c.name: c.send for c in self.channels},
-                                         ReminderSettings.from_env(), redis_url=self.settings.redis_url,
-                                         data_dir=self.settings.data_dir, pacers=pacers)
+        self.reminders = ReminderService(
+            engine,
+            self.clock,
+            {c.name: c.send for c in self.channels},
+            ReminderSettings.from_env(),
+            redis_url=self.settings.redis_url,
+            data_dir=self.settings.data_dir,
+            pacers=pacers,
+        )
         await self.reminders.start()
         await self.broadcasts.start()
-        log.info("serving %s on %s:%s", ", ".join(c.name for c in self.channels),
-                 self.settings.http_host, self.settings.http_port)
+        log.info(
+            "serving %s on %s:%s",
+            ", ".join(c.name for c in self.channels),
+            self.settings.http_host,
+            self.settings.http_port,
+        )
 
     def _broadcast_created(self, broadcast: Broadcast) -> None:
         if self.broadcasts is not None:
@@ -123,9 +152,20 @@ class Server:
 
     async def stop(self) -> None:
         """Stop whatever was started, once; safe after a failed start."""
-        reminders, channels, runner, storage = self.reminders, self.channels, self.runner, self.storage
+        reminders, channels, runner, storage = (
+            self.reminders,
+            self.channels,
+            self.runner,
+            self.storage,
+        )
         broadcasts = self.broadcasts
-        self.reminders, self.channels, self.runner, self.storage, self.broadcasts = None, [], None, None, None
+        self.reminders, self.channels, self.runner, self.storage, self.broadcasts = (
+            None,
+            [],
+            None,
+            None,
+            None,
+        )
         if broadcasts:
             await broadcasts.stop()  # sends in flight finish; the rest resumes at the next start
         if reminders:

@@ -184,8 +184,9 @@ class Storage(ABC):
                 await self.release(once.name)
             raise
 
-    async def _update(self, key: UserKey, change: Callable[[JSON | None], tuple[JSON | None, T]],
-                      attempts: int) -> T:
+    async def _update(
+        self, key: UserKey, change: Callable[[JSON | None], tuple[JSON | None, T]], attempts: int
+    ) -> T:
         for attempt in range(attempts):
             record = await self.get(key)
             current = record.data if record else None

@@ -138,7 +138,9 @@ class ScriptBatch:
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def _send(self, batch: list[tuple[list[str], list[bytes | str | int], asyncio.Future[Any]]]) -> None:
+    async def _send(
+        self, batch: list[tuple[list[str], list[bytes | str | int], asyncio.Future[Any]]]
+    ) -> None:
         try:
             answers = await self._run([(keys, args) for keys, args, _ in batch])
         except asyncio.CancelledError:  # shutting down: so are its callers
@@ -241,7 +243,9 @@ class RedisStorage(Storage):
         compare-and-set is tried on the record as last seen here (a stale one fails and hands
         back the current record), and `once` is claimed inside the same script."""
         known = self._known.get(key)
-        record, fresh = (await self.get(key), True) if known is None else (self._decode(key, *known), False)
+        record, fresh = (
+            (await self.get(key), True) if known is None else (self._decode(key, *known), False)
+        )
         for attempt in range(attempts):
             current = record.data if record else None
             new, result = change(current)
@@ -265,8 +269,9 @@ class RedisStorage(Storage):
             record, fresh = outcome, True
         raise ConflictError(f"{key}: still contended after {attempts} attempts")
 
-    async def _compare_and_set(self, key: UserKey, expected: int, action: str, text: bytes = b"",
-                               once: Once | None = None) -> bool | Record | None:
+    async def _compare_and_set(
+        self, key: UserKey, expected: int, action: str, text: bytes = b"", once: Once | None = None
+    ) -> bool | Record | None:
         """Run CAS_SCRIPT: True when done, False when `once` was claimed already, and on a
         version mismatch the current record (None: there is none)."""
         keys = [self.keys.user(key), self.keys.version_counter()]
@@ -345,7 +350,8 @@ class RedisStorage(Storage):
         # decode_responses=True turn them into text (or fail on bytes that are not UTF-8).
         with translate_errors():
             value = await self.client.execute_command(  # type: ignore[no-untyped-call]
-                "GET", self.keys.value(name), **{NEVER_DECODE: []})
+                "GET", self.keys.value(name), **{NEVER_DECODE: []}
+            )
         return None if value is None else bytes(value)
 
     async def delete_value(self, name: str) -> None:

@@ -25,8 +25,7 @@ ZH = {
     "{title}: the last day to act is tomorrow": "{title}：明天是最后办理日",
     ESTIMATED_NOTE: "此为估算：当年的官方节假日安排尚未公布，日期可能变动。",
     "Deadline: {date}.": "截止日期：{date}。",
-    "The deadline falls on {holiday}, when offices are closed: act by {act_by}.":
-        "截止日期适逢{holiday}，办事机构不办公：请最迟于{act_by}办理。",
+    "The deadline falls on {holiday}, when offices are closed: act by {act_by}.": "截止日期适逢{holiday}，办事机构不办公：请最迟于{act_by}办理。",
     "Offices are closed on that day: act by {act_by}.": "当天办事机构不办公：请最迟于{act_by}办理。",
     "Expected on {date}.": "预计日期：{date}。",
     "Expected between {earliest} and {latest}.": "预计在{earliest}至{latest}之间。",
@@ -59,10 +58,17 @@ def text() -> Callable[[Lang], Text]:
     return make
 
 
-def deadline(id: str = "work_permit_apply", day: dt.date = dt.date(2026, 9, 16),
-             act_by: dt.date | None = None, estimated: bool = False,
-             holiday: str | None = None, holiday_zh: str | None = None) -> Deadline:
-    return Deadline(id, "Apply for the work permit", day, act_by or day, estimated, holiday, holiday_zh)
+def deadline(
+    id: str = "work_permit_apply",
+    day: dt.date = dt.date(2026, 9, 16),
+    act_by: dt.date | None = None,
+    estimated: bool = False,
+    holiday: str | None = None,
+    holiday_zh: str | None = None,
+) -> Deadline:
+    return Deadline(
+        id, "Apply for the work permit", day, act_by or day, estimated, holiday, holiday_zh
+    )
 
 
 def timeline(*deadlines: Deadline, estimates: tuple[Estimate, ...] = ()) -> Timeline:
@@ -90,8 +96,9 @@ def test_calendar_declares_a_published_gregorian_calendar_with_a_translated_name
 
 
 def test_one_all_day_event_per_deadline_on_its_act_by_day(text: Callable[[Lang], Text]) -> None:
-    national_day = deadline(day=dt.date(2026, 10, 3), act_by=dt.date(2026, 9, 30),
-                            holiday="National Day")
+    national_day = deadline(
+        day=dt.date(2026, 10, 3), act_by=dt.date(2026, 9, 30), holiday="National Day"
+    )
     stay = deadline("stay_limit", dt.date(2026, 11, 20))
     found = events(timeline_ics(timeline(national_day, stay), text("en"), USER, STAMP))
     assert [e.decoded("DTSTART") for e in found] == [dt.date(2026, 9, 30), dt.date(2026, 11, 20)]
@@ -114,10 +121,17 @@ def test_deadline_reminds_three_days_and_one_day_before(text: Callable[[Lang], T
 def test_uid_stays_when_the_date_moves_and_the_later_export_wins(
     text: Callable[[Lang], Text],
 ) -> None:
-    first = events(timeline_ics(timeline(deadline(day=dt.date(2026, 9, 16))),
-                                text("en"), USER, STAMP))[0]
-    moved = events(timeline_ics(timeline(deadline(day=dt.date(2026, 9, 10))),
-                                text("en"), USER, STAMP + dt.timedelta(hours=1)))[0]
+    first = events(
+        timeline_ics(timeline(deadline(day=dt.date(2026, 9, 16))), text("en"), USER, STAMP)
+    )[0]
+    moved = events(
+        timeline_ics(
+            timeline(deadline(day=dt.date(2026, 9, 10))),
+            text("en"),
+            USER,
+            STAMP + dt.timedelta(hours=1),
+        )
+    )[0]
     assert first["UID"] == moved["UID"]
     assert moved.decoded("DTSTART") < first.decoded("DTSTART")
     assert int(moved["SEQUENCE"]) > int(first["SEQUENCE"])  # even though the date moved earlier
@@ -126,9 +140,11 @@ def test_uid_stays_when_the_date_moves_and_the_later_export_wins(
 
 def test_uids_differ_across_deadlines_and_users(text: Callable[[Lang], Text]) -> None:
     t = text("en")
-    uids = {uid_of(t, USER, deadline("work_permit_apply")),
-            uid_of(t, USER, deadline("stay_limit")),
-            uid_of(t, "telegram:4243", deadline("work_permit_apply"))}
+    uids = {
+        uid_of(t, USER, deadline("work_permit_apply")),
+        uid_of(t, USER, deadline("stay_limit")),
+        uid_of(t, "telegram:4243", deadline("work_permit_apply")),
+    }
     assert len(uids) == 3
     assert uid_of(t, USER, deadline()) == uid_of(text("zh"), USER, deadline())
 
@@ -140,8 +156,12 @@ def test_uid_does_not_reveal_the_user(text: Callable[[Lang], Text]) -> None:
 
 
 def test_chinese_text_round_trips(text: Callable[[Lang], Text]) -> None:
-    item = deadline(day=dt.date(2026, 10, 3), act_by=dt.date(2026, 9, 30), holiday="National Day",
-                    holiday_zh="国庆节")
+    item = deadline(
+        day=dt.date(2026, 10, 3),
+        act_by=dt.date(2026, 9, 30),
+        holiday="National Day",
+        holiday_zh="国庆节",
+    )
     ics = timeline_ics(timeline(item), text("zh"), USER, STAMP)
     (event,) = events(ics)
     assert str(event["SUMMARY"]) == "申请工作许可"
@@ -149,15 +169,22 @@ def test_chinese_text_round_trips(text: Callable[[Lang], Text]) -> None:
     assert "2026年10月3日" in description
     assert "国庆节" in description and "2026年9月30日" in description
     assert [str(a["DESCRIPTION"]) for a in event.walk("VALARM")] == [
-        "申请工作许可：还剩3天办理", "申请工作许可：明天是最后办理日"]
+        "申请工作许可：还剩3天办理",
+        "申请工作许可：明天是最后办理日",
+    ]
 
 
 def test_estimated_deadline_is_tentative_and_says_so(text: Callable[[Lang], Text]) -> None:
     notes: tuple[tuple[Lang, str], ...] = (("en", ESTIMATED_NOTE), ("zh", ZH[ESTIMATED_NOTE]))
     for lang, note in notes:
-        sure, guessed = events(timeline_ics(
-            timeline(deadline("stay_limit"), deadline("work_permit_apply", estimated=True)),
-            text(lang), USER, STAMP))
+        sure, guessed = events(
+            timeline_ics(
+                timeline(deadline("stay_limit"), deadline("work_permit_apply", estimated=True)),
+                text(lang),
+                USER,
+                STAMP,
+            )
+        )
         assert str(sure["STATUS"]) == "CONFIRMED"
         assert str(guessed["STATUS"]) == "TENTATIVE"
         assert note in str(guessed["DESCRIPTION"])
@@ -186,8 +213,11 @@ def test_weekend_deadline_names_the_act_by_day(text: Callable[[Lang], Text]) -> 
 def test_passport_validity_is_a_condition_not_a_calendar_event(
     text: Callable[[Lang], Text],
 ) -> None:
-    passport = replace(deadline("passport_valid_until", dt.date(2027, 3, 1)),
-                       title="Your passport must be valid until", kind="condition")
+    passport = replace(
+        deadline("passport_valid_until", dt.date(2027, 3, 1)),
+        title="Your passport must be valid until",
+        kind="condition",
+    )
     found = events(timeline_ics(timeline(deadline(), passport), text("en"), USER, STAMP))
     assert [e.decoded("DTSTART") for e in found] == [deadline().act_by]
 
@@ -195,8 +225,13 @@ def test_passport_validity_is_a_condition_not_a_calendar_event(
 def test_decision_windows_are_tentative_spans_without_reminders(
     text: Callable[[Lang], Text],
 ) -> None:
-    window = Estimate("work_permit_decision", "Work permit decision expected",
-                      dt.date(2026, 10, 12), dt.date(2026, 10, 16), estimated=False)
+    window = Estimate(
+        "work_permit_decision",
+        "Work permit decision expected",
+        dt.date(2026, 10, 12),
+        dt.date(2026, 10, 16),
+        estimated=False,
+    )
     ics = timeline_ics(timeline(deadline(), estimates=(window,)), text("zh"), USER, STAMP)
     _, event = events(ics)
     assert event.decoded("DTSTART") == dt.date(2026, 10, 12)
@@ -209,11 +244,22 @@ def test_decision_windows_are_tentative_spans_without_reminders(
 
 def test_file_uses_crlf_and_folds_lines_at_75_octets(text: Callable[[Lang], Text]) -> None:
     long_title = "Apply for the work permit " * 6
-    zh = replace(text("zh"), translations=WithExtra(
-        {**ZH, long_title: "在入境后十五日内向园区人才服务中心申请外国人工作许可" * 3},
-        text("zh").translations))
-    item = replace(deadline(day=dt.date(2026, 10, 3), act_by=dt.date(2026, 9, 30),
-                            holiday="National Day", estimated=True), title=long_title)
+    zh = replace(
+        text("zh"),
+        translations=WithExtra(
+            {**ZH, long_title: "在入境后十五日内向园区人才服务中心申请外国人工作许可" * 3},
+            text("zh").translations,
+        ),
+    )
+    item = replace(
+        deadline(
+            day=dt.date(2026, 10, 3),
+            act_by=dt.date(2026, 9, 30),
+            holiday="National Day",
+            estimated=True,
+        ),
+        title=long_title,
+    )
     for t in (text("en"), zh):
         ics = timeline_ics(timeline(item), t, USER, STAMP)
         assert ics.startswith(b"BEGIN:VCALENDAR\r\n") and ics.endswith(b"END:VCALENDAR\r\n")
@@ -228,11 +274,17 @@ def test_file_uses_crlf_and_folds_lines_at_75_octets(text: Callable[[Lang], Text
 
 
 def test_same_inputs_give_the_same_bytes(text: Callable[[Lang], Text]) -> None:
-    window = Estimate("visa_decision", "Work permit decision expected",
-                      dt.date(2026, 9, 3), dt.date(2026, 9, 3), estimated=True)
+    window = Estimate(
+        "visa_decision",
+        "Work permit decision expected",
+        dt.date(2026, 9, 3),
+        dt.date(2026, 9, 3),
+        estimated=True,
+    )
     plan = timeline(deadline(), deadline("stay_limit", estimated=True), estimates=(window,))
     assert timeline_ics(plan, text("zh"), USER, STAMP) == timeline_ics(
-        plan, text("zh"), USER, STAMP)
+        plan, text("zh"), USER, STAMP
+    )
 
 
 def test_stamp_must_carry_a_timezone(text: Callable[[Lang], Text]) -> None:

@@ -28,8 +28,7 @@ CHINESE = {
     "not started yet": "尚未开始",
     "{title}: {earliest} – {latest}": "{title}：{earliest}至{latest}",
     "act by {date}": "请于{date}前办理",
-    "≈ estimated: the official holiday calendar for that year is not published yet":
-        "≈ 估算：该年度官方节假日安排尚未公布",
+    "≈ estimated: the official holiday calendar for that year is not published yet": "≈ 估算：该年度官方节假日安排尚未公布",
     "Apply for the work permit": "申请工作许可",
     "Lingang supplementary documents": "临港补充材料",
     "Stay limit": "停留期限",
@@ -68,8 +67,9 @@ def colours(png: bytes) -> set[object]:
     return {c for _, c in decode(png).getcolors(1 << 20) or []}
 
 
-def step(id: StepId, status: StepStatus, start: D | None, end: D | None,
-         estimated: bool = False) -> Step:
+def step(
+    id: StepId, status: StepStatus, start: D | None, end: D | None, estimated: bool = False
+) -> Step:
     title = {"visa": VISA, "work_permit": WORK, "residence_permit": RESIDENCE}[id]
     return Step(id, title, status, start, end, estimated)
 
@@ -78,20 +78,52 @@ def in_progress() -> Timeline:
     """Entered, work permit submitted; two deadlines two days apart, one estimated."""
     return Timeline(
         today=D(2025, 12, 18),
-        events={"visa_applied": D(2025, 11, 20), "entered": D(2025, 12, 3),
-                "work_permit_submitted": D(2025, 12, 8)},
-        steps=(step("visa", "done", D(2025, 11, 20), D(2025, 11, 27)),
-               step("work_permit", "current", D(2025, 12, 8), D(2025, 12, 30), True),
-               step("residence_permit", "upcoming", D(2025, 12, 31), D(2026, 1, 16), True)),
-        deadlines=(Deadline("work_permit_apply", "Apply for the work permit", D(2025, 12, 14),
-                            D(2025, 12, 12), False, "Sunday"),
-                   Deadline("lingang_supplement", "Lingang supplementary documents",
-                            D(2025, 12, 16), D(2025, 12, 16), False),
-                   Deadline("stay_limit", "Stay limit", D(2026, 1, 21), D(2026, 1, 20), True)),
-        estimates=(Estimate("work_permit_decision", "Work permit decision", D(2025, 12, 19),
-                            D(2025, 12, 30), False, "work_permit"),
-                   Estimate("residence_permit_decision", "Residence permit decision",
-                            D(2026, 1, 9), D(2026, 1, 16), True, "residence_permit")),
+        events={
+            "visa_applied": D(2025, 11, 20),
+            "entered": D(2025, 12, 3),
+            "work_permit_submitted": D(2025, 12, 8),
+        },
+        steps=(
+            step("visa", "done", D(2025, 11, 20), D(2025, 11, 27)),
+            step("work_permit", "current", D(2025, 12, 8), D(2025, 12, 30), True),
+            step("residence_permit", "upcoming", D(2025, 12, 31), D(2026, 1, 16), True),
+        ),
+        deadlines=(
+            Deadline(
+                "work_permit_apply",
+                "Apply for the work permit",
+                D(2025, 12, 14),
+                D(2025, 12, 12),
+                False,
+                "Sunday",
+            ),
+            Deadline(
+                "lingang_supplement",
+                "Lingang supplementary documents",
+                D(2025, 12, 16),
+                D(2025, 12, 16),
+                False,
+            ),
+            Deadline("stay_limit", "Stay limit", D(2026, 1, 21), D(2026, 1, 20), True),
+        ),
+        estimates=(
+            Estimate(
+                "work_permit_decision",
+                "Work permit decision",
+                D(2025, 12, 19),
+                D(2025, 12, 30),
+                False,
+                "work_permit",
+            ),
+            Estimate(
+                "residence_permit_decision",
+                "Residence permit decision",
+                D(2026, 1, 9),
+                D(2026, 1, 16),
+                True,
+                "residence_permit",
+            ),
+        ),
     )
 
 
@@ -100,12 +132,17 @@ def planned_only() -> Timeline:
     return Timeline(
         today=D(2026, 3, 2),
         events={"planned_application": D(2026, 3, 16)},
-        steps=(step("visa", "upcoming", D(2026, 3, 16), D(2026, 3, 20), True),
-               step("work_permit", "upcoming", None, None),
-               step("residence_permit", "upcoming", None, None)),
+        steps=(
+            step("visa", "upcoming", D(2026, 3, 16), D(2026, 3, 20), True),
+            step("work_permit", "upcoming", None, None),
+            step("residence_permit", "upcoming", None, None),
+        ),
         deadlines=(),
-        estimates=(Estimate("visa_decision", "Visa decision", D(2026, 3, 18), D(2026, 3, 20),
-                            False, "visa"),),
+        estimates=(
+            Estimate(
+                "visa_decision", "Visa decision", D(2026, 3, 18), D(2026, 3, 20), False, "visa"
+            ),
+        ),
     )
 
 
@@ -114,16 +151,34 @@ def across_new_year() -> Timeline:
     return Timeline(
         today=D(2026, 2, 10),
         events={"visa_applied": D(2025, 9, 1), "entered": D(2025, 10, 20)},
-        steps=(step("visa", "done", D(2025, 9, 1), D(2025, 9, 30)),
-               step("work_permit", "done", D(2025, 10, 28), D(2025, 12, 19)),
-               step("residence_permit", "current", D(2026, 1, 5), D(2026, 3, 9), True)),
-        deadlines=(Deadline("work_permit_apply", "Apply for the work permit", D(2025, 11, 4),
-                            D(2025, 11, 4), False),
-                   Deadline("stay_limit", "Stay limit", D(2026, 4, 17), D(2026, 4, 17), True),
-                   Deadline("passport_valid_until", "Passport valid until", D(2031, 6, 1),
-                            D(2031, 5, 30), True)),
-        estimates=(Estimate("residence_permit_decision", "Residence permit decision",
-                            D(2026, 2, 27), D(2026, 3, 9), True, "residence_permit"),),
+        steps=(
+            step("visa", "done", D(2025, 9, 1), D(2025, 9, 30)),
+            step("work_permit", "done", D(2025, 10, 28), D(2025, 12, 19)),
+            step("residence_permit", "current", D(2026, 1, 5), D(2026, 3, 9), True),
+        ),
+        deadlines=(
+            Deadline(
+                "work_permit_apply",
+                "Apply for the work permit",
+                D(2025, 11, 4),
+                D(2025, 11, 4),
+                False,
+            ),
+            Deadline("stay_limit", "Stay limit", D(2026, 4, 17), D(2026, 4, 17), True),
+            Deadline(
+                "passport_valid_until", "Passport valid until", D(2031, 6, 1), D(2031, 5, 30), True
+            ),
+        ),
+        estimates=(
+            Estimate(
+                "residence_permit_decision",
+                "Residence permit decision",
+                D(2026, 2, 27),
+                D(2026, 3, 9),
+                True,
+                "residence_permit",
+            ),
+        ),
     )
 
 
@@ -136,21 +191,39 @@ def with_statuses(statuses: tuple[StepStatus, ...]) -> Timeline:
     return Timeline(
         today=D(2026, 6, 1),
         events={},
-        steps=tuple(step(id, status, start, start + dt.timedelta(14), status != "done")
-                    for id, status, start in zip(STEP_IDS, statuses, starts)),
-        deadlines=(Deadline("stay_limit", "Stay limit", D(2026, 6, 3), D(2026, 6, 3), False),
-                   Deadline("lingang_supplement", "Lingang supplementary documents",
-                            D(2026, 6, 4), D(2026, 6, 4), False),
-                   Deadline("work_permit_apply", "Apply for the work permit", D(2026, 6, 5),
-                            D(2026, 6, 5), False)),
+        steps=tuple(
+            step(id, status, start, start + dt.timedelta(14), status != "done")
+            for id, status, start in zip(STEP_IDS, statuses, starts)
+        ),
+        deadlines=(
+            Deadline("stay_limit", "Stay limit", D(2026, 6, 3), D(2026, 6, 3), False),
+            Deadline(
+                "lingang_supplement",
+                "Lingang supplementary documents",
+                D(2026, 6, 4),
+                D(2026, 6, 4),
+                False,
+            ),
+            Deadline(
+                "work_permit_apply",
+                "Apply for the work permit",
+                D(2026, 6, 5),
+                D(2026, 6, 5),
+                False,
+            ),
+        ),
         estimates=(),
     )
 
 
-TIMELINES = {"in_progress": in_progress, "planned_only": planned_only,
-             "across_new_year": across_new_year}
+TIMELINES = {
+    "in_progress": in_progress,
+    "planned_only": planned_only,
+    "across_new_year": across_new_year,
+}
 STATUSES: list[tuple[StepStatus, ...]] = list(
-    itertools.product(("done", "current", "upcoming"), repeat=3))
+    itertools.product(("done", "current", "upcoming"), repeat=3)
+)
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -172,12 +245,14 @@ def test_every_combination_of_step_statuses_renders(statuses: tuple[StepStatus, 
 @pytest.mark.parametrize("name", sorted(TIMELINES))
 def test_same_timeline_gives_identical_bytes(name: str) -> None:
     assert render_timeline_png(TIMELINES[name](), text("zh")) == render_timeline_png(
-        TIMELINES[name](), text("zh"))
+        TIMELINES[name](), text("zh")
+    )
 
 
 def test_english_and_chinese_pictures_differ() -> None:
     assert render_timeline_png(in_progress(), text("en")) != render_timeline_png(
-        in_progress(), text("zh"))
+        in_progress(), text("zh")
+    )
 
 
 def test_step_colours_follow_status() -> None:
@@ -196,9 +271,16 @@ def test_close_deadlines_stack_their_labels_and_grow_the_picture() -> None:
 
 
 def test_close_deadline_labels_never_overlap() -> None:
-    labels = [_Label(Deadline(f"d{i}", "Stay limit", D(2026, 6, 1 + i), D(2026, 6, 1 + i), False),
-                     x, ["Jun 1", "Apply for the work permit"], False, 400)
-              for i, x in enumerate((500, 514, 528, 990, 60))]
+    labels = [
+        _Label(
+            Deadline(f"d{i}", "Stay limit", D(2026, 6, 1 + i), D(2026, 6, 1 + i), False),
+            x,
+            ["Jun 1", "Apply for the work permit"],
+            False,
+            400,
+        )
+        for i, x in enumerate((500, 514, 528, 990, 60))
+    ]
     _stack(labels, 800)
     for a, b in itertools.combinations(labels, 2):
         assert not a.clashes(b, strict=False)
@@ -212,7 +294,8 @@ def test_estimated_legend_only_when_something_is_estimated() -> None:
     hidden = text("zh", **{legend: "\U0010fffd" * 20})
     assert render_timeline_png(plain, hidden) == render_timeline_png(plain, text("zh"))
     assert render_timeline_png(in_progress(), hidden) != render_timeline_png(
-        in_progress(), text("zh"))
+        in_progress(), text("zh")
+    )
 
 
 def test_font_is_the_simplified_chinese_face() -> None:
@@ -227,8 +310,19 @@ def test_chinese_glyphs_are_drawn_not_tofu() -> None:
     assert chinese != unassigned
     tofu = bytes(face.getmask("\U0010fffd"))
     zh = text("zh")
-    shown = [zh(m) for m in (TITLE, "As of {date}", "Today", "not started yet", VISA, WORK,
-                             RESIDENCE, *CHINESE)]
+    shown = [
+        zh(m)
+        for m in (
+            TITLE,
+            "As of {date}",
+            "Today",
+            "not started yet",
+            VISA,
+            WORK,
+            RESIDENCE,
+            *CHINESE,
+        )
+    ]
     missing = {c for s in shown for c in s if not c.isspace() and bytes(face.getmask(c)) == tofu}
     assert missing == set()
 

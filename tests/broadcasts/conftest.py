@@ -23,17 +23,29 @@ ADMIN_TOKEN = "admin-token-0123456789abcdef"
 MARK = ("Policy update from", "政策更新")
 
 
-def applicant(lang: str = "en", park: str = "lingang", events: dict[str, str] | None = None,
-              **extra: Any) -> dict[str, Any]:
-    return Session(lang=lang, consent_at="2026-11-01T00:00:00+00:00", finished=True,  # type: ignore[arg-type]
-                   awaiting={"kind": "menu"}, answers={"park": park, "plan": "employed"},
-                   events=events or {"entered": "2026-11-20"}, last_seen="2026-11-25T03:00:00+00:00").to_json() | extra
+def applicant(
+    lang: str = "en", park: str = "lingang", events: dict[str, str] | None = None, **extra: Any
+) -> dict[str, Any]:
+    return (
+        Session(
+            lang=lang,
+            consent_at="2026-11-01T00:00:00+00:00",
+            finished=True,  # type: ignore[arg-type]
+            awaiting={"kind": "menu"},
+            answers={"park": park, "plan": "employed"},
+            events=events or {"entered": "2026-11-20"},
+            last_seen="2026-11-25T03:00:00+00:00",
+        ).to_json()
+        | extra
+    )
 
 
 async def store_applicants(storage: Storage, chat_ids: range, **kwargs: Any) -> None:
     for n, chat in enumerate(chat_ids):
         lang = "zh" if n % 3 == 0 else "en"
-        await storage.put(UserKey("telegram", str(chat)), applicant(lang=lang, **kwargs), expected_version=0)
+        await storage.put(
+            UserKey("telegram", str(chat)), applicant(lang=lang, **kwargs), expected_version=0
+        )
 
 
 def broadcasts_to(fake: FakeBotApi, chat: int) -> list[str]:
@@ -51,10 +63,15 @@ async def serve(fake: FakeBotApi, tmp_path: Path) -> AsyncIterator[Serve]:
     servers: list[Server] = []
 
     async def start(**env: str) -> Telegram:
-        values = {"KVISA_DATA_DIR": str(tmp_path / "var"), "TELEGRAM_BOT_TOKEN": TOKEN,
-                  "TELEGRAM_API_BASE": fake.base_url, "KVISA_HTTP_PORT": str(free_port()),
-                  "KVISA_ADMINS": f"telegram:{ADMIN}", "KVISA_AGENCY_NAME": "Shanghai K Agency",
-                  "KVISA_AGENCY_NAME_ZH": "上海K签代理"}
+        values = {
+            "KVISA_DATA_DIR": str(tmp_path / "var"),
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE": fake.base_url,
+            "KVISA_HTTP_PORT": str(free_port()),
+            "KVISA_ADMINS": f"telegram:{ADMIN}",
+            "KVISA_AGENCY_NAME": "Shanghai K Agency",
+            "KVISA_AGENCY_NAME_ZH": "上海K签代理",
+        }
         server = Server(Settings.from_env(values | env), clock=FixedClock(NOON_SHANGHAI))
         servers.append(server)
         await server.start()

@@ -26,7 +26,9 @@ async def wait_done(store: BroadcastStore, broadcast_id: str, fake: FakeBotApi) 
             await asyncio.sleep(0.05)
 
 
-async def test_an_admin_composes_previews_and_sends_and_sees_progress(fake: FakeBotApi, serve: Serve) -> None:
+async def test_an_admin_composes_previews_and_sends_and_sees_progress(
+    fake: FakeBotApi, serve: Serve
+) -> None:
     tg = await serve()
     assert tg.server.storage is not None
     await store_applicants(tg.server.storage, range(20_000, 20_006), park="lingang")
@@ -35,7 +37,9 @@ async def test_an_admin_composes_previews_and_sends_and_sees_progress(fake: Fake
     assert "English text" in (await admin.send("/broadcast"))[0].text
     refused = await admin.send(EN)
     assert "Chinese text" in refused[0].text
-    assert "not look like Chinese" in (await admin.send("Only English again"))[0].text  # one language: refused
+    assert (
+        "not look like Chinese" in (await admin.send("Only English again"))[0].text
+    )  # one language: refused
     asked = await admin.send(ZH)
     assert asked[-1].option_ids[:2] == ["bc:seg:0", "bc:seg:1"]
     preview = await admin.send("park=lingang")  # a typed segment
@@ -47,7 +51,9 @@ async def test_an_admin_composes_previews_and_sends_and_sees_progress(fake: Fake
     await wait_done(BroadcastStore(tg.server.storage), broadcast_id, fake)
     assert all(len(broadcasts_to(fake, chat)) == 1 for chat in range(20_000, 20_006))
     assert all(broadcasts_to(fake, chat) == [] for chat in range(30_000, 30_003))
-    await fake.wait_for(lambda: any("finished" in m.text for m in fake.messages[ADMIN]), what="final progress")
+    await fake.wait_for(
+        lambda: any("finished" in m.text for m in fake.messages[ADMIN]), what="final progress"
+    )
     progress = [m for m in fake.messages[ADMIN] if f"Broadcast {broadcast_id}:" in m.text]
     assert len(progress) == 1  # one message, edited in place
     assert fake.calls_to("editMessageText", ADMIN)
@@ -68,7 +74,9 @@ async def test_discard_and_cancel(fake: FakeBotApi, serve: Serve) -> None:
     assert "discarded" in (await admin.send("/cancel"))[0].text
 
 
-async def test_admin_commands_from_anyone_else_are_unknown(fake: FakeBotApi, serve: Serve, caplog) -> None:  # type: ignore[no-untyped-def]
+async def test_admin_commands_from_anyone_else_are_unknown(
+    fake: FakeBotApi, serve: Serve, caplog
+) -> None:  # type: ignore[no-untyped-def]
     tg = await serve()
     stranger = tg.user(777)
     await stranger.send("/start")
@@ -78,7 +86,9 @@ async def test_admin_commands_from_anyone_else_are_unknown(fake: FakeBotApi, ser
     assert "refused for telegram:777" in caplog.text
 
 
-async def test_news_off_keeps_an_applicant_out_of_broadcasts(fake: FakeBotApi, serve: Serve) -> None:
+async def test_news_off_keeps_an_applicant_out_of_broadcasts(
+    fake: FakeBotApi, serve: Serve
+) -> None:
     tg = await serve()
     assert tg.server.storage is not None and tg.server.composer is not None
     await store_applicants(tg.server.storage, range(40_000, 40_002))
@@ -103,20 +113,34 @@ async def test_the_http_admin_api(fake: FakeBotApi, serve: Serve) -> None:
     base = f"http://127.0.0.1:{tg.server.settings.http_port}/admin/broadcasts"
     good = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     async with aiohttp.ClientSession() as http:
-        for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"}, {"Authorization": ADMIN_TOKEN}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong-token-0123456789"},
+            {"Authorization": ADMIN_TOKEN},
+        ):
             async with http.post(base, json={"en": EN, "zh": ZH}, headers=headers) as response:
                 assert response.status == 401
         async with http.post(base, json={"en": EN}, headers=good) as response:
             assert response.status == 400 and (await response.json())["field"] == "zh"
-        async with http.post(base, json={"en": EN, "zh": ZH, "segment": "park=mars"}, headers=good) as response:
+        async with http.post(
+            base, json={"en": EN, "zh": ZH, "segment": "park=mars"}, headers=good
+        ) as response:
             assert response.status == 400 and (await response.json())["field"] == "park"
         async with http.post(base, data=b"{not json", headers=good) as response:
             assert response.status == 400
-        async with http.post(base, json={"en": EN, "zh": ZH, "segment": {"lang": ["zh"]}, "dry_run": True},
-                             headers=good) as response:
+        async with http.post(
+            base,
+            json={"en": EN, "zh": ZH, "segment": {"lang": ["zh"]}, "dry_run": True},
+            headers=good,
+        ) as response:
             assert response.status == 200
-            assert await response.json() == {"dry_run": True, "segment": "lang=zh", "recipients": 1,
-                                             "per_channel": {"telegram": 1}, "wechat_outside_window": 0}
+            assert await response.json() == {
+                "dry_run": True,
+                "segment": "lang=zh",
+                "recipients": 1,
+                "per_channel": {"telegram": 1},
+                "wechat_outside_window": 0,
+            }
         async with http.post(base, json={"en": EN, "zh": ZH}, headers=good) as response:
             assert response.status == 201
             created = await response.json()
@@ -124,7 +148,9 @@ async def test_the_http_admin_api(fake: FakeBotApi, serve: Serve) -> None:
         await wait_done(BroadcastStore(tg.server.storage), created["id"], fake)
         async with http.get(f"{base}/{created['id']}", headers=good) as response:
             shown = await response.json()
-        assert shown["status"] == "done" and shown["counts"] == {"sent": 3} and shown["remaining"] == 0
+        assert (
+            shown["status"] == "done" and shown["counts"] == {"sent": 3} and shown["remaining"] == 0
+        )
         async with http.get(base, headers=good) as response:
             assert [b["id"] for b in (await response.json())["broadcasts"]] == [created["id"]]
         async with http.post(f"{base}/{created['id']}/cancel", headers=good) as response:
@@ -134,6 +160,8 @@ async def test_the_http_admin_api(fake: FakeBotApi, serve: Serve) -> None:
 async def test_without_a_token_there_is_no_admin_api(fake: FakeBotApi, serve: Serve) -> None:
     tg = await serve()
     url = f"http://127.0.0.1:{tg.server.settings.http_port}/admin/broadcasts"
-    async with aiohttp.ClientSession() as http, http.get(
-            url, headers={"Authorization": "Bearer anything-at-all-really"}) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(url, headers={"Authorization": "Bearer anything-at-all-really"}) as response,
+    ):
         assert response.status == 404

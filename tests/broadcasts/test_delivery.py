@@ -17,11 +17,16 @@ FLOODED = range(FIRST + 7, FIRST + 2_000, 67)  # 30 chats answer 429 once
 
 
 def broadcast_calls(fake: FakeBotApi) -> int:
-    return sum(1 for c in fake.calls if c.method in SENDING and c.status == 200 and (c.chat_id or 0) >= FIRST)
+    return sum(
+        1
+        for c in fake.calls
+        if c.method in SENDING and c.status == 200 and (c.chat_id or 0) >= FIRST
+    )
 
 
 async def test_two_thousand_applicants_get_it_once_through_floods_blocks_and_a_restart(
-        fake: FakeBotApi, serve: Serve) -> None:
+    fake: FakeBotApi, serve: Serve
+) -> None:
     fake.limit = 30.0
     for chat in BLOCKED:
         fake.block(chat)
@@ -30,14 +35,20 @@ async def test_two_thousand_applicants_get_it_once_through_floods_blocks_and_a_r
     tg = await serve()
     assert tg.server.storage is not None and tg.server.composer is not None
     await store_applicants(tg.server.storage, range(FIRST, FIRST + COUNT))
-    broadcast = await tg.server.composer.create("Lingang now accepts online applications.",
-                                                "临港现已接受网上申请。", Segment(), author="cli")
+    broadcast = await tg.server.composer.create(
+        "Lingang now accepts online applications.",
+        "临港现已接受网上申请。",
+        Segment(),
+        author="cli",
+    )
     assert broadcast.total == COUNT
 
     # An applicant chats while it runs: each reply goes out ahead of the broadcast's queue.
     applicant = tg.user(555)
     await applicant.send("/start")
-    await fake.wait_for(lambda: broadcast_calls(fake) >= 200, timeout=60, what="200 broadcast messages")
+    await fake.wait_for(
+        lambda: broadcast_calls(fake) >= 200, timeout=60, what="200 broadcast messages"
+    )
     for text in ("/help", "/faq", "/parks"):
         before = broadcast_calls(fake)
         replies = await applicant.send(text)
@@ -45,7 +56,9 @@ async def test_two_thousand_applicants_get_it_once_through_floods_blocks_and_a_r
         assert broadcast_calls(fake) - before <= 3  # at most the sends already on the wire
 
     # A restart in the middle: what was sent stays sent, the rest resumes.
-    await fake.wait_for(lambda: broadcast_calls(fake) >= 700, timeout=60, what="700 broadcast messages")
+    await fake.wait_for(
+        lambda: broadcast_calls(fake) >= 700, timeout=60, what="700 broadcast messages"
+    )
     await tg.server.stop()
     sent_before_restart = broadcast_calls(fake)
     tg = await serve()
@@ -73,7 +86,11 @@ async def test_two_thousand_applicants_get_it_once_through_floods_blocks_and_a_r
         assert record and record.data["inactive"] is True
     # Each in their language first, the other below, with the agency's name and the opt-out.
     zh_first = broadcasts_to(fake, FIRST)[0]
-    assert zh_first.startswith("📢 来自上海K签代理的政策更新") and zh_first.index("临港") < zh_first.index("Lingang")
+    assert zh_first.startswith("📢 来自上海K签代理的政策更新") and zh_first.index(
+        "临港"
+    ) < zh_first.index("Lingang")
     en_first = broadcasts_to(fake, FIRST + 1)[0]
-    assert en_first.startswith("📢 Policy update from Shanghai K Agency") and "/news off" in en_first
+    assert (
+        en_first.startswith("📢 Policy update from Shanghai K Agency") and "/news off" in en_first
+    )
     assert await store.chunk(broadcast.id, 0) == {}  # who got it is forgotten once it is done

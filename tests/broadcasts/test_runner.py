@@ -40,7 +40,9 @@ class Platform:
     def __post_init__(self) -> None:
         self.gate.set()
 
-    async def send(self, user: UserKey, messages: Sequence[Outbound], *, news: bool = False) -> None:
+    async def send(
+        self, user: UserKey, messages: Sequence[Outbound], *, news: bool = False
+    ) -> None:
         assert news
         await self.gate.wait()
         if user.channel == "wechat" and user.id.startswith("late"):
@@ -61,8 +63,14 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
 def runner(storage: Storage, platform: Platform) -> BroadcastRunner:
     senders = {"telegram": platform.send, "wechat": platform.send}
-    return BroadcastRunner(BroadcastStore(storage), CATALOGS, FixedClock(NOON_SHANGHAI), senders,
-                           {"telegram": Pacer(1000.0), "wechat": Pacer(1000.0)}, FAST)
+    return BroadcastRunner(
+        BroadcastStore(storage),
+        CATALOGS,
+        FixedClock(NOON_SHANGHAI),
+        senders,
+        {"telegram": Pacer(1000.0), "wechat": Pacer(1000.0)},
+        FAST,
+    )
 
 
 async def queue(storage: Storage, users: list[UserKey]) -> Broadcast:
@@ -142,10 +150,20 @@ async def test_only_the_leader_delivers(redis_url: str, redis_prefix: str) -> No
     async with RedisStorage.from_url(redis_url, prefix=redis_prefix) as storage:
         broadcast = await queue(storage, [UserKey("telegram", str(n)) for n in range(40)])
         platforms = [Platform(), Platform()]
-        services = [BroadcastRunner(BroadcastStore(storage), CATALOGS, FixedClock(NOON_SHANGHAI),
-                                    {"telegram": p.send}, {"telegram": Pacer(1000.0)}, FAST,
-                                    redis_url=redis_url, redis_prefix=redis_prefix, leader_ttl=1.0)
-                    for p in platforms]
+        services = [
+            BroadcastRunner(
+                BroadcastStore(storage),
+                CATALOGS,
+                FixedClock(NOON_SHANGHAI),
+                {"telegram": p.send},
+                {"telegram": Pacer(1000.0)},
+                FAST,
+                redis_url=redis_url,
+                redis_prefix=redis_prefix,
+                leader_ttl=1.0,
+            )
+            for p in platforms
+        ]
         for service in services:
             await service.start()
         try:

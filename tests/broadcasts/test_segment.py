@@ -20,9 +20,19 @@ TODAY = dt.date(2026, 11, 25)
 TG, WX = UserKey("telegram", "1"), UserKey("wechat", "oX")
 
 
-def user(lang: str = "en", park: str = "lingang", events: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
-    return Session(lang=lang, consent_at="2026-11-01T00:00:00+00:00", finished=True,  # type: ignore[arg-type]
-                   answers={"park": park, "plan": "employed"}, events=events or {}).to_json() | extra
+def user(
+    lang: str = "en", park: str = "lingang", events: dict[str, str] | None = None, **extra: Any
+) -> dict[str, Any]:
+    return (
+        Session(
+            lang=lang,
+            consent_at="2026-11-01T00:00:00+00:00",
+            finished=True,  # type: ignore[arg-type]
+            answers={"park": park, "plan": "employed"},
+            events=events or {},
+        ).to_json()
+        | extra
+    )
 
 
 def test_an_empty_segment_is_everyone_who_may_get_updates() -> None:
@@ -40,8 +50,12 @@ def test_entered_but_no_work_permit_yet() -> None:
     segment = Segment.parse(FLOWS, "reached=entered not_reached=work_permit_granted")
     assert segment.matches(FLOWS, TG, user(events={"entered": "2026-11-20"}), TODAY)
     assert not segment.matches(FLOWS, TG, user(events={}), TODAY)
-    assert not segment.matches(FLOWS, TG, user(events={"entered": "2026-11-20", "work_permit_granted": "2026-11-24"}),
-                               TODAY)
+    assert not segment.matches(
+        FLOWS,
+        TG,
+        user(events={"entered": "2026-11-20", "work_permit_granted": "2026-11-24"}),
+        TODAY,
+    )
 
 
 def test_language_park_plan_and_platform() -> None:
@@ -53,22 +67,34 @@ def test_language_park_plan_and_platform() -> None:
 
 
 def test_the_channel_of_eligibility_comes_from_the_rules() -> None:
-    answers = ACADEMIC | {"residence_country": "DE", "planned_application": "2026-12-01",  # as stored
-                          "degree_field_stem": True, "degree_from_recognized": True, "stem_work_at_recognized": False}
-    academic = Session(consent_at="2026-11-01T00:00:00+00:00", finished=True, answers=answers).to_json()
+    answers = ACADEMIC | {
+        "residence_country": "DE",
+        "planned_application": "2026-12-01",  # as stored
+        "degree_field_stem": True,
+        "degree_from_recognized": True,
+        "stem_work_at_recognized": False,
+    }
+    academic = Session(
+        consent_at="2026-11-01T00:00:00+00:00", finished=True, answers=answers
+    ).to_json()
     assert Segment.parse(FLOWS, "eligible=academic").matches(FLOWS, TG, academic, TODAY)
     assert not Segment.parse(FLOWS, "eligible=work").matches(FLOWS, TG, academic, TODAY)
-    assert not Segment.parse(FLOWS, "eligible=academic").matches(FLOWS, TG, user(), TODAY)  # unfinished answers
+    assert not Segment.parse(FLOWS, "eligible=academic").matches(
+        FLOWS, TG, user(), TODAY
+    )  # unfinished answers
 
 
-@pytest.mark.parametrize(("text", "field", "says"), [
-    ("park=mars", "park", "one of zhangjiang, lingang"),
-    ("planet=mars", "segment", "one of the keys lang, park"),
-    ("lingang", "segment", "key=value"),
-    ("reached=entered not_reached=entered", "reached", "other than"),
-    ("active=maybe", "active", "yes or any"),
-    ("channel=email", "channel", "telegram, wechat"),
-])
+@pytest.mark.parametrize(
+    ("text", "field", "says"),
+    [
+        ("park=mars", "park", "one of zhangjiang, lingang"),
+        ("planet=mars", "segment", "one of the keys lang, park"),
+        ("lingang", "segment", "key=value"),
+        ("reached=entered not_reached=entered", "reached", "other than"),
+        ("active=maybe", "active", "yes or any"),
+        ("channel=email", "channel", "telegram, wechat"),
+    ],
+)
 def test_a_bad_segment_says_what_is_accepted(text: str, field: str, says: str) -> None:
     with pytest.raises(InputError) as caught:
         Segment.parse(FLOWS, text)
@@ -97,8 +123,13 @@ def segments(draw: st.DrawFn) -> str:
         if chosen:
             parts.append(f"{key}={','.join(chosen)}")
     reached = set(next((p.split("=")[1].split(",") for p in parts if p.startswith("reached=")), []))
-    later = draw(st.lists(st.sampled_from([e for e in ALLOWED["not_reached"] if e not in reached]), unique=True,
-                          max_size=2))
+    later = draw(
+        st.lists(
+            st.sampled_from([e for e in ALLOWED["not_reached"] if e not in reached]),
+            unique=True,
+            max_size=2,
+        )
+    )
     if later:
         parts.append("not_reached=" + ",".join(later))
     if draw(st.booleans()):

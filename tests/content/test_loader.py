@@ -38,14 +38,28 @@ def test_shipped_flows_are_valid() -> None:
     flows = load_flows(flows_dir())
     assert [q.id for q in flows.questions][:2] == ["degree", "degree_field_stem"]
     assert {i.id for i in flows.items} >= {
-        "passport", "visa_application_form", "photo", "talent_declaration", "degree_certificate",
-        "commitment_letter", "no_criminal_record", "research_proof", "achievements_proof",
-        "employment_contract", "business_plan", "research_project_materials", "medical_exam"}
+        "passport",
+        "visa_application_form",
+        "photo",
+        "talent_declaration",
+        "degree_certificate",
+        "commitment_letter",
+        "no_criminal_record",
+        "research_proof",
+        "achievements_proof",
+        "employment_contract",
+        "business_plan",
+        "research_project_materials",
+        "medical_exam",
+    }
 
 
 def test_unknown_key_names_file_and_line(flows_copy: Path) -> None:
-    line = edit(flows_copy / "interview.yaml", "    why: \"The academic channel needs",
-                "    colour: blue\n    why: \"The academic channel needs")
+    line = edit(
+        flows_copy / "interview.yaml",
+        '    why: "The academic channel needs',
+        '    colour: blue\n    why: "The academic channel needs',
+    )
     with pytest.raises(FlowError) as caught:
         load_flows(flows_copy)
     assert (caught.value.file, caught.value.line) == ("flows/interview.yaml", line)
@@ -63,7 +77,11 @@ def test_condition_on_unknown_answer_is_a_dangling_reference(flows_copy: Path) -
 
 def test_condition_value_that_is_not_an_option_is_refused(flows_copy: Path) -> None:
     path = flows_copy / "interview.yaml"
-    edit(path, "when: {park: [zhangjiang], plan: [employed]}", "when: {park: [pudong], plan: [employed]}")
+    edit(
+        path,
+        "when: {park: [zhangjiang], plan: [employed]}",
+        "when: {park: [pudong], plan: [employed]}",
+    )
     with pytest.raises(FlowError) as caught:
         load_flows(flows_copy)
     assert caught.value.line == line_of(path, "    when: {park: [pudong], plan: [employed]}")
@@ -81,8 +99,11 @@ def test_unknown_step_and_unknown_source_are_refused(flows_copy: Path) -> None:
 
 
 def test_a_condition_on_a_later_question_is_refused(flows_copy: Path) -> None:
-    edit(flows_copy / "interview.yaml", "when: {degree: [bachelor, master, doctorate]}",
-         "when: {park: [lingang]}")
+    edit(
+        flows_copy / "interview.yaml",
+        "when: {degree: [bachelor, master, doctorate]}",
+        "when: {park: [lingang]}",
+    )
     with pytest.raises(FlowError, match="later fact"):
         load_flows(flows_copy)
 
@@ -107,14 +128,23 @@ def test_missing_translation_names_the_text_and_line(flows_copy: Path) -> None:
 def test_flows_check_command_reports_file_and_line(flows_copy: Path) -> None:
     path = flows_copy / "parks.yaml"
     edit(path, "  - id: lingang", "  - id: hongqiao")
-    run = subprocess.run([sys.executable, "-m", "kvisa.bot.cli", "flows", "check"], capture_output=True, text=True,
-                         env={"KVISA_FLOWS_DIR": str(flows_copy), "PATH": "/usr/bin:/bin"}, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "kvisa.bot.cli", "flows", "check"],
+        capture_output=True,
+        text=True,
+        env={"KVISA_FLOWS_DIR": str(flows_copy), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
     assert run.returncode == 1
     assert f"flows/parks.yaml:{line_of(path, '  - id: hongqiao')}" in run.stderr
     assert "Traceback" not in run.stderr
 
 
 def test_flows_check_command_accepts_the_shipped_flows() -> None:
-    run = subprocess.run([sys.executable, "-m", "kvisa.bot.cli", "flows", "check"], capture_output=True, text=True,
-                         timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "kvisa.bot.cli", "flows", "check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr

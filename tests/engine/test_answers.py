@@ -7,21 +7,40 @@ import datetime as dt
 import pytest
 
 from kvisa.bot.content.model import Option
-from kvisa.bot.engine.answers import Rejected, coerce_field, match_option, parse_country, parse_date, readable
+from kvisa.bot.engine.answers import (
+    Rejected,
+    coerce_field,
+    match_option,
+    parse_country,
+    parse_date,
+    readable,
+)
 from kvisa.bot.errors import InputError
 from tests.support import content
 
 TODAY = dt.date(2026, 11, 25)
 
 
-@pytest.mark.parametrize("text", ["1998-04-27", "1998/4/27", "1998.04.27", "19980427", "1998年4月27日",
-                                  "１９９８－０４－２７", " 1998 - 04 - 27 "])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1998-04-27",
+        "1998/4/27",
+        "1998.04.27",
+        "19980427",
+        "1998年4月27日",
+        "１９９８－０４－２７",
+        " 1998 - 04 - 27 ",
+    ],
+)
 def test_year_first_dates_in_common_forms_are_read(text: str) -> None:
     assert parse_date(text) == dt.date(1998, 4, 27)
 
 
-@pytest.mark.parametrize("text", ["1990-02-31", "2026-13-01", "0199-01-01", "199-1-1", "27.04.1998",
-                                  "tomorrow", "1998-04", ""])
+@pytest.mark.parametrize(
+    "text",
+    ["1990-02-31", "2026-13-01", "0199-01-01", "199-1-1", "27.04.1998", "tomorrow", "1998-04", ""],
+)
 def test_impossible_or_ambiguous_dates_get_a_hint(text: str) -> None:
     assert isinstance(parse_date(text), Rejected)
 
@@ -32,9 +51,21 @@ def test_day_first_dates_get_a_specific_hint_not_the_generic_one() -> None:
     assert generic.hint != day_first.hint
 
 
-@pytest.mark.parametrize(("text", "code"), [("Germany", "DE"), ("germany", "DE"), ("德国", "DE"), ("DE", "DE"),
-                                            ("deu", "DE"), ("U.S.A.", "US"), ("United States", "US"),
-                                            ("美国", "US"), ("UK", "GB"), ("中国", "CN")])
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Germany", "DE"),
+        ("germany", "DE"),
+        ("德国", "DE"),
+        ("DE", "DE"),
+        ("deu", "DE"),
+        ("U.S.A.", "US"),
+        ("United States", "US"),
+        ("美国", "US"),
+        ("UK", "GB"),
+        ("中国", "CN"),
+    ],
+)
 def test_countries_by_english_or_chinese_name_or_code(text: str, code: str) -> None:
     assert parse_country(text) == code
 

@@ -10,32 +10,102 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kvisa.bot.content.model import Flows
+from kvisa.bot.engine.answers import typed
 from kvisa.bot.engine.engine import Engine
 from kvisa.bot.engine.session import Session
 from kvisa.bot.engine.types import Inbound, Outbound
 from kvisa.bot.policy.eligibility import facts_of
-from kvisa.bot.engine.answers import typed
 from kvisa.bot.policy.zones import zone_choices
 from kvisa.storage.base import UserKey
 from tests.support import NOON_SHANGHAI, content
 
-AWAITING_KINDS = {"question", "consent", "edit", "lang", "confirm", "checklist", "faq", "menu", "reminders",
-                  "report", "event_date", "event_confirm", "deficiency"}
+AWAITING_KINDS = {
+    "question",
+    "consent",
+    "edit",
+    "lang",
+    "confirm",
+    "checklist",
+    "faq",
+    "menu",
+    "reminders",
+    "report",
+    "event_date",
+    "event_confirm",
+    "deficiency",
+}
 USER = UserKey("console", "fuzz")
 
-commands = st.sampled_from([
-    "/start", "/start lingang", "/start zhangjiang", "/help", "/back", "/edit", "/checklist", "/lang",
-    "/lang zh", "/reset", "/mydata", "/delete", "/faq", "/parks", "/bogus", "/", "/START@KVisaBot",
-    "/reminders",
-])
+commands = st.sampled_from(
+    [
+        "/start",
+        "/start lingang",
+        "/start zhangjiang",
+        "/help",
+        "/back",
+        "/edit",
+        "/checklist",
+        "/lang",
+        "/lang zh",
+        "/reset",
+        "/mydata",
+        "/delete",
+        "/faq",
+        "/parks",
+        "/bogus",
+        "/",
+        "/START@KVisaBot",
+        "/reminders",
+    ]
+)
 texts = st.one_of(
-    st.sampled_from([
-        "", " ", "1", "2", "3", "12", "99", "0", "-1", "１", "yes", "No", "是", "否", "today",
-        "1998-04-27", "1990-02-31", "0199-01-01", "2099-01-01", "2027-06-30", "1998年4月27日",
-        "27.04.1998", "Germany", "德国", "DE", "usa", "Atlantis", "😀😀", "🇨🇳", "x" * 10_000,
-        "Master's", "硕士", "lingang", "\u200b", "\n\n", "United States", "美国", "RU", "Kiribati",
-        "rem:pause", "rem:done:work_permit_apply", "rem:later:nowhere", "rem:",
-    ]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "1",
+            "2",
+            "3",
+            "12",
+            "99",
+            "0",
+            "-1",
+            "１",
+            "yes",
+            "No",
+            "是",
+            "否",
+            "today",
+            "1998-04-27",
+            "1990-02-31",
+            "0199-01-01",
+            "2099-01-01",
+            "2027-06-30",
+            "1998年4月27日",
+            "27.04.1998",
+            "Germany",
+            "德国",
+            "DE",
+            "usa",
+            "Atlantis",
+            "😀😀",
+            "🇨🇳",
+            "x" * 10_000,
+            "Master's",
+            "硕士",
+            "lingang",
+            "\u200b",
+            "\n\n",
+            "United States",
+            "美国",
+            "RU",
+            "Kiribati",
+            "rem:pause",
+            "rem:done:work_permit_apply",
+            "rem:later:nowhere",
+            "rem:",
+        ]
+    ),
     st.text(max_size=40),
 )
 # ("pick", n): press the n-th button of the last prompt; ("stale", id): a button from long ago.
@@ -43,8 +113,20 @@ actions = st.one_of(
     commands.map(lambda c: ("text", c)),
     texts.map(lambda t: ("text", t)),
     st.integers(0, 15).map(lambda n: ("pick", n)),
-    st.sampled_from(["agree", "none", "yes", "_today", "passport", "zh", "America/Chicago", "rem:resume",
-                     "rem:later:work_permit_apply", "rem:bogus"]).map(lambda o: ("stale", o)),
+    st.sampled_from(
+        [
+            "agree",
+            "none",
+            "yes",
+            "_today",
+            "passport",
+            "zh",
+            "America/Chicago",
+            "rem:resume",
+            "rem:later:work_permit_apply",
+            "rem:bogus",
+        ]
+    ).map(lambda o: ("stale", o)),
 )
 
 
@@ -71,7 +153,9 @@ def check_state(flows: Flows, data: dict[str, Any] | None) -> None:
         elif question.kind == "zone":  # one of the clocks of the country of residence
             assert value in {c.zone for c in zone_choices(session.answers["residence_country"])}
         # every kept answer still applies given the answers before it
-        assert question.when is None or question.when.holds(facts_of(flows, typed_answers)), question.id
+        assert question.when is None or question.when.holds(facts_of(flows, typed_answers)), (
+            question.id
+        )
         typed_answers[question.id] = typed(question, value)
     if session.awaiting is not None:
         assert session.awaiting["kind"] in AWAITING_KINDS
@@ -83,7 +167,9 @@ def check_state(flows: Flows, data: dict[str, Any] | None) -> None:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(actions, min_size=1, max_size=40), st.sampled_from([None, "en", "zh-hans"]))
-def test_every_input_gets_a_reply_and_state_stays_valid(steps: list[tuple[str, Any]], hint: str | None) -> None:
+def test_every_input_gets_a_reply_and_state_stays_valid(
+    steps: list[tuple[str, Any]], hint: str | None
+) -> None:
     flows, catalogs = content()
     engine = Engine(flows, catalogs, storage=None)  # type: ignore[arg-type]  # pure turns only
     data: dict[str, Any] | None = None
@@ -98,7 +184,9 @@ def test_every_input_gets_a_reply_and_state_stays_valid(steps: list[tuple[str, A
             if not prompts or value >= len(prompts[-1].options):
                 continue
             prompt = prompts[-1]
-            inbound = Inbound(USER, at, option=prompt.options[value].id, prompt=prompt.prompt, lang_hint=hint)
+            inbound = Inbound(
+                USER, at, option=prompt.options[value].id, prompt=prompt.prompt, lang_hint=hint
+            )
         else:
             inbound = Inbound(USER, at, option=value, prompt=0, lang_hint=hint)
         before = data

@@ -12,10 +12,14 @@ from hypothesis import strategies as st
 
 from kvisa.bot.engine.session import Session
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8))
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8)
+)
 json_values = st.recursive(
     scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 json_objects = st.dictionaries(st.text(max_size=6), json_values, max_size=5)
@@ -29,8 +33,10 @@ sessions = st.builds(
     consent_at=optional_text,
     answers=json_objects,
     awaiting=st.none() | json_objects,
-    edit=st.none() | st.fixed_dictionaries({"queue": st.lists(st.text(max_size=6), max_size=4),
-                                            "before": st.none() | json_objects}),
+    edit=st.none()
+    | st.fixed_dictionaries(
+        {"queue": st.lists(st.text(max_size=6), max_size=4), "before": st.none() | json_objects}
+    ),
     prompt=st.integers(0, 10_000),
     finished=st.booleans(),
     ticked=st.lists(st.text(max_size=6), max_size=5),

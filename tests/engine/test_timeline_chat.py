@@ -12,7 +12,9 @@ from kvisa.storage.base import UserKey
 from tests.support import ACADEMIC, Chat
 
 
-async def finished(engine: Engine, lang_hint: str | None = None, user: str = "alice", **answers: str) -> Chat:
+async def finished(
+    engine: Engine, lang_hint: str | None = None, user: str = "alice", **answers: str
+) -> Chat:
     chat = Chat(engine, user=UserKey("console", user), lang_hint=lang_hint)
     await chat.interview(**{**ACADEMIC, **answers})
     return chat

@@ -71,7 +71,9 @@ async def test_under_18_is_refused_with_the_age_rule(chat: Chat) -> None:
 
 
 async def test_zhangjiang_key_enterprise_gets_commitment_letter(chat: Chat) -> None:
-    await chat.interview(**{**ACADEMIC, "plan": "employed", "park": "zhangjiang", "key_enterprise": "yes"})
+    await chat.interview(
+        **{**ACADEMIC, "plan": "employed", "park": "zhangjiang", "key_enterprise": "yes"}
+    )
     result = assessment_of(await chat.state())  # type: ignore[arg-type]
     ids = result.checklist_ids  # type: ignore[attr-defined]
     assert {"commitment_letter", "employment_contract", "degree_certificate"} <= set(ids)
@@ -79,7 +81,9 @@ async def test_zhangjiang_key_enterprise_gets_commitment_letter(chat: Chat) -> N
     assert degree.detail != degree.item.detail  # the commitment variant, not "with authentication"
 
 
-async def test_editing_an_answer_reasks_only_its_dependents_and_shows_the_change(chat: Chat) -> None:
+async def test_editing_an_answer_reasks_only_its_dependents_and_shows_the_change(
+    chat: Chat,
+) -> None:
     await chat.interview(**{**ACADEMIC, "stem_work_at_recognized": "yes"})
     await chat.send("/edit")
     await chat.choose("degree")
@@ -128,7 +132,9 @@ async def test_back_reasks_the_previous_question_in_interview_order(chat: Chat) 
     assert (await chat.awaiting()) == {"kind": "question", "id": "degree"}
 
 
-async def test_session_resumes_after_restart_exactly_where_it_stopped(storage: SqliteStorage, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_session_resumes_after_restart_exactly_where_it_stopped(
+    storage: SqliteStorage, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     first = Chat(engine_on(storage))
     await first.send("/start")
     await first.choose("agree")
@@ -180,7 +186,9 @@ async def test_mydata_lists_every_stored_answer(chat: Chat) -> None:
         assert t(flows.question(qid).short) in chat.replies[0].text
 
 
-async def test_chinese_interview_accepts_chinese_labels_and_full_width_numbers(engine: Engine) -> None:
+async def test_chinese_interview_accepts_chinese_labels_and_full_width_numbers(
+    engine: Engine,
+) -> None:
     chat = Chat(engine, lang_hint="zh-hans")
     await chat.send("/start")
     await chat.send("１")  # full-width 1: "I agree"
@@ -200,7 +208,12 @@ async def test_lang_command_switches_language_and_keeps_answers(chat: Chat) -> N
     await chat.send("/lang")
     await chat.choose("zh")
     state = await chat.state()
-    assert state and state["lang"] == "zh" and state["lang_chosen"] and state["answers"] == {"degree": "master"}
+    assert (
+        state
+        and state["lang"] == "zh"
+        and state["lang_chosen"]
+        and state["answers"] == {"degree": "master"}
+    )
     assert (await chat.awaiting()) == {"kind": "question", "id": "degree_field_stem"}
 
 
@@ -272,7 +285,9 @@ async def test_unknown_command_gets_help(chat: Chat) -> None:
 async def test_progress_counts_questions_that_still_apply(chat: Chat) -> None:
     await chat.send("/start")
     await chat.choose("agree")
-    assert chat.last_prompt.text.startswith("(1/13)")  # the time zone counts until the country is known
+    assert chat.last_prompt.text.startswith(
+        "(1/13)"
+    )  # the time zone counts until the country is known
     await chat.choose("none")  # the two degree questions drop out
     assert chat.last_prompt.text.startswith("(2/11)")
 
@@ -284,16 +299,24 @@ def test_session_round_trips_through_json() -> None:
 
 def test_policy_matches_the_shipped_rules_for_a_plain_case() -> None:
     flows, _ = content()
-    answers = {"degree": "bachelor", "degree_field_stem": True, "degree_from_recognized": False,
-               "stem_work_at_recognized": False, "birth_date": dt.date(2000, 1, 1), "plan": "startup",
-               "park": "other"}
+    answers = {
+        "degree": "bachelor",
+        "degree_field_stem": True,
+        "degree_from_recognized": False,
+        "stem_work_at_recognized": False,
+        "birth_date": dt.date(2000, 1, 1),
+        "plan": "startup",
+        "park": "other",
+    }
     result = assess(flows, answers, dt.date(2026, 11, 25))
     assert not result.eligible
     academic = next(r for r in result.channel_results if r.id == "academic")
     assert len(academic.unmet) == 1  # only the recognised-institution rule fails
 
 
-async def test_option_by_position_is_the_nth_option_of_the_current_prompt(chat: Chat, engine: Engine) -> None:
+async def test_option_by_position_is_the_nth_option_of_the_current_prompt(
+    chat: Chat, engine: Engine
+) -> None:
     from kvisa.bot.engine.types import Inbound
 
     await chat.send("/start")

@@ -13,10 +13,17 @@ from kvisa.bot.policy.eligibility import age_on, assess
 from tests.support import content
 
 BASE: dict[str, Any] = {
-    "degree": "bachelor", "degree_field_stem": True, "degree_from_recognized": True,
-    "stem_work_at_recognized": False, "birth_date": dt.date(2000, 5, 1), "nationality": "BR",
-    "residence_country": "BR", "passport_expiry": dt.date(2030, 1, 1),
-    "planned_application": dt.date(2026, 12, 1), "plan": "startup", "park": "lingang",
+    "degree": "bachelor",
+    "degree_field_stem": True,
+    "degree_from_recognized": True,
+    "stem_work_at_recognized": False,
+    "birth_date": dt.date(2000, 5, 1),
+    "nationality": "BR",
+    "residence_country": "BR",
+    "passport_expiry": dt.date(2030, 1, 1),
+    "planned_application": dt.date(2026, 12, 1),
+    "plan": "startup",
+    "park": "lingang",
 }
 TODAY = dt.date(2026, 11, 25)
 dates = st.dates(dt.date(1900, 1, 1), dt.date(2100, 12, 31))
@@ -34,7 +41,9 @@ def test_exactly_35_needs_no_proof_but_36_does() -> None:
     flows, _ = content()
     assert not assess(flows, {**BASE, "birth_date": dt.date(1991, 12, 1)}, TODAY).needs_age_proof
     result = assess(flows, {**BASE, "birth_date": dt.date(1990, 11, 30)}, TODAY)
-    assert result.needs_age_proof and result.eligible and "achievements_proof" in result.checklist_ids
+    assert (
+        result.needs_age_proof and result.eligible and "achievements_proof" in result.checklist_ids
+    )
 
 
 def test_passport_expiring_within_six_months_of_application_warns() -> None:
@@ -61,8 +70,11 @@ def test_missing_planned_date_means_today() -> None:
 
 def test_checklist_follows_the_plan() -> None:
     flows, _ = content()
-    for plan, item in (("employed", "employment_contract"), ("startup", "business_plan"),
-                       ("research", "research_project_materials")):
+    for plan, item in (
+        ("employed", "employment_contract"),
+        ("startup", "business_plan"),
+        ("research", "research_project_materials"),
+    ):
         ids = assess(flows, {**BASE, "plan": plan}, TODAY).checklist_ids
         others = {"employment_contract", "business_plan", "research_project_materials"} - {item}
         assert item in ids and not others & set(ids)

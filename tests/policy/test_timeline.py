@@ -12,7 +12,11 @@ from kvisa.bot.policy.timeline import build_timeline, event_problem
 from tests.support import content
 
 TODAY = dt.date(2026, 11, 25)
-ANSWERS: dict[str, Any] = {"park": "other", "plan": "employed", "planned_application": dt.date(2026, 12, 1)}
+ANSWERS: dict[str, Any] = {
+    "park": "other",
+    "plan": "employed",
+    "planned_application": dt.date(2026, 12, 1),
+}
 
 
 def timeline(events: dict[str, dt.date], answers: dict[str, Any] = ANSWERS, **kw: Any):  # type: ignore[no-untyped-def]
@@ -60,7 +64,10 @@ def test_dates_in_a_year_without_official_schedule_are_estimated() -> None:
     tl = timeline({"visa_applied": dt.date(2026, 12, 1), "entered": dt.date(2026, 12, 20)})
     apply = deadline(tl, "work_permit_apply")
     assert apply.date == dt.date(2027, 1, 4) and apply.estimated
-    assert deadline(tl, "stay_limit").date == dt.date(2027, 6, 18) and deadline(tl, "stay_limit").estimated
+    assert (
+        deadline(tl, "stay_limit").date == dt.date(2027, 6, 18)
+        and deadline(tl, "stay_limit").estimated
+    )
     assert tl.estimated
 
 
@@ -78,15 +85,21 @@ def test_lingang_supplement_needs_lingang_and_deficiency_tolerance() -> None:
     ids = lambda tl: {d.id for d in tl.deadlines}  # noqa: E731
     assert "lingang_supplement" not in ids(timeline(events, lingang))
     assert "lingang_supplement" not in ids(timeline(events, deficiency_tolerance=True))
-    supplement = deadline(timeline(events, lingang, deficiency_tolerance=True), "lingang_supplement")
+    supplement = deadline(
+        timeline(events, lingang, deficiency_tolerance=True), "lingang_supplement"
+    )
     # 30 Sep + 3 working days: 8 Oct, 9 Oct, 10 Oct (make-up Saturday).
     assert supplement.date == dt.date(2026, 10, 10) == supplement.act_by
 
 
 def test_stay_limit_ends_with_the_residence_permit_and_work_permit_deadline_is_met() -> None:
-    events = {"entered": dt.date(2026, 9, 1), "work_permit_submitted": dt.date(2026, 9, 10),
-              "work_permit_granted": dt.date(2026, 9, 20), "residence_permit_submitted": dt.date(2026, 9, 22),
-              "residence_permit_granted": dt.date(2026, 9, 29)}
+    events = {
+        "entered": dt.date(2026, 9, 1),
+        "work_permit_submitted": dt.date(2026, 9, 10),
+        "work_permit_granted": dt.date(2026, 9, 20),
+        "residence_permit_submitted": dt.date(2026, 9, 22),
+        "residence_permit_granted": dt.date(2026, 9, 29),
+    }
     tl = timeline(events)
     assert "stay_limit" not in {d.id for d in tl.deadlines}
     assert deadline(tl, "work_permit_apply").met
@@ -103,10 +116,14 @@ def test_unknown_events_leave_their_deadlines_out() -> None:
 def test_reported_steps_must_keep_their_order_and_not_lie_in_the_future() -> None:
     flows, _ = content()
     applied = {"visa_applied": dt.date(2026, 10, 1)}
-    assert event_problem(flows, applied, "entered", dt.date(2026, 9, 30), TODAY)  # before the application
+    assert event_problem(
+        flows, applied, "entered", dt.date(2026, 9, 30), TODAY
+    )  # before the application
     assert event_problem(flows, applied, "entered", dt.date(2026, 11, 26), TODAY)  # tomorrow
     assert event_problem(flows, {}, "entered", dt.date(2020, 1, 1), TODAY)  # years ago
-    assert event_problem(flows, {"entered": dt.date(2026, 10, 5)}, "visa_applied", dt.date(2026, 10, 6), TODAY)
+    assert event_problem(
+        flows, {"entered": dt.date(2026, 10, 5)}, "visa_applied", dt.date(2026, 10, 6), TODAY
+    )
     assert event_problem(flows, applied, "entered", dt.date(2026, 10, 1), TODAY) is None
 
 

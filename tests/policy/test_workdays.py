@@ -31,8 +31,14 @@ def write_calendar(tmp_path: Path, text: str) -> Path:
 def test_installed_package_carries_the_2026_notice() -> None:
     # Guards _LAST_NOTICE: an older `holidays` would compute 2026 by rule, without these days.
     made_up = holidays.country_holidays("CN", years=2026).weekend_workdays
-    expected = {date(2026, 1, 4), date(2026, 2, 14), date(2026, 2, 28), date(2026, 5, 9),
-                date(2026, 9, 20), date(2026, 10, 10)}
+    expected = {
+        date(2026, 1, 4),
+        date(2026, 2, 14),
+        date(2026, 2, 28),
+        date(2026, 5, 9),
+        date(2026, 9, 20),
+        date(2026, 10, 10),
+    }
     assert expected <= made_up
 
 
@@ -222,33 +228,73 @@ HOLIDAY = "      - en: Spring Festival\n        zh: 春节\n"  # lines 5-6
     [
         pytest.param("years: []\nyaers: []\n", 2, id="unknown-top-key"),
         pytest.param("years: []\n" + "years: []\n", 2, id="duplicate-key"),
-        pytest.param("years:\n  - year: 2027\n    offical: true\n    holidays: []\n", 3,
-                     id="unknown-year-key"),
+        pytest.param(
+            "years:\n  - year: 2027\n    offical: true\n    holidays: []\n",
+            3,
+            id="unknown-year-key",
+        ),
         pytest.param("years:\n  - year: 2027\n    holidays: []\n", 2, id="missing-official"),
-        pytest.param("years:\n  - year: \"2027\"\n    official: true\n    holidays: []\n", 2,
-                     id="year-not-a-number"),
-        pytest.param(HEAD + HOLIDAY + "        from: 2027-02-05\n        to: 2027-02-11\n"
-                     "        colour: red\n", 9, id="unknown-holiday-key"),
-        pytest.param(HEAD + HOLIDAY + "        from: \"2027-13-01\"\n        to: 2027-02-11\n",
-                     7, id="malformed-quoted-date"),
-        pytest.param(HEAD + HOLIDAY + "        from: 2027-02-05\n        to: 2027-02-30\n",
-                     8, id="impossible-unquoted-date"),
-        pytest.param(HEAD + HOLIDAY + "        from: next week\n        to: 2027-02-11\n",
-                     7, id="not-a-date"),
-        pytest.param(HEAD + HOLIDAY + "        from: 2027-02-11\n        to: 2027-02-05\n",
-                     8, id="end-before-start"),
-        pytest.param(HEAD + HOLIDAY + "        from: 2028-02-05\n        to: 2028-02-11\n",
-                     7, id="date-outside-its-year"),
-        pytest.param(HEAD + HOLIDAY + "        from: 2027-02-05\n        to: 2027-02-11\n"
-                     "        workdays: [2027-02-22]\n", 9, id="make-up-day-not-a-weekend"),
-        pytest.param(HEAD + HOLIDAY + "        from: 2027-02-05\n        to: 2027-02-11\n"
-                     "        workdays: [2027-02-06]\n", 9, id="make-up-day-inside-holiday"),
-        pytest.param(HEAD + HOLIDAY + "        from: 2027-02-05\n        to: 2027-02-11\n"
-                     + HOLIDAY + "        from: 2027-02-10\n        to: 2027-02-12\n",
-                     11, id="overlapping-holidays"),
-        pytest.param("years:\n  - year: 2027\n    official: true\n    holidays: []\n"
-                     "  - year: 2027\n    official: false\n    holidays: []\n", 5,
-                     id="year-listed-twice"),
+        pytest.param(
+            'years:\n  - year: "2027"\n    official: true\n    holidays: []\n',
+            2,
+            id="year-not-a-number",
+        ),
+        pytest.param(
+            HEAD + HOLIDAY + "        from: 2027-02-05\n        to: 2027-02-11\n"
+            "        colour: red\n",
+            9,
+            id="unknown-holiday-key",
+        ),
+        pytest.param(
+            HEAD + HOLIDAY + '        from: "2027-13-01"\n        to: 2027-02-11\n',
+            7,
+            id="malformed-quoted-date",
+        ),
+        pytest.param(
+            HEAD + HOLIDAY + "        from: 2027-02-05\n        to: 2027-02-30\n",
+            8,
+            id="impossible-unquoted-date",
+        ),
+        pytest.param(
+            HEAD + HOLIDAY + "        from: next week\n        to: 2027-02-11\n", 7, id="not-a-date"
+        ),
+        pytest.param(
+            HEAD + HOLIDAY + "        from: 2027-02-11\n        to: 2027-02-05\n",
+            8,
+            id="end-before-start",
+        ),
+        pytest.param(
+            HEAD + HOLIDAY + "        from: 2028-02-05\n        to: 2028-02-11\n",
+            7,
+            id="date-outside-its-year",
+        ),
+        pytest.param(
+            HEAD + HOLIDAY + "        from: 2027-02-05\n        to: 2027-02-11\n"
+            "        workdays: [2027-02-22]\n",
+            9,
+            id="make-up-day-not-a-weekend",
+        ),
+        pytest.param(
+            HEAD + HOLIDAY + "        from: 2027-02-05\n        to: 2027-02-11\n"
+            "        workdays: [2027-02-06]\n",
+            9,
+            id="make-up-day-inside-holiday",
+        ),
+        pytest.param(
+            HEAD
+            + HOLIDAY
+            + "        from: 2027-02-05\n        to: 2027-02-11\n"
+            + HOLIDAY
+            + "        from: 2027-02-10\n        to: 2027-02-12\n",
+            11,
+            id="overlapping-holidays",
+        ),
+        pytest.param(
+            "years:\n  - year: 2027\n    official: true\n    holidays: []\n"
+            "  - year: 2027\n    official: false\n    holidays: []\n",
+            5,
+            id="year-listed-twice",
+        ),
     ],
 )
 def test_invalid_calendar_file_names_the_line_to_fix(tmp_path: Path, text: str, line: int) -> None:
@@ -272,8 +318,11 @@ counts = st.integers(0, 60)
 
 def test_working_days_match_the_package_day_by_day() -> None:
     package = holidays.country_holidays("CN", years=range(2020, 2036))
-    mismatched = [d for d in days(date(2020, 1, 1), date(2035, 12, 31))
-                  if calendar.is_working_day(d) != package.is_working_day(d)]
+    mismatched = [
+        d
+        for d in days(date(2020, 1, 1), date(2035, 12, 31))
+        if calendar.is_working_day(d) != package.is_working_day(d)
+    ]
     assert mismatched == []
 
 

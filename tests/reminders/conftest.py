@@ -24,19 +24,39 @@ from kvisa.storage.sqlite import SqliteStorage
 from tests.support import Chat, engine_on
 
 ENTERED = dt.date(2026, 11, 20)  # + 15 days = Sat 5 Dec -> act by Fri 4 Dec
-ANSWERS = {"park": "other", "plan": "employed", "planned_application": "2026-11-01", "residence_country": "DE"}
+ANSWERS = {
+    "park": "other",
+    "plan": "employed",
+    "planned_application": "2026-11-01",
+    "residence_country": "DE",
+}
 # 09:00 in Shanghai on the days of the work permit reminders (7, 3, 1, 0 days before Fri 4 Dec).
-MORNING = {offset: dt.datetime(2026, 12, 4, 1, tzinfo=dt.UTC) - dt.timedelta(days=offset) for offset in (7, 3, 1, 0)}
-FAST = ReminderSettings(lease=2.0, retry=1.0, leader_ttl=1.0, drain_interval=0.05,
-                        rates={"telegram": 1000.0, "console": 1000.0})
+MORNING = {
+    offset: dt.datetime(2026, 12, 4, 1, tzinfo=dt.UTC) - dt.timedelta(days=offset)
+    for offset in (7, 3, 1, 0)
+}
+FAST = ReminderSettings(
+    lease=2.0,
+    retry=1.0,
+    leader_ttl=1.0,
+    drain_interval=0.05,
+    rates={"telegram": 1000.0, "console": 1000.0},
+)
 
 
-def session(events: dict[str, dt.date] | None = None, lang: str = "en", **extra: Any) -> dict[str, Any]:
+def session(
+    events: dict[str, dt.date] | None = None, lang: str = "en", **extra: Any
+) -> dict[str, Any]:
     """A user who finished the interview and reported `events` (default: entered on 20 Nov)."""
     events = {"entered": ENTERED} if events is None else events
-    state = Session(lang=lang, consent_at="2026-11-01T00:00:00+00:00", answers=dict(ANSWERS),  # type: ignore[arg-type]
-                    awaiting={"kind": "menu"}, finished=True,
-                    events={k: v.isoformat() for k, v in events.items()}).to_json()
+    state = Session(
+        lang=lang,
+        consent_at="2026-11-01T00:00:00+00:00",
+        answers=dict(ANSWERS),  # type: ignore[arg-type]
+        awaiting={"kind": "menu"},
+        finished=True,
+        events={k: v.isoformat() for k, v in events.items()},
+    ).to_json()
     state["answers"].update(extra.pop("answers", {}))
     return state | extra
 
@@ -47,9 +67,13 @@ class Recorder:
 
     sent: list[tuple[UserKey, Outbound]] = field(default_factory=list)
     blocked: set[UserKey] = field(default_factory=set)
-    slow_down: list[float] = field(default_factory=list)  # RateLimited(retry_after) for the next calls
+    slow_down: list[float] = field(
+        default_factory=list
+    )  # RateLimited(retry_after) for the next calls
 
-    async def send(self, user: UserKey, messages: Sequence[Outbound], *, news: bool = False) -> None:
+    async def send(
+        self, user: UserKey, messages: Sequence[Outbound], *, news: bool = False
+    ) -> None:
         if user in self.blocked:
             raise Blocked(f"{user} blocked the bot")
         if self.slow_down:
@@ -101,14 +125,26 @@ ServiceFactory = Callable[..., Awaitable[ReminderService]]
 
 
 @pytest.fixture
-async def services(tmp_path: Path, recorder: Recorder, clock: FixedClock) -> AsyncIterator[ServiceFactory]:
+async def services(
+    tmp_path: Path, recorder: Recorder, clock: FixedClock
+) -> AsyncIterator[ServiceFactory]:
     """Start reminder services (each stopped afterwards): on `storage`, Redis when `redis_url`."""
     started: list[ReminderService] = []
 
-    async def start(storage: Storage, redis_url: str | None = None, settings: ReminderSettings = FAST,
-                    engine: Engine | None = None) -> ReminderService:
-        service = ReminderService(engine or engine_on(storage), clock, {"telegram": recorder.send}, settings,
-                                  redis_url=redis_url, data_dir=tmp_path / "var")
+    async def start(
+        storage: Storage,
+        redis_url: str | None = None,
+        settings: ReminderSettings = FAST,
+        engine: Engine | None = None,
+    ) -> ReminderService:
+        service = ReminderService(
+            engine or engine_on(storage),
+            clock,
+            {"telegram": recorder.send},
+            settings,
+            redis_url=redis_url,
+            data_dir=tmp_path / "var",
+        )
         started.append(service)
         await service.start()
         return service

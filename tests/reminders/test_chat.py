@@ -57,7 +57,8 @@ async def press(engine: Engine, chat: Chat, option: str) -> None:
 
 
 async def test_done_records_the_event_today_whatever_the_chat_is_asking(
-        storage: SqliteStorage, engine: Engine, chat: Chat) -> None:
+    storage: SqliteStorage, engine: Engine, chat: Chat
+) -> None:
     await storage.put(chat.user, session(), expected_version=0)
     chat.at = NOW
     await chat.send("/faq")  # in the middle of something else
@@ -70,7 +71,9 @@ async def test_done_records_the_event_today_whatever_the_chat_is_asking(
     assert state_again and state_again["events"] == state["events"]  # pressed twice: recorded once
 
 
-async def test_the_nudge_button_records_the_decision(storage: SqliteStorage, engine: Engine, chat: Chat) -> None:
+async def test_the_nudge_button_records_the_decision(
+    storage: SqliteStorage, engine: Engine, chat: Chat
+) -> None:
     events = {"entered": dt.date(2026, 11, 2), "work_permit_submitted": dt.date(2026, 11, 5)}
     await storage.put(chat.user, session(events=events), expected_version=0)
     chat.at = NOW
@@ -80,7 +83,8 @@ async def test_the_nudge_button_records_the_decision(storage: SqliteStorage, eng
 
 
 async def test_done_on_a_deadline_without_an_event_stops_its_reminders(
-        storage: SqliteStorage, engine: Engine, chat: Chat) -> None:
+    storage: SqliteStorage, engine: Engine, chat: Chat
+) -> None:
     await storage.put(chat.user, session(), expected_version=0)
     await press(engine, chat, "rem:done:stay_limit")
     state = await chat.state()
@@ -88,7 +92,8 @@ async def test_done_on_a_deadline_without_an_event_stops_its_reminders(
 
 
 async def test_remind_me_tomorrow_snoozes_but_not_past_the_last_day(
-        storage: SqliteStorage, engine: Engine, chat: Chat) -> None:
+    storage: SqliteStorage, engine: Engine, chat: Chat
+) -> None:
     await storage.put(chat.user, session(), expected_version=0)
     chat.at = NOW
     await press(engine, chat, "rem:later:work_permit_apply")
@@ -101,7 +106,8 @@ async def test_remind_me_tomorrow_snoozes_but_not_past_the_last_day(
 
 
 async def test_reminders_lists_what_is_scheduled_and_pauses_and_resumes(
-        storage: SqliteStorage, engine: Engine, chat: Chat) -> None:
+    storage: SqliteStorage, engine: Engine, chat: Chat
+) -> None:
     await storage.put(chat.user, session(), expected_version=0)
     chat.at = NOW - dt.timedelta(hours=1)
     await chat.send("/reminders")
@@ -125,11 +131,22 @@ def test_kvisa_assess_takes_the_time_zone_as_optional() -> None:
     from tests.support import content
 
     flows, _ = content()
-    profile = {"degree": "master", "degree_field_stem": True, "degree_from_recognized": True,
-               "stem_work_at_recognized": False, "birth_date": "1998-04-27", "nationality": "US",
-               "residence_country": "US", "passport_expiry": "2031-01-01", "plan": "research", "park": "other"}
+    profile = {
+        "degree": "master",
+        "degree_field_stem": True,
+        "degree_from_recognized": True,
+        "stem_work_at_recognized": False,
+        "birth_date": "1998-04-27",
+        "nationality": "US",
+        "residence_country": "US",
+        "passport_expiry": "2031-01-01",
+        "plan": "research",
+        "park": "other",
+    }
     assert "time_zone" not in answers_from_profile(flows, profile, dt.date(2026, 11, 25))
-    zoned = answers_from_profile(flows, {**profile, "time_zone": "America/Chicago"}, dt.date(2026, 11, 25))
+    zoned = answers_from_profile(
+        flows, {**profile, "time_zone": "America/Chicago"}, dt.date(2026, 11, 25)
+    )
     assert zoned["time_zone"] == "America/Chicago"
     with pytest.raises(InputError) as refused:
         answers_from_profile(flows, {**profile, "time_zone": "Mars/Olympus"}, dt.date(2026, 11, 25))

@@ -15,10 +15,13 @@ from tests.reminders.conftest import MORNING, session
 
 
 async def test_moving_the_clock_shows_each_reminder_that_fell_due(
-        storage: SqliteStorage, engine: Engine, tmp_path: Path) -> None:
+    storage: SqliteStorage, engine: Engine, tmp_path: Path
+) -> None:
     await storage.put(UserKey("console", "me"), session(), expected_version=0)
     out = io.StringIO()
-    clock = FixedClock(MORNING[7].replace(hour=0))  # 08:00 in Shanghai: the 7-day reminder is an hour away
+    clock = FixedClock(
+        MORNING[7].replace(hour=0)
+    )  # 08:00 in Shanghai: the 7-day reminder is an hour away
     console = ConsoleChannel(engine, clock, "me", None, tmp_path, out=out)
     await console.send("/clock +5d")
     shown = out.getvalue()

@@ -72,16 +72,31 @@ async def sink() -> AsyncIterator[Sink]:
 
 
 @pytest.fixture
-def workers(redis_url: str, redis_prefix: str, sink: Sink) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+def workers(
+    redis_url: str, redis_prefix: str, sink: Sink
+) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:
-        env = {**os.environ, "KVISA_TEST_REDIS_URL": redis_url, "WORKER_PREFIX": redis_prefix,
-               "WORKER_SINK": sink.url, "WORKER_CLOCK": MORNING[7].isoformat(), "KVISA_REMINDER_LEASE": "8",
-               "KVISA_REMINDER_RETRY": "0.5", "KVISA_REMINDER_LEADER_TTL": "1", "KVISA_REMINDER_DRAIN_INTERVAL": "0.05",
-               "KVISA_RATE_TELEGRAM": "200", "KVISA_LOG_LEVEL": "ERROR"}
-        process = subprocess.Popen([sys.executable, "-m", "tests.reminders.worker"], cwd=ROOT, env=env,
-                                   stdout=subprocess.PIPE)
+        env = {
+            **os.environ,
+            "KVISA_TEST_REDIS_URL": redis_url,
+            "WORKER_PREFIX": redis_prefix,
+            "WORKER_SINK": sink.url,
+            "WORKER_CLOCK": MORNING[7].isoformat(),
+            "KVISA_REMINDER_LEASE": "8",
+            "KVISA_REMINDER_RETRY": "0.5",
+            "KVISA_REMINDER_LEADER_TTL": "1",
+            "KVISA_REMINDER_DRAIN_INTERVAL": "0.05",
+            "KVISA_RATE_TELEGRAM": "200",
+            "KVISA_LOG_LEVEL": "ERROR",
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.reminders.worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+        )
         started.append(process)
         return process
 
@@ -138,7 +153,11 @@ async def ledgered(storage: RedisStorage, users: list[UserKey]) -> set[UserKey]:
 
 
 async def test_sigkill_between_deliveries_neither_duplicates_nor_loses(
-        storage: RedisStorage, redis_prefix: str, sink: Sink, workers: Callable[[], subprocess.Popen[bytes]]) -> None:
+    storage: RedisStorage,
+    redis_prefix: str,
+    sink: Sink,
+    workers: Callable[[], subprocess.Popen[bytes]],
+) -> None:
     users = await users_due(storage, redis_prefix, 12)
     sink.hold_after = 5
     first = workers()
@@ -157,7 +176,9 @@ async def test_sigkill_between_deliveries_neither_duplicates_nor_loses(
     await ready(second)
 
     async def all_done() -> bool:
-        return len(await ledgered(storage, users)) == len(users) and len(sink.received) >= len(users)
+        return len(await ledgered(storage, users)) == len(users) and len(sink.received) >= len(
+            users
+        )
 
     await until(all_done)
     second.send_signal(signal.SIGTERM)
@@ -168,7 +189,11 @@ async def test_sigkill_between_deliveries_neither_duplicates_nor_loses(
 
 
 async def test_two_processes_run_one_scheduler_and_the_survivor_takes_over(
-        storage: RedisStorage, redis_prefix: str, sink: Sink, workers: Callable[[], subprocess.Popen[bytes]]) -> None:
+    storage: RedisStorage,
+    redis_prefix: str,
+    sink: Sink,
+    workers: Callable[[], subprocess.Popen[bytes]],
+) -> None:
     first, second = workers(), workers()
     await ready(first)
     await ready(second)

@@ -37,11 +37,17 @@ class SinkChannel:
         self.url = url
         self.session: aiohttp.ClientSession | None = None
 
-    async def send(self, user: UserKey, messages: Sequence[Outbound], *, news: bool = False) -> None:
+    async def send(
+        self, user: UserKey, messages: Sequence[Outbound], *, news: bool = False
+    ) -> None:
         if self.session is None:
             self.session = aiohttp.ClientSession()
         for message in messages:
-            body = {"user": str(user), "options": [o.id for o in message.options], "pid": os.getpid()}
+            body = {
+                "user": str(user),
+                "options": [o.id for o in message.options],
+                "pid": os.getpid(),
+            }
             try:
                 async with self.session.post(self.url, json=body) as response:
                     if response.status != 200:
@@ -58,8 +64,14 @@ async def main() -> int:
     clock = FixedClock(dt.datetime.fromisoformat(os.environ["WORKER_CLOCK"]))
     sink = SinkChannel(os.environ["WORKER_SINK"])
     with tempfile.TemporaryDirectory() as data_dir:
-        service = ReminderService(engine, clock, {"telegram": sink.send}, ReminderSettings.from_env(),
-                                  redis_url=redis_url, data_dir=Path(data_dir))
+        service = ReminderService(
+            engine,
+            clock,
+            {"telegram": sink.send},
+            ReminderSettings.from_env(),
+            redis_url=redis_url,
+            data_dir=Path(data_dir),
+        )
         stopped = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stopped.set)

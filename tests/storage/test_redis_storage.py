@@ -239,9 +239,13 @@ async def test_an_update_sees_a_record_rewritten_behind_its_back(
     async with RedisStorage.from_url(redis_url, prefix=redis_prefix) as storage:
         await storage.update(ALICE, lambda data: ({"n": 1}, None))
         # Another writer (an older release, a repair by hand) with a version of its own.
-        await raw_redis.hset(f"{redis_prefix}:user:telegram:1001", mapping={"v": 50, "data": '{"n": 7}'})
+        await raw_redis.hset(
+            f"{redis_prefix}:user:telegram:1001", mapping={"v": 50, "data": '{"n": 7}'}
+        )
 
-        seen = await storage.update(ALICE, lambda data: ({"n": (data or {})["n"] + 1}, (data or {})["n"]))
+        seen = await storage.update(
+            ALICE, lambda data: ({"n": (data or {})["n"] + 1}, (data or {})["n"])
+        )
 
         record = await storage.get(ALICE)
     assert seen == 7
@@ -250,23 +254,34 @@ async def test_an_update_sees_a_record_rewritten_behind_its_back(
 
 # --- compare-and-set calls sent together -------------------------------------------------------
 
+
 @pytest.mark.redis
 async def test_concurrent_updates_of_many_users_all_land(redis_url: str, redis_prefix: str) -> None:
     """Turns of many users reaching Redis in the same turn of the loop go as one pipeline;
     each is still its own compare-and-set (and claim), so none is lost or applied twice."""
     users = [UserKey("wechat", f"u{i}") for i in range(120)]
     async with RedisStorage.from_url(redis_url, prefix=redis_prefix) as storage:
+
         async def five_turns(user: UserKey) -> list[int]:
             seen = []
             for turn in range(5):
-                seen.append(await storage.update(
-                    user, lambda data: ({"n": (data or {}).get("n", 0) + 1}, (data or {}).get("n", 0)),
-                    once=Once(f"{user}:{turn}", 30)))
+                seen.append(
+                    await storage.update(
+                        user,
+                        lambda data: (
+                            {"n": (data or {}).get("n", 0) + 1},
+                            (data or {}).get("n", 0),
+                        ),
+                        once=Once(f"{user}:{turn}", 30),
+                    )
+                )
             return seen
 
         results = await asyncio.gather(*(five_turns(user) for user in users))
         with pytest.raises(AlreadyClaimed):  # a retried message, in a batch of its own
-            await storage.update(users[0], lambda data: ({"n": -1}, None), once=Once(f"{users[0]}:4", 30))
+            await storage.update(
+                users[0], lambda data: ({"n": -1}, None), once=Once(f"{users[0]}:4", 30)
+            )
         records = await asyncio.gather(*(storage.get(user) for user in users))
     assert all(seen == [0, 1, 2, 3, 4] for seen in results)
     assert all(record is not None and record.data == {"n": 5} for record in records)
@@ -280,10 +295,16 @@ async def test_a_batch_survives_redis_forgetting_the_script(
     none of them ran, so each is run again, loading the script."""
     users = [UserKey("wechat", f"u{i}") for i in range(20)]
     async with RedisStorage.from_url(redis_url, prefix=redis_prefix) as storage:
-        await asyncio.gather(*(storage.update(user, lambda data: ({"n": 1}, None)) for user in users))
+        await asyncio.gather(
+            *(storage.update(user, lambda data: ({"n": 1}, None)) for user in users)
+        )
         await raw_redis.script_flush()
-        await asyncio.gather(*(storage.update(user, lambda data: ({"n": (data or {})["n"] + 1}, None))
-                               for user in users))
+        await asyncio.gather(
+            *(
+                storage.update(user, lambda data: ({"n": (data or {})["n"] + 1}, None))
+                for user in users
+            )
+        )
         records = await asyncio.gather(*(storage.get(user) for user in users))
     assert all(record is not None and record.data == {"n": 2} for record in records)
 
@@ -292,20 +313,31 @@ async def test_a_failed_batch_fails_each_of_its_calls_with_storage_error() -> No
     storage = RedisStorage.from_url(f"redis://127.0.0.1:{closed_port()}/0")
     try:
         outcomes = await asyncio.gather(
-            *(storage.update(UserKey("wechat", f"u{i}"), lambda data: ({"n": 1}, None)) for i in range(5)),
-            return_exceptions=True)
+            *(
+                storage.update(UserKey("wechat", f"u{i}"), lambda data: ({"n": 1}, None))
+                for i in range(5)
+            ),
+            return_exceptions=True,
+        )
     finally:
         await storage.close()
     assert all(isinstance(outcome, StorageError) for outcome in outcomes)
 
 
 @pytest.mark.redis
-async def test_a_cancelled_caller_leaves_the_rest_of_its_batch_answered(redis_url: str, redis_prefix: str) -> None:
+async def test_a_cancelled_caller_leaves_the_rest_of_its_batch_answered(
+    redis_url: str, redis_prefix: str
+) -> None:
     users = [UserKey("wechat", f"u{i}") for i in range(10)]
     async with RedisStorage.from_url(redis_url, prefix=redis_prefix) as storage:
         # Stored and known here, so the updates go straight to the script.
-        await asyncio.gather(*(storage.update(user, lambda data: ({"n": 0}, None)) for user in users))
-        calls = [asyncio.create_task(storage.update(user, lambda data: ({"n": 1}, "done"))) for user in users]
+        await asyncio.gather(
+            *(storage.update(user, lambda data: ({"n": 0}, None)) for user in users)
+        )
+        calls = [
+            asyncio.create_task(storage.update(user, lambda data: ({"n": 1}, "done")))
+            for user in users
+        ]
         await asyncio.sleep(0)  # every call is waiting for the batch to be sent
         calls[3].cancel()
         outcomes = await asyncio.gather(*calls, return_exceptions=True)

@@ -265,7 +265,9 @@ class TestStorageContract:
 
         assert await storage.get_value("setting") == b"kept"
 
-    async def test_setting_a_value_without_ttl_removes_its_old_expiry(self, storage: Storage) -> None:
+    async def test_setting_a_value_without_ttl_removes_its_old_expiry(
+        self, storage: Storage
+    ) -> None:
         await storage.set_value("setting", b"first", ttl=0.1)
         await storage.set_value("setting", b"second")
 
@@ -344,7 +346,9 @@ class TestStorageContract:
         assert record is not None
         assert sorted(record.data["items"]) == sorted(items)
 
-    async def test_update_once_applies_the_change_and_takes_the_claim(self, storage: Storage) -> None:
+    async def test_update_once_applies_the_change_and_takes_the_claim(
+        self, storage: Storage
+    ) -> None:
         assert await storage.update(ALICE, append("签证"), once=Once("msg:1", ttl=60)) == 1
 
         record = await storage.get(ALICE)
@@ -368,17 +372,25 @@ class TestStorageContract:
 
         assert await storage.get(ALICE) is None
 
-    async def test_update_once_takes_the_claim_even_when_nothing_changes(self, storage: Storage) -> None:
+    async def test_update_once_takes_the_claim_even_when_nothing_changes(
+        self, storage: Storage
+    ) -> None:
         await storage.put(ALICE, {"n": 1}, expected_version=0)
 
-        result = await storage.update(ALICE, lambda data: (data, "unchanged"), once=Once("msg:1", ttl=60))
+        result = await storage.update(
+            ALICE, lambda data: (data, "unchanged"), once=Once("msg:1", ttl=60)
+        )
 
         assert result == "unchanged"
         with pytest.raises(AlreadyClaimed):
-            await storage.update(ALICE, lambda data: (data, "unchanged"), once=Once("msg:1", ttl=60))
+            await storage.update(
+                ALICE, lambda data: (data, "unchanged"), once=Once("msg:1", ttl=60)
+            )
 
     @pytest.mark.parametrize("ttl", [0, -1])
-    async def test_update_once_refuses_a_ttl_that_is_not_positive(self, storage: Storage, ttl: float) -> None:
+    async def test_update_once_refuses_a_ttl_that_is_not_positive(
+        self, storage: Storage, ttl: float
+    ) -> None:
         with pytest.raises(ValueError):
             await storage.update(ALICE, append("x"), once=Once("msg:1", ttl=ttl))
 
@@ -401,7 +413,10 @@ class TestStorageContract:
         await second.get(ALICE)
 
         outcomes = await asyncio.gather(
-            *(s.update(ALICE, append("message"), once=Once("msg:7", ttl=60)) for s in [first, second] * 5),
+            *(
+                s.update(ALICE, append("message"), once=Once("msg:7", ttl=60))
+                for s in [first, second] * 5
+            ),
             return_exceptions=True,
         )
 

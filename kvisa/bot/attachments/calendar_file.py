@@ -25,10 +25,10 @@ REMINDERS = (
     (-dt.timedelta(hours=15), N_("{title}: the last day to act is tomorrow")),
 )
 ESTIMATED_NOTE = N_(
-    "Estimated: that year's official holiday calendar is not published yet, so this may still "
-    "move."
+    "Estimated: that year's official holiday calendar is not published yet, so this may still move."
 )
 _SEQUENCE_EPOCH = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+
 
 def timeline_ics(
     timeline: Timeline,
@@ -92,8 +92,9 @@ def _sequence(stamp: dt.datetime) -> int:
     return max(0, int((stamp - _SEQUENCE_EPOCH).total_seconds()) // 60)
 
 
-def _all_day(user_ref: str, item_id: str, stamp: dt.datetime, first: dt.date,
-             last: dt.date) -> Event:
+def _all_day(
+    user_ref: str, item_id: str, stamp: dt.datetime, first: dt.date, last: dt.date
+) -> Event:
     event = Event()
     event.add("uid", event_uid(user_ref, item_id))
     event.add("dtstamp", stamp)
@@ -109,10 +110,13 @@ def _deadline_description(deadline: Deadline, t: Text) -> str:
     act_by = t.date(deadline.act_by, "full")
     holiday = deadline.holiday(t.lang)
     if holiday is not None:
-        lines.append(t(
-            "The deadline falls on {holiday}, when offices are closed: act by {act_by}.",
-            holiday=holiday, act_by=act_by,
-        ))
+        lines.append(
+            t(
+                "The deadline falls on {holiday}, when offices are closed: act by {act_by}.",
+                holiday=holiday,
+                act_by=act_by,
+            )
+        )
     elif deadline.act_by != deadline.date:
         lines.append(t("Offices are closed on that day: act by {act_by}.", act_by=act_by))
     if deadline.estimated:
@@ -124,9 +128,11 @@ def _estimate_description(estimate: Estimate, t: Text) -> str:
     if estimate.earliest == estimate.latest:
         when = t("Expected on {date}.", date=t.date(estimate.earliest, "full"))
     else:
-        when = t("Expected between {earliest} and {latest}.",
-                 earliest=t.date(estimate.earliest, "long"),
-                 latest=t.date(estimate.latest, "long"))
+        when = t(
+            "Expected between {earliest} and {latest}.",
+            earliest=t.date(estimate.earliest, "long"),
+            latest=t.date(estimate.latest, "long"),
+        )
     lines = [when, t("This is the usual processing time, not a deadline.")]
     if estimate.estimated:
         lines.append(t(ESTIMATED_NOTE))

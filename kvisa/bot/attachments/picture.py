@@ -29,9 +29,15 @@ FAR = dt.timedelta(days=45)  # a deadline further past the rest (stay limit, pas
 INK, MUTED, GRID, WHITE = (28, 33, 43), (84, 92, 107), (226, 230, 237), (255, 255, 255)
 TODAY, DEADLINE, WINDOW, WINDOW_TINT = (230, 81, 0), (198, 40, 40), (106, 27, 154), (238, 222, 246)
 COLOR: dict[StepStatus, tuple[int, int, int]] = {  # done: muted green; current: strong blue
-    "done": (46, 125, 50), "current": (21, 101, 192), "upcoming": (112, 126, 148)}
+    "done": (46, 125, 50),
+    "current": (21, 101, 192),
+    "upcoming": (112, 126, 148),
+}
 TINT: dict[StepStatus, tuple[int, int, int]] = {  # the light fill under a hatched (estimated) part
-    "done": (200, 230, 201), "current": (200, 224, 250), "upcoming": (233, 237, 243)}
+    "done": (200, 230, 201),
+    "current": (200, 224, 250),
+    "upcoming": (233, 237, 243),
+}
 LINE = 42  # line height of 30 px text
 LABEL_WIDTH = 440  # under half the width, so a deadline label fits beside its leader line
 # One token per CJK character (Chinese breaks anywhere), one per Latin word, one per space run.
@@ -43,8 +49,12 @@ _TOKEN = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+|\s+")
 def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
     """Noto Sans CJK SC at `size` px, Regular or Bold (a variable font: one file, any weight)."""
     # BASIC layout: the same glyph positions whether or not the host has libraqm.
-    face = ImageFont.truetype(str(files("manimgx_fonts_cjk") / FONT_FILE), size,
-                              index=FONT_INDEX, layout_engine=ImageFont.Layout.BASIC)
+    face = ImageFont.truetype(
+        str(files("manimgx_fonts_cjk") / FONT_FILE),
+        size,
+        index=FONT_INDEX,
+        layout_engine=ImageFont.Layout.BASIC,
+    )
     face.set_variation_by_name("Bold" if bold else "Regular")
     return face
 
@@ -70,8 +80,11 @@ def _md(day: dt.date, t: Text, with_year: bool = False) -> str:
 
 def _span(timeline: Timeline) -> tuple[dt.date, dt.date, set[str]]:
     """The axis range with a margin, and the deadlines too far out to place on it."""
-    core = [timeline.today, *(d for s in timeline.steps for d in (s.start, s.end) if d),
-            *(d for e in timeline.estimates for d in (e.earliest, e.latest))]
+    core = [
+        timeline.today,
+        *(d for s in timeline.steps for d in (s.start, s.end) if d),
+        *(d for e in timeline.estimates for d in (e.earliest, e.latest)),
+    ]
     far = {d.id for d in timeline.deadlines if d.date > max(core) + FAR}
     days = core + [d.date for d in timeline.deadlines if d.id not in far]
     lo, hi = min(days), max(days)
@@ -88,13 +101,20 @@ def _ticks(lo: dt.date, hi: dt.date, t: Text) -> list[tuple[dt.date, str]]:
         wanted = (1, 8, 15, 22) if len(days) <= 40 else (1, 15)
         return [(d, _md(d, t, with_year=d.month == d.day == 1)) for d in days if d.day in wanted]
     months = [d for d in days if d.day == 1]
-    months = months[::math.ceil(len(months) / 6)]
-    return [(d, format_skeleton("yMMM" if i == 0 or d.month == 1 else "MMM", d, locale=t.locale))
-            for i, d in enumerate(months)]
+    months = months[:: math.ceil(len(months) / 6)]
+    return [
+        (d, format_skeleton("yMMM" if i == 0 or d.month == 1 else "MMM", d, locale=t.locale))
+        for i, d in enumerate(months)
+    ]
 
 
-def _say(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str,
-         face: ImageFont.FreeTypeFont, fill: tuple[int, int, int]) -> None:
+def _say(
+    draw: ImageDraw.ImageDraw,
+    xy: tuple[float, float],
+    text: str,
+    face: ImageFont.FreeTypeFont,
+    fill: tuple[int, int, int],
+) -> None:
     # A white halo keeps text legible where it crosses a date line.
     draw.text(xy, text, font=face, fill=fill, stroke_width=5, stroke_fill=WHITE)
 
@@ -118,8 +138,12 @@ def _bar(img: Image.Image, box: tuple[int, int, int, int], split: int, status: S
 
 def _status_mark(draw: ImageDraw.ImageDraw, cx: int, cy: int, status: StepStatus) -> None:
     """A filled disc with a tick (done), a ring with a dot (current), an empty ring (upcoming)."""
-    draw.ellipse((cx - 15, cy - 15, cx + 15, cy + 15), outline=COLOR[status], width=4,
-                 fill=COLOR[status] if status == "done" else WHITE)
+    draw.ellipse(
+        (cx - 15, cy - 15, cx + 15, cy + 15),
+        outline=COLOR[status],
+        width=4,
+        fill=COLOR[status] if status == "done" else WHITE,
+    )
     if status == "done":  # the tick is drawn as lines: no dependence on a ✓ glyph
         draw.line([(cx - 8, cy), (cx - 2, cy + 7), (cx + 8, cy - 6)], fill=WHITE, width=4)
     elif status == "current":
@@ -155,8 +179,12 @@ class _Label:
 
     def clashes(self, other: _Label, strict: bool) -> bool:
         """Whether the labels overlap, or (strict) the leader of one runs through the other."""
-        if (self.left < other.left + other.width + 16 and other.left < self.left + self.width + 16
-                and self.top < other.bottom + 14 and other.top < self.bottom + 14):
+        if (
+            self.left < other.left + other.width + 16
+            and other.left < self.left + self.width + 16
+            and self.top < other.bottom + 14
+            and other.top < self.bottom + 14
+        ):
             return True
         return strict and (other.covers(self.x) if other.top < self.top else self.covers(other.x))
 
@@ -164,6 +192,7 @@ class _Label:
 def _stack(labels: list[_Label], first_top: float) -> None:
     """Give each label the highest place that overlaps no other, sparing leader lines if it can."""
     placed: list[_Label] = []
+
     # Labels that cover no other's leader go first (higher up), so the leaders pass beside them;
     # then labels right of their leader latest first, labels left of it earliest first.
     def order(b: _Label) -> tuple[int, int, str]:
@@ -184,18 +213,31 @@ def _colour(deadline: Deadline) -> tuple[int, int, int]:
     return MUTED if deadline.met else DEADLINE  # a met deadline stays on the axis, quietly
 
 
-def _deadline_labels(draw: ImageDraw.ImageDraw, timeline: Timeline, t: Text, far: set[str],
-                     x_of: Callable[[dt.date], int], axis_y: int) -> float:
+def _deadline_labels(
+    draw: ImageDraw.ImageDraw,
+    timeline: Timeline,
+    t: Text,
+    far: set[str],
+    x_of: Callable[[dt.date], int],
+    axis_y: int,
+) -> float:
     """Markers on the axis and, below it, each deadline's date and title; returns the bottom."""
     labels = []
     for deadline in timeline.deadlines:
         day = ("≈ " if deadline.estimated else "") + _md(
-            deadline.date, t, with_year=deadline.date.year != timeline.today.year)
+            deadline.date, t, with_year=deadline.date.year != timeline.today.year
+        )
         lines = [day, *wrap(t(deadline.title), font(30), LABEL_WIDTH)]
         act_by = deadline.office_closed and deadline.kind == "action"  # a condition is not acted on
         if act_by:
-            lines.append(t("act by {date}", date=_md(
-                deadline.act_by, t, with_year=deadline.act_by.year != deadline.date.year)))
+            lines.append(
+                t(
+                    "act by {date}",
+                    date=_md(
+                        deadline.act_by, t, with_year=deadline.act_by.year != deadline.date.year
+                    ),
+                )
+            )
         width = max(font(30, i == 0).getlength(line) for i, line in enumerate(lines))
         x = X1 + 40 if deadline.id in far else x_of(deadline.date)
         labels.append(_Label(deadline, x, lines, act_by, width))
@@ -204,14 +246,21 @@ def _deadline_labels(draw: ImageDraw.ImageDraw, timeline: Timeline, t: Text, far
     for label in sorted(labels, key=lambda b: not b.deadline.met):
         # The leader ends beside the label's first line, or at its top when the label is under it.
         x = label.x
-        draw.line([(x, axis_y), (x, label.top - 4 if label.covers(x) else label.top + LINE / 2)],
-                  fill=_colour(label.deadline), width=3)
-        draw.polygon([(x, axis_y - 11), (x + 11, axis_y), (x, axis_y + 11), (x - 11, axis_y)],
-                     fill=_colour(label.deadline))
+        draw.line(
+            [(x, axis_y), (x, label.top - 4 if label.covers(x) else label.top + LINE / 2)],
+            fill=_colour(label.deadline),
+            width=3,
+        )
+        draw.polygon(
+            [(x, axis_y - 11), (x + 11, axis_y), (x, axis_y + 11), (x - 11, axis_y)],
+            fill=_colour(label.deadline),
+        )
     for label in labels:
         # White under each label hides a leader it could not avoid.
-        draw.rectangle((label.left - 8, label.top - 4, label.left + label.width + 8,
-                        label.bottom + 10), fill=WHITE)
+        draw.rectangle(
+            (label.left - 8, label.top - 4, label.left + label.width + 8, label.bottom + 10),
+            fill=WHITE,
+        )
         titles = len(label.lines) - label.act_by
         for i, line in enumerate(label.lines):
             colour = _colour(label.deadline) if i == 0 else INK if i < titles else MUTED
@@ -233,8 +282,12 @@ def render_timeline_png(timeline: Timeline, t: Text) -> bytes:
     for line in wrap(t("Your K visa timeline"), font(56, True), W - 2 * PAD):
         draw.text((PAD, y), line, font=font(56, True), fill=INK)
         y += 72
-    draw.text((PAD, y + 4), t("As of {date}", date=t.date(timeline.today, "long")),
-              font=font(32), fill=MUTED)
+    draw.text(
+        (PAD, y + 4),
+        t("As of {date}", date=t.date(timeline.today, "long")),
+        font=font(32),
+        fill=MUTED,
+    )
     chart_top = y + 80  # the "Today" tag sits here, above the rows
 
     rows: list[tuple[Step, list[str], int, int, Estimate | None]] = []
@@ -254,8 +307,11 @@ def render_timeline_png(timeline: Timeline, t: Text) -> bytes:
         if e is not None:
             xe, xl = x_of(e.earliest), max(x_of(e.latest), x_of(e.earliest) + 6)
             draw.rectangle((xe, bar_y - 10, xl, bar_y + 54), fill=WINDOW_TINT)
-            draw.line([(xe, bar_y + 54), (xe, bar_y + 66), (xl, bar_y + 66), (xl, bar_y + 54)],
-                      fill=WINDOW, width=4)
+            draw.line(
+                [(xe, bar_y + 54), (xe, bar_y + 66), (xl, bar_y + 66), (xl, bar_y + 54)],
+                fill=WINDOW,
+                width=4,
+            )
     for day, _ in ticks:
         draw.line([(x_of(day), chart_top + 60), (x_of(day), axis_y)], fill=GRID, width=2)
     for step, _, _, bar_y, _ in rows:
@@ -279,11 +335,19 @@ def render_timeline_png(timeline: Timeline, t: Text) -> bytes:
             _say(draw, (PAD + 46, bar_y + 2), t("not started yet"), font(30), MUTED)
         if e is not None:
             text = ("≈ " if e.estimated else "") + t(
-                "{title}: {earliest} – {latest}", title=t(e.title),
-                earliest=_md(e.earliest, t), latest=_md(e.latest, t))
+                "{title}: {earliest} – {latest}",
+                title=t(e.title),
+                earliest=_md(e.earliest, t),
+                latest=_md(e.latest, t),
+            )
             width = font(30).getlength(text)
-            _say(draw, (max(PAD, min(x_of(e.earliest), W - PAD - width)), bar_y + 70),
-                 text, font(30), WINDOW)
+            _say(
+                draw,
+                (max(PAD, min(x_of(e.earliest), W - PAD - width)), bar_y + 70),
+                text,
+                font(30),
+                WINDOW,
+            )
 
     draw.line([(X0, axis_y), (X1, axis_y)], fill=INK, width=3)
     if far:  # a broken axis: the far deadlines sit past the break
@@ -308,8 +372,11 @@ def render_timeline_png(timeline: Timeline, t: Text) -> bytes:
     draw.text((left + 14, chart_top + 5), tag, font=font(30, True), fill=WHITE)
     if timeline.estimated:
         bottom += 24
-        for line in wrap(t("≈ estimated: the official holiday calendar for that year is not "
-                           "published yet"), font(30), W - 2 * PAD):
+        for line in wrap(
+            t("≈ estimated: the official holiday calendar for that year is not published yet"),
+            font(30),
+            W - 2 * PAD,
+        ):
             draw.text((PAD, bottom), line, font=font(30), fill=MUTED)
             bottom += LINE
     out = io.BytesIO()

@@ -40,8 +40,14 @@ SEND, DISCARD, SEGMENT = "bc:send", "bc:discard", "bc:seg:"
 class AdminChat:
     """Intercepts admins' broadcast commands and drafts before the applicant's turn."""
 
-    def __init__(self, admins: frozenset[UserKey], composer: Composer, store: BroadcastStore,
-                 catalogs: Catalogs, agency: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        admins: frozenset[UserKey],
+        composer: Composer,
+        store: BroadcastStore,
+        catalogs: Catalogs,
+        agency: Mapping[str, str],
+    ) -> None:
         self.admins, self.composer, self.store, self.catalogs = admins, composer, store, catalogs
         self.agency = dict(agency)
         self.storage: Storage = store.storage
@@ -51,7 +57,9 @@ class AdminChat:
         command = inbound.command
         if inbound.user not in self.admins:
             if command in ADMIN_COMMANDS:
-                log.warning("admin command /%s refused for %s (not in KVISA_ADMINS)", command, inbound.user)
+                log.warning(
+                    "admin command /%s refused for %s (not in KVISA_ADMINS)", command, inbound.user
+                )
             return None
         draft = await self._draft(inbound.user)
         if command in ADMIN_COMMANDS or (command is None and draft is not None):
@@ -70,7 +78,11 @@ class AdminChat:
 
     async def _text(self, inbound: Inbound) -> Text:
         record = await self.storage.get(inbound.user)
-        lang: Lang = record.data.get("lang", "en") if record and record.data else lang_from_hint(inbound.lang_hint)
+        lang: Lang = (
+            record.data.get("lang", "en")
+            if record and record.data
+            else lang_from_hint(inbound.lang_hint)
+        )
         return self.catalogs[lang]
 
     async def _draft(self, user: UserKey) -> dict[str, Any] | None:
@@ -81,11 +93,15 @@ class AdminChat:
         if draft is None:
             await self.storage.delete_value(f"bc:draft:{user}")
         else:
-            await self.storage.set_value(f"bc:draft:{user}", json.dumps(draft).encode(), ttl=DRAFT_TTL)
+            await self.storage.set_value(
+                f"bc:draft:{user}", json.dumps(draft).encode(), ttl=DRAFT_TTL
+            )
 
     # --- the conversation ---------------------------------------------------------------------
 
-    async def _handle(self, inbound: Inbound, t: Text, draft: dict[str, Any] | None) -> list[Outbound]:
+    async def _handle(
+        self, inbound: Inbound, t: Text, draft: dict[str, Any] | None
+    ) -> list[Outbound]:
         user, command = inbound.user, inbound.command
         if command == "broadcasts":
             recent = await self.store.recent(10)
@@ -95,29 +111,71 @@ class AdminChat:
         if command == "broadcast_cancel":
             broadcast = await self.store.cancel(inbound.args.strip().lower())
             if broadcast is None:
-                return [Outbound(t("There is no broadcast {id}. /broadcasts lists them.", id=inbound.args.strip()[:16]))]
+                return [
+                    Outbound(
+                        t(
+                            "There is no broadcast {id}. /broadcasts lists them.",
+                            id=inbound.args.strip()[:16],
+                        )
+                    )
+                ]
             if broadcast.status not in ("queued", "running"):
-                return [Outbound(t("Broadcast {id} is already {status}.", id=broadcast.id,
-                                   status=texts.status_name(t, broadcast)))]
-            return [Outbound(t("Broadcast {id} is being stopped; what was sent stays sent.", id=broadcast.id))]
+                return [
+                    Outbound(
+                        t(
+                            "Broadcast {id} is already {status}.",
+                            id=broadcast.id,
+                            status=texts.status_name(t, broadcast),
+                        )
+                    )
+                ]
+            return [
+                Outbound(
+                    t("Broadcast {id} is being stopped; what was sent stays sent.", id=broadcast.id)
+                )
+            ]
         if command == "broadcast":
             await self._save_draft(user, {"step": "en"})
-            return [Outbound(t("New policy update. Send the English text (up to {limit} characters); "
-                               "/cancel to stop.", limit=texts.MAX_TEXT))]
+            return [
+                Outbound(
+                    t(
+                        "New policy update. Send the English text (up to {limit} characters); "
+                        "/cancel to stop.",
+                        limit=texts.MAX_TEXT,
+                    )
+                )
+            ]
         assert draft is not None
-        steps = {"en": self._step_en, "zh": self._step_zh, "segment": self._step_segment,
-                 "confirm": self._step_confirm}
+        steps = {
+            "en": self._step_en,
+            "zh": self._step_zh,
+            "segment": self._step_segment,
+            "confirm": self._step_confirm,
+        }
         return await steps[draft["step"]](inbound, t, draft)
 
     async def _step_en(self, inbound: Inbound, t: Text, draft: dict[str, Any]) -> list[Outbound]:
-        return await self._take_text(inbound, t, draft, "en", "zh",
-                                     t("Now send the Chinese text. Both languages are required."))
+        return await self._take_text(
+            inbound,
+            t,
+            draft,
+            "en",
+            "zh",
+            t("Now send the Chinese text. Both languages are required."),
+        )
 
     async def _step_zh(self, inbound: Inbound, t: Text, draft: dict[str, Any]) -> list[Outbound]:
         return await self._take_text(inbound, t, draft, "zh", "segment", None)
 
-    async def _take_text(self, inbound: Inbound, t: Text, draft: dict[str, Any], lang: Lang, following: str,
-                         ask: str | None) -> list[Outbound]:
+    async def _take_text(
+        self,
+        inbound: Inbound,
+        t: Text,
+        draft: dict[str, Any],
+        lang: Lang,
+        following: str,
+        ask: str | None,
+    ) -> list[Outbound]:
         text = inbound.text or ""
         problem = texts.text_problem(t, lang, text)
         if problem:
@@ -128,12 +186,19 @@ class AdminChat:
 
     def _ask_segment(self, t: Text) -> Outbound:
         return Outbound(
-            t("Who should receive it? Choose, or type a segment, for example:\n"
-              "park=lingang reached=entered not_reached=work_permit_granted\n"
-              "Keys: lang, park, plan, eligible, reached, not_reached, channel, active."),
-            options=tuple(UiOption(f"{SEGMENT}{n}", t(label)) for n, (_, label) in enumerate(PRESETS)))
+            t(
+                "Who should receive it? Choose, or type a segment, for example:\n"
+                "park=lingang reached=entered not_reached=work_permit_granted\n"
+                "Keys: lang, park, plan, eligible, reached, not_reached, channel, active."
+            ),
+            options=tuple(
+                UiOption(f"{SEGMENT}{n}", t(label)) for n, (_, label) in enumerate(PRESETS)
+            ),
+        )
 
-    async def _step_segment(self, inbound: Inbound, t: Text, draft: dict[str, Any]) -> list[Outbound]:
+    async def _step_segment(
+        self, inbound: Inbound, t: Text, draft: dict[str, Any]
+    ) -> list[Outbound]:
         chosen = self._chosen(inbound, [f"{SEGMENT}{n}" for n in range(len(PRESETS))])
         if chosen is not None:
             expression = PRESETS[int(chosen.removeprefix(SEGMENT))][0]
@@ -147,26 +212,49 @@ class AdminChat:
         await self._save_draft(inbound.user, draft)
         preview = texts.message(self.catalogs, t.lang, draft["en"], draft["zh"], self.agency)
         return [
-            Outbound(t("Preview (each applicant sees their own language first):") + "\n\n" + preview),
-            Outbound("\n".join([t("Segment: {segment}", segment=str(segment) or t("everyone")),
-                                texts.audience(t, audience.per_channel, audience.outside_window),
-                                t("Send it?")]),
-                     options=(UiOption(SEND, t("Send")), UiOption(DISCARD, t("Discard")))),
+            Outbound(
+                t("Preview (each applicant sees their own language first):") + "\n\n" + preview
+            ),
+            Outbound(
+                "\n".join(
+                    [
+                        t("Segment: {segment}", segment=str(segment) or t("everyone")),
+                        texts.audience(t, audience.per_channel, audience.outside_window),
+                        t("Send it?"),
+                    ]
+                ),
+                options=(UiOption(SEND, t("Send")), UiOption(DISCARD, t("Discard"))),
+            ),
         ]
 
-    async def _step_confirm(self, inbound: Inbound, t: Text, draft: dict[str, Any]) -> list[Outbound]:
+    async def _step_confirm(
+        self, inbound: Inbound, t: Text, draft: dict[str, Any]
+    ) -> list[Outbound]:
         chosen = self._chosen(inbound, [SEND, DISCARD])
         if chosen is None:
-            return [Outbound(t("Choose Send or Discard."), options=(UiOption(SEND, t("Send")),
-                                                                   UiOption(DISCARD, t("Discard"))))]
+            return [
+                Outbound(
+                    t("Choose Send or Discard."),
+                    options=(UiOption(SEND, t("Send")), UiOption(DISCARD, t("Discard"))),
+                )
+            ]
         await self._save_draft(inbound.user, None)
         if chosen == DISCARD:
             return [Outbound(t("The broadcast draft is discarded."))]
         segment = Segment.parse(self.composer.flows, draft["segment"])
-        broadcast = await self.composer.create(draft["en"], draft["zh"], segment, author=str(inbound.user))
-        return [Outbound(t.plural("Broadcast {id} is queued for {n} recipient; its progress will follow here.",
-                                  "Broadcast {id} is queued for {n} recipients; its progress will follow here.",
-                                  broadcast.total, id=broadcast.id))]
+        broadcast = await self.composer.create(
+            draft["en"], draft["zh"], segment, author=str(inbound.user)
+        )
+        return [
+            Outbound(
+                t.plural(
+                    "Broadcast {id} is queued for {n} recipient; its progress will follow here.",
+                    "Broadcast {id} is queued for {n} recipients; its progress will follow here.",
+                    broadcast.total,
+                    id=broadcast.id,
+                )
+            )
+        ]
 
     @staticmethod
     def _chosen(inbound: Inbound, ids: list[str]) -> str | None:
@@ -196,7 +284,9 @@ class Notifier:
             return  # from the CLI or the API: they poll the figures
         admin = UserKey.parse(broadcast.author)
         record = await self.storage.get(admin)
-        t = self.catalogs["zh" if record and record.data and record.data.get("lang") == "zh" else "en"]
+        t = self.catalogs[
+            "zh" if record and record.data and record.data.get("lang") == "zh" else "en"
+        ]
         message = Outbound(texts.progress(t, broadcast))
         final = broadcast.status in ("done", "cancelled")
         if broadcast.progress_ref is None:
@@ -209,7 +299,10 @@ class Notifier:
 
 # --- the HTTP admin API ---------------------------------------------------------------------
 
-def admin_routes(app: web.Application, token: str, composer: Composer, store: BroadcastStore) -> None:
+
+def admin_routes(
+    app: web.Application, token: str, composer: Composer, store: BroadcastStore
+) -> None:
     """`Authorization: Bearer <KVISA_ADMIN_TOKEN>` on every request; 401 otherwise."""
     expected = f"Bearer {token}".encode()
 
@@ -218,9 +311,12 @@ def admin_routes(app: web.Application, token: str, composer: Composer, store: Br
         if request.path.startswith("/admin/"):
             given = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, expected):
-                log.warning("admin API: refused a request to %s without the right token", request.path)
-                return web.json_response({"error": "unauthorized"}, status=401,
-                                         headers={"WWW-Authenticate": "Bearer"})
+                log.warning(
+                    "admin API: refused a request to %s without the right token", request.path
+                )
+                return web.json_response(
+                    {"error": "unauthorized"}, status=401, headers={"WWW-Authenticate": "Bearer"}
+                )
         response: web.StreamResponse = await handler(request)
         return response
 
@@ -238,10 +334,15 @@ def admin_routes(app: web.Application, token: str, composer: Composer, store: Br
             return web.json_response({"error": exc.expected, "field": exc.field}, status=400)
         if body.get("dry_run"):
             audience = await composer.audience(segment)
-            return web.json_response({"dry_run": True, "segment": str(segment), **audience.to_json()})
+            return web.json_response(
+                {"dry_run": True, "segment": str(segment), **audience.to_json()}
+            )
         broadcast = await composer.create(en, zh, segment, author="http")
-        return web.json_response(broadcast.to_json(), status=201,
-                                 headers={"Location": f"/admin/broadcasts/{broadcast.id}"})
+        return web.json_response(
+            broadcast.to_json(),
+            status=201,
+            headers={"Location": f"/admin/broadcasts/{broadcast.id}"},
+        )
 
     async def show(request: web.Request) -> web.Response:
         broadcast = await store.get(request.match_info["id"])
@@ -256,7 +357,9 @@ def admin_routes(app: web.Application, token: str, composer: Composer, store: Br
         broadcast = await store.cancel(request.match_info["id"])
         if broadcast is None:
             return web.json_response({"error": "no such broadcast"}, status=404)
-        return web.json_response({"id": broadcast.id, "cancelling": broadcast.status in ("queued", "running")})
+        return web.json_response(
+            {"id": broadcast.id, "cancelling": broadcast.status in ("queued", "running")}
+        )
 
     app.middlewares.append(authorised)
     app.router.add_post("/admin/broadcasts", create)

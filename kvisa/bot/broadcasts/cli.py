@@ -38,10 +38,12 @@ def progress_line(broadcast: Broadcast) -> str:
     c = broadcast.counts
     left = broadcast.seconds_left
     eta = "--:--" if left is None else f"{int(left) // 60:d}:{int(left) % 60:02d}"
-    return (f"{broadcast.id} [{texts.bar(t_done, broadcast.total, 30)}] {t_done}/{broadcast.total} "
-            f"sent {c.get('sent', 0)} failed {c.get('failed', 0)} blocked {c.get('blocked', 0)} "
-            f"undeliverable {c.get('undeliverable', 0)} remaining {broadcast.remaining} eta {eta} "
-            f"({broadcast.status})")
+    return (
+        f"{broadcast.id} [{texts.bar(t_done, broadcast.total, 30)}] {t_done}/{broadcast.total} "
+        f"sent {c.get('sent', 0)} failed {c.get('failed', 0)} blocked {c.get('blocked', 0)} "
+        f"undeliverable {c.get('undeliverable', 0)} remaining {broadcast.remaining} eta {eta} "
+        f"({broadcast.status})"
+    )
 
 
 async def follow(store: BroadcastStore, broadcast_id: str, out: TextIO) -> int:
@@ -75,12 +77,18 @@ async def broadcast_command(args: argparse.Namespace, settings: Settings) -> int
             if broadcast is None:
                 print(f"kvisa: no broadcast {args.cancel}", file=sys.stderr)
                 return 1
-            print(f"{broadcast.id}: cancelling" if broadcast.status in ("queued", "running")
-                  else f"{broadcast.id}: already {broadcast.status}")
+            print(
+                f"{broadcast.id}: cancelling"
+                if broadcast.status in ("queued", "running")
+                else f"{broadcast.id}: already {broadcast.status}"
+            )
             return 0
         if args.status:
-            return await follow(store, args.status, sys.stdout) if args.follow else \
-                await show(store, args.status)
+            return (
+                await follow(store, args.status, sys.stdout)
+                if args.follow
+                else await show(store, args.status)
+            )
         if not args.en or not args.zh:
             print("kvisa: a broadcast needs both --en FILE and --zh FILE", file=sys.stderr)
             return 2
@@ -129,13 +137,25 @@ async def list_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("broadcast", help="send a bilingual policy update to a segment of applicants")
+    p = sub.add_parser(
+        "broadcast", help="send a bilingual policy update to a segment of applicants"
+    )
     p.add_argument("--en", metavar="FILE", help="the English text")
     p.add_argument("--zh", metavar="FILE", help="the Chinese text")
-    p.add_argument("--segment", default="", help="e.g. 'park=lingang reached=entered' (default: everyone)")
-    p.add_argument("--dry-run", action="store_true", help="show the recipients and the message; send nothing")
-    p.add_argument("--no-follow", dest="follow", action="store_false", help="queue it and return at once")
-    p.add_argument("--status", metavar="ID", help="show a broadcast's figures (with --follow by default: until it ends)")
+    p.add_argument(
+        "--segment", default="", help="e.g. 'park=lingang reached=entered' (default: everyone)"
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="show the recipients and the message; send nothing"
+    )
+    p.add_argument(
+        "--no-follow", dest="follow", action="store_false", help="queue it and return at once"
+    )
+    p.add_argument(
+        "--status",
+        metavar="ID",
+        help="show a broadcast's figures (with --follow by default: until it ends)",
+    )
     p.add_argument("--cancel", metavar="ID", help="stop a broadcast")
     p.set_defaults(run=lambda a, s: asyncio.run(broadcast_command(a, s)))
     p = sub.add_parser("broadcasts", help="list recent broadcasts with their figures")

@@ -25,13 +25,22 @@ class Audience:
     outside_window: int  # WeChat users who cannot be reached by message now
 
     def to_json(self) -> dict[str, object]:
-        return {"recipients": len(self.recipients), "per_channel": self.per_channel,
-                "wechat_outside_window": self.outside_window}
+        return {
+            "recipients": len(self.recipients),
+            "per_channel": self.per_channel,
+            "wechat_outside_window": self.outside_window,
+        }
 
 
 class Composer:
-    def __init__(self, flows: Flows, catalogs: Catalogs, store: BroadcastStore, clock: Clock,
-                 on_created: Callable[[Broadcast], None] | None = None) -> None:
+    def __init__(
+        self,
+        flows: Flows,
+        catalogs: Catalogs,
+        store: BroadcastStore,
+        clock: Clock,
+        on_created: Callable[[Broadcast], None] | None = None,
+    ) -> None:
         self.flows, self.catalogs, self.store, self.clock = flows, catalogs, store, clock
         self.on_created = on_created
 
@@ -59,17 +68,26 @@ class Composer:
             if not segment.matches(self.flows, user, data, today):
                 continue
             recipients.append(user)
-            if user.channel == "wechat" and not within_reply_window((data or {}).get("last_seen"), now):
+            if user.channel == "wechat" and not within_reply_window(
+                (data or {}).get("last_seen"), now
+            ):
                 outside += 1
         recipients.sort(key=str)
         return Audience(tuple(recipients), dict(Counter(u.channel for u in recipients)), outside)
 
-    async def create(self, en: str | None, zh: str | None, segment: Segment, author: str) -> Broadcast:
+    async def create(
+        self, en: str | None, zh: str | None, segment: Segment, author: str
+    ) -> Broadcast:
         en_text, zh_text = self.check_texts(en, zh)
         audience = await self.audience(segment)
-        broadcast = await self.store.create(en=en_text, zh=zh_text, segment=str(segment), author=author,
-                                            created_at=self.clock.now().isoformat(),
-                                            recipients=audience.recipients)
+        broadcast = await self.store.create(
+            en=en_text,
+            zh=zh_text,
+            segment=str(segment),
+            author=author,
+            created_at=self.clock.now().isoformat(),
+            recipients=audience.recipients,
+        )
         if self.on_created is not None:
             self.on_created(broadcast)
         return broadcast

@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 
 
 class NewsSender(Protocol):
-    async def __call__(self, user: UserKey, messages: Sequence[Outbound], *, news: bool = False) -> None: ...
+    async def __call__(
+        self, user: UserKey, messages: Sequence[Outbound], *, news: bool = False
+    ) -> None: ...
 
 
 Progress = Callable[[Broadcast], Awaitable[None]]
@@ -64,10 +66,21 @@ class Run:
 
 
 class BroadcastRunner:
-    def __init__(self, store: BroadcastStore, catalogs: Catalogs, clock: Clock, senders: Mapping[str, NewsSender],
-                 pacers: Mapping[str, Pacer], settings: BroadcastSettings, *, redis_url: str | None = None,
-                 redis_prefix: str = "kvisa", leader_ttl: float = 15.0, on_progress: Progress | None = None,
-                 on_blocked: Callable[[UserKey], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        store: BroadcastStore,
+        catalogs: Catalogs,
+        clock: Clock,
+        senders: Mapping[str, NewsSender],
+        pacers: Mapping[str, Pacer],
+        settings: BroadcastSettings,
+        *,
+        redis_url: str | None = None,
+        redis_prefix: str = "kvisa",
+        leader_ttl: float = 15.0,
+        on_progress: Progress | None = None,
+        on_blocked: Callable[[UserKey], Awaitable[None]] | None = None,
+    ) -> None:
         self.store, self.storage = store, store.storage
         self.catalogs, self.clock = catalogs, clock
         self.senders, self.pacers, self.settings = senders, pacers, settings
@@ -76,7 +89,9 @@ class BroadcastRunner:
         self.coordinator: Coordinator
         if redis_url:
             self._client = Redis.from_url(redis_url)
-            self.coordinator = RedisCoordinator(self._client, redis_prefix, leader_ttl, name="broadcasts")
+            self.coordinator = RedisCoordinator(
+                self._client, redis_prefix, leader_ttl, name="broadcasts"
+            )
         else:
             self.coordinator = LocalCoordinator()
         self.runs: dict[str, asyncio.Task[None]] = {}
@@ -128,7 +143,9 @@ class BroadcastRunner:
                         continue
                     broadcast = await self.store.get(broadcast_id)
                     if broadcast is not None and broadcast.status in ("queued", "running"):
-                        task = asyncio.create_task(self._run(broadcast_id), name=f"broadcast {broadcast_id}")
+                        task = asyncio.create_task(
+                            self._run(broadcast_id), name=f"broadcast {broadcast_id}"
+                        )
                         self.runs[broadcast_id] = task
                         task.add_done_callback(functools.partial(self._forget_run, broadcast_id))
             except Exception:
@@ -146,7 +163,9 @@ class BroadcastRunner:
         try:
             await self._deliver_all(broadcast_id)
         except Exception:
-            log.exception("broadcast %s stopped on an error; it resumes at the next start", broadcast_id)
+            log.exception(
+                "broadcast %s stopped on an error; it resumes at the next start", broadcast_id
+            )
 
     async def _deliver_all(self, broadcast_id: str) -> None:
         broadcast = await self.store.get(broadcast_id)
@@ -159,8 +178,11 @@ class BroadcastRunner:
             for user in interrupted:
                 states[user] = "uncertain"
             if interrupted:
-                log.warning("broadcast %s: %d sends interrupted by a crash are not repeated",
-                            broadcast_id, len(interrupted))
+                log.warning(
+                    "broadcast %s: %d sends interrupted by a crash are not repeated",
+                    broadcast_id,
+                    len(interrupted),
+                )
                 await self.store.save_chunk(broadcast_id, n, states)
         if broadcast.status == "queued":
             broadcast.status, broadcast.started_at = "running", self.clock.now().isoformat()
@@ -220,7 +242,9 @@ class BroadcastRunner:
         if state is None:
             sender = self.senders.get(user.channel)
             if sender is None:
-                log.warning("broadcast %s: no %s channel in this process", run.broadcast.id, user.channel)
+                log.warning(
+                    "broadcast %s: no %s channel in this process", run.broadcast.id, user.channel
+                )
                 state = "failed"
             else:
                 # The platform's turn is taken only by a message that goes out, not by a skip.
@@ -247,19 +271,25 @@ class BroadcastRunner:
         assert data is not None
         if data.get("inactive"):
             return "blocked"
-        if user.channel == "wechat" and not within_reply_window(data.get("last_seen"), self.clock.now()):
+        if user.channel == "wechat" and not within_reply_window(
+            data.get("last_seen"), self.clock.now()
+        ):
             return "undeliverable"
         return None
 
     async def _send(self, run: Run, n: int, user: UserKey, sender: NewsSender, lang: Lang) -> State:
-        text = texts.message(self.catalogs, lang, run.broadcast.en, run.broadcast.zh, dict(self.settings.agency))
+        text = texts.message(
+            self.catalogs, lang, run.broadcast.en, run.broadcast.zh, dict(self.settings.agency)
+        )
         await self._set_state(run, n, str(user), "sending")
         try:
             await sender(user, [Outbound(text)], news=True)
         except RateLimited as exc:
             await self._set_state(run, n, str(user), "pending")
             self._flooded(run, user, exc.retry_after)
-            asyncio.get_running_loop().call_later(exc.retry_after, run.queue.put_nowait, (n, str(user)))
+            asyncio.get_running_loop().call_later(
+                exc.retry_after, run.queue.put_nowait, (n, str(user))
+            )
             return "pending"
         except Blocked:
             if self.on_blocked is not None:
@@ -281,8 +311,12 @@ class BroadcastRunner:
         if len({chat for _, chat in run.floods}) >= self.settings.flood_spread:
             pacer = self.pacers.get(user.channel)
             if pacer is not None:
-                log.info("broadcast %s: flood control from %d chats, pausing %ss", run.broadcast.id,
-                         len(run.floods), retry_after)
+                log.info(
+                    "broadcast %s: flood control from %d chats, pausing %ss",
+                    run.broadcast.id,
+                    len(run.floods),
+                    retry_after,
+                )
                 pacer.hold(retry_after)
             run.floods.clear()
 
@@ -320,4 +354,3 @@ class BroadcastRunner:
         await self._report(run)
         await self.store.forget_recipients(run.broadcast)
         log.info("broadcast %s %s: %s", run.broadcast.id, status, run.broadcast.counts)
-

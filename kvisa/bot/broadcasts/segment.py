@@ -55,7 +55,9 @@ class Segment:
             key = key.strip().lower()
             if not sep or not raw.strip(","):
                 raise InputError("segment", "key=value pairs such as park=lingang", token)
-            values.setdefault(key, set()).update(v.strip().lower() for v in raw.split(",") if v.strip())
+            values.setdefault(key, set()).update(
+                v.strip().lower() for v in raw.split(",") if v.strip()
+            )
         return cls.from_values(flows, values)
 
     @classmethod
@@ -86,28 +88,40 @@ class Segment:
                 chosen["active_only"] = wanted <= {"yes", "true"}
                 continue
             if key not in allowed:
-                raise InputError("segment", "one of the keys " + ", ".join([*allowed, "active"]), key)
+                raise InputError(
+                    "segment", "one of the keys " + ", ".join([*allowed, "active"]), key
+                )
             unknown = wanted - set(allowed[key])
             if unknown:
-                raise InputError(key, "one of " + ", ".join(allowed[key]), ",".join(sorted(unknown)))
+                raise InputError(
+                    key, "one of " + ", ".join(allowed[key]), ",".join(sorted(unknown))
+                )
             chosen[key] = frozenset(wanted)
         segment = cls(**chosen)
         if segment.reached & segment.not_reached:
-            raise InputError("reached", "steps other than those in not_reached",
-                             ",".join(sorted(segment.reached & segment.not_reached)))
+            raise InputError(
+                "reached",
+                "steps other than those in not_reached",
+                ",".join(sorted(segment.reached & segment.not_reached)),
+            )
         return segment
 
     def __str__(self) -> str:
         """The canonical text form (parses back to the same segment); "" is everyone."""
-        parts = [f"{f.name}={','.join(sorted(getattr(self, f.name)))}" for f in fields(self)
-                 if f.name != "active_only" and getattr(self, f.name)]
+        parts = [
+            f"{f.name}={','.join(sorted(getattr(self, f.name)))}"
+            for f in fields(self)
+            if f.name != "active_only" and getattr(self, f.name)
+        ]
         if not self.active_only:
             parts.append("active=any")
         return " ".join(parts)
 
     # --- selecting ----------------------------------------------------------------------------
 
-    def matches(self, flows: Flows, user: UserKey, data: Mapping[str, Any] | None, today: dt.date) -> bool:
+    def matches(
+        self, flows: Flows, user: UserKey, data: Mapping[str, Any] | None, today: dt.date
+    ) -> bool:
         """Whether a stored user belongs (and may receive updates at all)."""
         if not may_receive(data):
             return False
@@ -139,14 +153,21 @@ def may_receive(data: Mapping[str, Any] | None) -> bool:
 
 def choices(flows: Flows) -> dict[str, tuple[str, ...]]:
     """What each key accepts, from flows/ (parks, plans, channels, steps may change there)."""
+
     def options(question_id: str) -> tuple[str, ...]:
         question = flows.find_question(question_id)
         return tuple(o.id for o in question.options) if question else ()
 
     events = tuple(e.id for e in flows.timeline.events)
-    return {"lang": LANGS, "park": options("park"), "plan": options("plan"),
-            "eligible": tuple(c.id for c in flows.channels), "reached": events, "not_reached": events,
-            "channel": CHANNELS}
+    return {
+        "lang": LANGS,
+        "park": options("park"),
+        "plan": options("plan"),
+        "eligible": tuple(c.id for c in flows.channels),
+        "reached": events,
+        "not_reached": events,
+        "channel": CHANNELS,
+    }
 
 
 def eligible_channels(flows: Flows, answers: Mapping[str, Any], today: dt.date) -> frozenset[str]:

@@ -31,7 +31,9 @@ CHUNK = 200  # recipients per stored chunk: each state change rewrites one chunk
 INDEX = "bc:index"
 KEEP = 200  # broadcasts listed; older ones drop out of the index
 
-State = Literal["pending", "sending", "sent", "failed", "blocked", "undeliverable", "skipped", "uncertain"]
+State = Literal[
+    "pending", "sending", "sent", "failed", "blocked", "undeliverable", "skipped", "uncertain"
+]
 FINAL: tuple[State, ...] = ("sent", "failed", "blocked", "undeliverable", "skipped", "uncertain")
 Status = Literal["queued", "running", "done", "cancelled"]
 
@@ -85,21 +87,42 @@ class BroadcastStore:
         return None if raw is None else json.loads(raw)
 
     async def _set_json(self, name: str, value: Any) -> None:
-        await self.storage.set_value(name, json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+        await self.storage.set_value(
+            name, json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+        )
 
     # --- broadcasts ---------------------------------------------------------------------------
 
-    async def create(self, *, en: str, zh: str, segment: str, author: str, created_at: str,
-                     recipients: Sequence[UserKey]) -> Broadcast:
+    async def create(
+        self,
+        *,
+        en: str,
+        zh: str,
+        segment: str,
+        author: str,
+        created_at: str,
+        recipients: Sequence[UserKey],
+    ) -> Broadcast:
         """Store a new broadcast with every recipient pending, then list it (the runner only
         sees it once it is complete)."""
         broadcast_id = await self._new_id()
-        chunks = [recipients[i:i + CHUNK] for i in range(0, len(recipients), CHUNK)]
+        chunks = [recipients[i : i + CHUNK] for i in range(0, len(recipients), CHUNK)]
         for n, chunk in enumerate(chunks):
-            await self._set_json(f"bc:{broadcast_id}:r:{n}", {str(user): "pending" for user in chunk})
-        broadcast = Broadcast(broadcast_id, en, zh, segment, author, created_at, len(recipients),
-                              dict(Counter(user.channel for user in recipients)), len(chunks),
-                              counts={"pending": len(recipients)})
+            await self._set_json(
+                f"bc:{broadcast_id}:r:{n}", {str(user): "pending" for user in chunk}
+            )
+        broadcast = Broadcast(
+            broadcast_id,
+            en,
+            zh,
+            segment,
+            author,
+            created_at,
+            len(recipients),
+            dict(Counter(user.channel for user in recipients)),
+            len(chunks),
+            counts={"pending": len(recipients)},
+        )
         await self.save(broadcast)
         await self._change_index(lambda ids: [*ids, broadcast_id][-KEEP:])
         return broadcast

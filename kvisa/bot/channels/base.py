@@ -48,7 +48,9 @@ class Channel(ABC):
         """Stop receiving and release connections."""
 
     @abstractmethod
-    async def send(self, user: UserKey, messages: Sequence[Outbound], *, news: bool = False) -> None:
+    async def send(
+        self, user: UserKey, messages: Sequence[Outbound], *, news: bool = False
+    ) -> None:
         """Deliver messages to a user outside a reply. Raises Blocked, RateLimited or ChannelError.
 
         `news`: an agency broadcast rather than a service notice (a reminder). The caller paces

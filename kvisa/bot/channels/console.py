@@ -31,7 +31,9 @@ def render(outbound: Outbound) -> str:
     if outbound.prompt is None and outbound.options:
         lines += [f"  [{option.id}] {option.label}" for option in outbound.options]
     else:
-        lines += [f"  {number}. {option.label}" for number, option in enumerate(outbound.options, 1)]
+        lines += [
+            f"  {number}. {option.label}" for number, option in enumerate(outbound.options, 1)
+        ]
     return "\n".join(lines)
 
 
@@ -45,21 +47,39 @@ async def stdin_lines() -> AsyncIterator[str]:
 
 
 class ConsoleChannel:
-    def __init__(self, engine: Engine, clock: Clock, user: str, lang_hint: str | None,
-                 attachments_dir: Path, out: TextIO = sys.stdout, interactive: bool = False,
-                 reminders: bool = True) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        user: str,
+        lang_hint: str | None,
+        attachments_dir: Path,
+        out: TextIO = sys.stdout,
+        interactive: bool = False,
+        reminders: bool = True,
+    ) -> None:
         self.engine, self.clock = engine, clock
         self.user = UserKey("console", user)
         self.lang_hint = lang_hint
         self.attachments_dir = attachments_dir
         self.out = out
         self.interactive = interactive
-        self.reminders = Deliverer(engine.flows, engine.catalogs, engine.storage, clock, {"console": self.remind},
-                                   ReminderSettings()) if reminders else None
+        self.reminders = (
+            Deliverer(
+                engine.flows,
+                engine.catalogs,
+                engine.storage,
+                clock,
+                {"console": self.remind},
+                ReminderSettings(),
+            )
+            if reminders
+            else None
+        )
 
     async def send(self, text: str) -> None:
         if text.strip().lower().startswith("/clock"):
-            return await self.move_clock(text.strip()[len("/clock"):].strip())
+            return await self.move_clock(text.strip()[len("/clock") :].strip())
         inbound = Inbound.from_text(self.user, text, self.clock.now(), self.lang_hint)
         for outbound in await self.engine.handle(inbound):
             self.show(outbound)
@@ -79,14 +99,21 @@ class ConsoleChannel:
         """`/clock +3d` (console only): move a fixed clock forward, then deliver what fell due."""
         t = self.engine.catalogs[lang_from_hint(self.lang_hint)]
         if not isinstance(self.clock, FixedClock):
-            print(t("/clock works when the chat runs on a fixed time: kvisa chat --clock 2026-12-01T09:00"),
-                  file=self.out)
+            print(
+                t(
+                    "/clock works when the chat runs on a fixed time: kvisa chat --clock 2026-12-01T09:00"
+                ),
+                file=self.out,
+            )
             print(file=self.out)
             return
         try:
             delta = parse_delta(step or "+1d")
         except ValueError:
-            print(t("Move the clock forward like this: /clock +3d, /clock +2h or /clock +30m."), file=self.out)
+            print(
+                t("Move the clock forward like this: /clock +3d, /clock +2h or /clock +30m."),
+                file=self.out,
+            )
             print(file=self.out)
             return
         # Stop at each reminder's own time on the way, as a running service would have sent it.
@@ -100,8 +127,13 @@ class ConsoleChannel:
         self.clock.advance(end - self.clock.now())
         await self.deliver_due()
         now = self.clock.now()
-        print(t("🕘 The time is now {time} (UTC).", time=now.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")),
-              file=self.out)
+        print(
+            t(
+                "🕘 The time is now {time} (UTC).",
+                time=now.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M"),
+            ),
+            file=self.out,
+        )
         print(file=self.out)
 
     def show(self, outbound: Outbound) -> None:

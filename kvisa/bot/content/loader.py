@@ -28,9 +28,9 @@ from kvisa.bot.content.model import (
     Perk,
     Question,
     RelativeDate,
+    ReminderRules,
     Requirement,
     Source,
-    ReminderRules,
     Step,
     StepRule,
     TimelineRules,
@@ -46,8 +46,25 @@ T = TypeVar("T")
 
 # Keys whose string values users read: extracted for translation and checked in the catalogs.
 TRANSLATABLE_KEYS = frozenset(
-    {"text", "short", "why", "label", "done", "title", "summary", "unmet", "detail", "question", "answer",
-     "name", "warning", "under_minimum", "above_proof", "too_early", "too_late"}
+    {
+        "text",
+        "short",
+        "why",
+        "label",
+        "done",
+        "title",
+        "summary",
+        "unmet",
+        "detail",
+        "question",
+        "answer",
+        "name",
+        "warning",
+        "under_minimum",
+        "above_proof",
+        "too_early",
+        "too_late",
+    }
 )
 FILES = ("sources", "policy", "interview", "checklist", "faq", "parks", "timeline")
 # Facts computed by kvisa.bot.policy rather than answered; usable in conditions.
@@ -61,9 +78,16 @@ COMPUTED_FACTS: dict[str, frozenset[Any]] = {
 }
 
 
-def fields(node: Any, where: tuple[str, int], required: set[str], optional: frozenset[str] | set[str] = frozenset()) -> Node:
+def fields(
+    node: Any,
+    where: tuple[str, int],
+    required: set[str],
+    optional: frozenset[str] | set[str] = frozenset(),
+) -> Node:
     if not isinstance(node, Node):
-        raise FlowError(where[0], where[1], "expected a mapping with keys " + ", ".join(sorted(required)))
+        raise FlowError(
+            where[0], where[1], "expected a mapping with keys " + ", ".join(sorted(required))
+        )
     missing = required - node.keys()
     if missing:
         raise node.error(f"missing key(s): {', '.join(sorted(missing))}")
@@ -134,7 +158,9 @@ class _Reader:
             for value in values:
                 if value not in self.facts[fact]:
                     allowed = ", ".join(sorted(map(str, self.facts[fact])))
-                    raise FlowError(raw.file, line, f"{fact!r} has no value {value!r} (allowed: {allowed})")
+                    raise FlowError(
+                        raw.file, line, f"{fact!r} has no value {value!r} (allowed: {allowed})"
+                    )
             terms.append((fact, frozenset(values)))
         return Condition(tuple(terms))
 
@@ -149,8 +175,12 @@ class _Reader:
             self.sources[node["id"]] = Source(text(node, "id"), text(node, "title"), node["as_of"])
 
     def date_rule(self, node: Node) -> DateRule:
-        raw = fields(node["date"], (node.file, node.line_of("date")), {"earliest", "latest"},
-                     {"default", "too_early", "too_late"})
+        raw = fields(
+            node["date"],
+            (node.file, node.line_of("date")),
+            {"earliest", "latest"},
+            {"default", "too_early", "too_late"},
+        )
 
         def rel(key: str) -> RelativeDate | None:
             if key not in raw:
@@ -162,35 +192,62 @@ class _Reader:
 
         earliest, latest = rel("earliest"), rel("latest")
         assert earliest and latest
-        return DateRule(earliest, latest, rel("default"),
-                        raw.get("too_early") and text(raw, "too_early"),
-                        raw.get("too_late") and text(raw, "too_late"))
+        return DateRule(
+            earliest,
+            latest,
+            rel("default"),
+            raw.get("too_early") and text(raw, "too_early"),
+            raw.get("too_late") and text(raw, "too_late"),
+        )
 
     def question(self, raw: Any, doc: Node, asked: set[str]) -> Question:
-        node = fields(raw, (doc.file, doc.line_of("questions")), {"id", "kind", "short", "text", "why"},
-                      {"options", "when", "date", "max_length"})
+        node = fields(
+            raw,
+            (doc.file, doc.line_of("questions")),
+            {"id", "kind", "short", "text", "why"},
+            {"options", "when", "date", "max_length"},
+        )
         qid, kind = text(node, "id"), node["kind"]
         if kind not in QUESTION_KINDS:
-            raise node.error(f"unknown kind {kind!r} (allowed: {', '.join(QUESTION_KINDS)})", "kind")
+            raise node.error(
+                f"unknown kind {kind!r} (allowed: {', '.join(QUESTION_KINDS)})", "kind"
+            )
         if ("options" in node) != (kind == "choice"):
             raise node.error("'options' is for (and required by) kind: choice", "kind")
         if ("date" in node) != (kind == "date"):
             raise node.error("'date' is for (and required by) kind: date", "kind")
         if kind == "zone" and "residence_country" not in asked:
-            raise node.error("kind: zone lists the clocks of residence_country: ask that question first", "kind")
+            raise node.error(
+                "kind: zone lists the clocks of residence_country: ask that question first", "kind"
+            )
         when = self.condition(node, "when", known=asked) if "when" in node else None
         options: tuple[Option, ...] = ()
         if kind == "choice":
-            opts = [fields(o, (node.file, node.line_of("options")), {"id", "label"}) for o in items_of(node, "options")]
-            options = unique((Option(text(o, "id"), text(o, "label"), o["id"]) for o in opts),
-                             lambda o: o.id, node, "options")
+            opts = [
+                fields(o, (node.file, node.line_of("options")), {"id", "label"})
+                for o in items_of(node, "options")
+            ]
+            options = unique(
+                (Option(text(o, "id"), text(o, "label"), o["id"]) for o in opts),
+                lambda o: o.id,
+                node,
+                "options",
+            )
         elif kind == "yesno":
             options = (Option("yes", N_("Yes"), True), Option("no", N_("No"), False))
         values: frozenset[Any] = frozenset(o.value for o in options) if options else frozenset()
         self.facts[qid] = values
-        return Question(qid, kind, text(node, "short"), text(node, "text"), text(node, "why"), options, when,
-                        self.date_rule(node) if kind == "date" else None,
-                        int(node.get("max_length", 200)))
+        return Question(
+            qid,
+            kind,
+            text(node, "short"),
+            text(node, "text"),
+            text(node, "why"),
+            options,
+            when,
+            self.date_rule(node) if kind == "date" else None,
+            int(node.get("max_length", 200)),
+        )
 
     def read(self) -> Flows:
         self.read_sources()
@@ -200,12 +257,17 @@ class _Reader:
         for raw in items_of(interview, "questions"):
             q = self.question(raw, interview, asked)
             if q.id in asked:
-                raise FlowError(interview.file, getattr(raw, "line", None), f"duplicate question id {q.id!r}")
+                raise FlowError(
+                    interview.file, getattr(raw, "line", None), f"duplicate question id {q.id!r}"
+                )
             asked.add(q.id)
             questions.append(q)
 
-        policy = fields(self.docs["policy"], ("flows/policy.yaml", 1),
-                        {"age", "passport", "channels", "derived", "disclaimer"})
+        policy = fields(
+            self.docs["policy"],
+            ("flows/policy.yaml", 1),
+            {"age", "passport", "channels", "derived", "disclaimer"},
+        )
         derived = {}
         dnode = policy["derived"]
         if not isinstance(dnode, Node):
@@ -213,42 +275,111 @@ class _Reader:
         for name in dnode:
             derived[name] = self.condition(dnode, name)
             self.facts[name] = frozenset({True, False})
-        age = fields(policy["age"], (policy.file, policy.line_of("age")),
-                     {"minimum", "proof_above", "source", "under_minimum", "above_proof"})
-        passport = fields(policy["passport"], (policy.file, policy.line_of("passport")),
-                          {"months_valid_beyond_application", "source", "warning"})
-        disclaimer = fields(policy["disclaimer"], (policy.file, policy.line_of("disclaimer")), {"text", "source"})
+        age = fields(
+            policy["age"],
+            (policy.file, policy.line_of("age")),
+            {"minimum", "proof_above", "source", "under_minimum", "above_proof"},
+        )
+        passport = fields(
+            policy["passport"],
+            (policy.file, policy.line_of("passport")),
+            {"months_valid_beyond_application", "source", "warning"},
+        )
+        disclaimer = fields(
+            policy["disclaimer"], (policy.file, policy.line_of("disclaimer")), {"text", "source"}
+        )
         self.source_ref(disclaimer)
-        channels = unique((self.channel(c, policy) for c in items_of(policy, "channels")),
-                          lambda c: c.id, policy, "channels")
+        channels = unique(
+            (self.channel(c, policy) for c in items_of(policy, "channels")),
+            lambda c: c.id,
+            policy,
+            "channels",
+        )
 
         checklist = fields(self.docs["checklist"], ("flows/checklist.yaml", 1), {"steps", "items"})
-        steps = unique((Step(text(s, "id"), text(s, "title")) for s in
-                        (fields(s, (checklist.file, checklist.line_of("steps")), {"id", "title"})
-                         for s in items_of(checklist, "steps"))), lambda s: s.id, checklist, "steps")
-        items = unique((self.item(i, checklist, {s.id for s in steps}) for i in items_of(checklist, "items")),
-                       lambda i: i.id, checklist, "items")
+        steps = unique(
+            (
+                Step(text(s, "id"), text(s, "title"))
+                for s in (
+                    fields(s, (checklist.file, checklist.line_of("steps")), {"id", "title"})
+                    for s in items_of(checklist, "steps")
+                )
+            ),
+            lambda s: s.id,
+            checklist,
+            "steps",
+        )
+        items = unique(
+            (self.item(i, checklist, {s.id for s in steps}) for i in items_of(checklist, "items")),
+            lambda i: i.id,
+            checklist,
+            "items",
+        )
 
         faq_doc = fields(self.docs["faq"], ("flows/faq.yaml", 1), {"entries"})
-        faq = unique((FaqEntry(text(e, "id"), text(e, "question"), text(e, "answer"), self.source_ref(e))
-                      for e in (fields(e, (faq_doc.file, faq_doc.line_of("entries")),
-                                       {"id", "question", "answer", "source"})
-                                for e in items_of(faq_doc, "entries"))), lambda e: e.id, faq_doc, "entries")
+        faq = unique(
+            (
+                FaqEntry(text(e, "id"), text(e, "question"), text(e, "answer"), self.source_ref(e))
+                for e in (
+                    fields(
+                        e,
+                        (faq_doc.file, faq_doc.line_of("entries")),
+                        {"id", "question", "answer", "source"},
+                    )
+                    for e in items_of(faq_doc, "entries")
+                )
+            ),
+            lambda e: e.id,
+            faq_doc,
+            "entries",
+        )
         parks_doc = fields(self.docs["parks"], ("flows/parks.yaml", 1), {"parks"})
-        parks = unique((self.park(p, parks_doc) for p in items_of(parks_doc, "parks")),
-                       lambda p: p.id, parks_doc, "parks")
-        timeline = self.timeline(fields(self.docs["timeline"], ("flows/timeline.yaml", 1),
-                                        {"events", "earliest_event", "deficiency_tolerance", "steps", "estimates",
-                                         "deadlines", "reminders"}))
+        parks = unique(
+            (self.park(p, parks_doc) for p in items_of(parks_doc, "parks")),
+            lambda p: p.id,
+            parks_doc,
+            "parks",
+        )
+        timeline = self.timeline(
+            fields(
+                self.docs["timeline"],
+                ("flows/timeline.yaml", 1),
+                {
+                    "events",
+                    "earliest_event",
+                    "deficiency_tolerance",
+                    "steps",
+                    "estimates",
+                    "deadlines",
+                    "reminders",
+                },
+            )
+        )
         return Flows(
-            questions=tuple(questions), channels=channels,
-            age=AgeRule(self.integer(age, "minimum"), self.integer(age, "proof_above"),
-                        text(age, "under_minimum"), text(age, "above_proof"), self.source_ref(age)),
-            passport=PassportRule(self.integer(passport, "months_valid_beyond_application"),
-                                  text(passport, "warning"), self.source_ref(passport)),
-            derived=derived, disclaimer=text(disclaimer, "text"), steps=steps, items=items,
-            faq=faq, parks=parks, sources=dict(self.sources), timeline=timeline,
-            calendar=load_calendar(self.root), messages=tuple(self.messages()),
+            questions=tuple(questions),
+            channels=channels,
+            age=AgeRule(
+                self.integer(age, "minimum"),
+                self.integer(age, "proof_above"),
+                text(age, "under_minimum"),
+                text(age, "above_proof"),
+                self.source_ref(age),
+            ),
+            passport=PassportRule(
+                self.integer(passport, "months_valid_beyond_application"),
+                text(passport, "warning"),
+                self.source_ref(passport),
+            ),
+            derived=derived,
+            disclaimer=text(disclaimer, "text"),
+            steps=steps,
+            items=items,
+            faq=faq,
+            parks=parks,
+            sources=dict(self.sources),
+            timeline=timeline,
+            calendar=load_calendar(self.root),
+            messages=tuple(self.messages()),
         )
 
     @staticmethod
@@ -258,93 +389,184 @@ class _Reader:
         return int(node[key])
 
     def channel(self, raw: Any, policy: Node) -> Channel:
-        node = fields(raw, (policy.file, policy.line_of("channels")), {"id", "title", "summary", "requires", "source"})
+        node = fields(
+            raw,
+            (policy.file, policy.line_of("channels")),
+            {"id", "title", "summary", "requires", "source"},
+        )
         reqs = tuple(
             Requirement(self.condition(r, "when"), text(r, "unmet"))
-            for r in (fields(r, (node.file, node.line_of("requires")), {"when", "unmet"})
-                      for r in items_of(node, "requires"))
+            for r in (
+                fields(r, (node.file, node.line_of("requires")), {"when", "unmet"})
+                for r in items_of(node, "requires")
+            )
         )
         if node["id"] not in COMPUTED_FACTS["channels"]:
             raise node.error(f"unknown channel {node['id']!r} (allowed: academic, work)", "id")
-        return Channel(text(node, "id"), text(node, "title"), text(node, "summary"), reqs, self.source_ref(node))
+        return Channel(
+            text(node, "id"),
+            text(node, "title"),
+            text(node, "summary"),
+            reqs,
+            self.source_ref(node),
+        )
 
     def item(self, raw: Any, doc: Node, step_ids: set[str]) -> ChecklistItem:
-        node = fields(raw, (doc.file, doc.line_of("items")), {"id", "step", "title", "detail", "source"},
-                      {"when", "variants"})
+        node = fields(
+            raw,
+            (doc.file, doc.line_of("items")),
+            {"id", "step", "title", "detail", "source"},
+            {"when", "variants"},
+        )
         if node["step"] not in step_ids:
             raise node.error(f"unknown step {node['step']!r}", "step")
         variants = tuple(
             Variant(self.condition(v, "when"), text(v, "detail"))
-            for v in (fields(v, (node.file, node.line_of("variants")), {"when", "detail"})
-                      for v in (items_of(node, "variants") if "variants" in node else []))
+            for v in (
+                fields(v, (node.file, node.line_of("variants")), {"when", "detail"})
+                for v in (items_of(node, "variants") if "variants" in node else [])
+            )
         )
-        return ChecklistItem(text(node, "id"), text(node, "step"), text(node, "title"), text(node, "detail"),
-                             self.source_ref(node), self.condition(node, "when") if "when" in node else None,
-                             variants)
+        return ChecklistItem(
+            text(node, "id"),
+            text(node, "step"),
+            text(node, "title"),
+            text(node, "detail"),
+            self.source_ref(node),
+            self.condition(node, "when") if "when" in node else None,
+            variants,
+        )
 
     def park(self, raw: Any, doc: Node) -> Park:
         node = fields(raw, (doc.file, doc.line_of("parks")), {"id", "name", "perks", "source"})
         if node["id"] not in self.facts.get("park", frozenset()):
             raise node.error(f"park {node['id']!r} is not an option of the 'park' question", "id")
-        perks = tuple(Perk(text(p, "title"), text(p, "detail"))
-                      for p in (fields(p, (node.file, node.line_of("perks")), {"title", "detail"})
-                                for p in items_of(node, "perks")))
+        perks = tuple(
+            Perk(text(p, "title"), text(p, "detail"))
+            for p in (
+                fields(p, (node.file, node.line_of("perks")), {"title", "detail"})
+                for p in items_of(node, "perks")
+            )
+        )
         return Park(text(node, "id"), text(node, "name"), perks, self.source_ref(node))
 
     def timeline(self, doc: Node) -> TimelineRules:
-        events = unique((EventDef(text(e, "id"), text(e, "label"), text(e, "done"))
-                         for e in (fields(e, (doc.file, doc.line_of("events")), {"id", "label", "done"})
-                                   for e in items_of(doc, "events"))), lambda e: e.id, doc, "events")
+        events = unique(
+            (
+                EventDef(text(e, "id"), text(e, "label"), text(e, "done"))
+                for e in (
+                    fields(e, (doc.file, doc.line_of("events")), {"id", "label", "done"})
+                    for e in items_of(doc, "events")
+                )
+            ),
+            lambda e: e.id,
+            doc,
+            "events",
+        )
         known = {e.id for e in events} | {"planned_application"}
+
         def event_refs(node: Node, key: str) -> tuple[str, ...]:
             refs = items_of(node, key) if isinstance(node[key], list) else [node[key]]
             for ref in refs:
                 if ref not in known:
-                    raise node.error(f"unknown event {ref!r} (known: {', '.join(sorted(known))})", key)
+                    raise node.error(
+                        f"unknown event {ref!r} (known: {', '.join(sorted(known))})", key
+                    )
             return tuple(refs)
 
         def window(node: Node) -> tuple[int, int]:
             value = node["working_days"]
-            if (not isinstance(value, list) or len(value) != 2 or not all(isinstance(v, int) for v in value)
-                    or not 0 <= value[0] <= value[1]):
-                raise node.error("'working_days' must be [earliest, latest], whole numbers", "working_days")
+            if (
+                not isinstance(value, list)
+                or len(value) != 2
+                or not all(isinstance(v, int) for v in value)
+                or not 0 <= value[0] <= value[1]
+            ):
+                raise node.error(
+                    "'working_days' must be [earliest, latest], whole numbers", "working_days"
+                )
             return value[0], value[1]
 
-        step_nodes = [fields(s, (doc.file, doc.line_of("steps")),
-                             {"id", "title", "start", "projected_start", "end", "estimate"})
-                      for s in items_of(doc, "steps")]
-        steps = unique((StepRule(text(s, "id"), text(s, "title"), event_refs(s, "start")[0],
-                                 event_refs(s, "projected_start")[0], event_refs(s, "end")[0], text(s, "estimate"))
-                        for s in step_nodes), lambda s: s.id, doc, "steps")
+        step_nodes = [
+            fields(
+                s,
+                (doc.file, doc.line_of("steps")),
+                {"id", "title", "start", "projected_start", "end", "estimate"},
+            )
+            for s in items_of(doc, "steps")
+        ]
+        steps = unique(
+            (
+                StepRule(
+                    text(s, "id"),
+                    text(s, "title"),
+                    event_refs(s, "start")[0],
+                    event_refs(s, "projected_start")[0],
+                    event_refs(s, "end")[0],
+                    text(s, "estimate"),
+                )
+                for s in step_nodes
+            ),
+            lambda s: s.id,
+            doc,
+            "steps",
+        )
 
         estimates = []
         for raw in items_of(doc, "estimates"):
-            node = fields(raw, (doc.file, doc.line_of("estimates")),
-                          {"id", "step", "title", "after", "working_days", "source"}, {"variants", "nudge"})
+            node = fields(
+                raw,
+                (doc.file, doc.line_of("estimates")),
+                {"id", "step", "title", "after", "working_days", "source"},
+                {"variants", "nudge"},
+            )
             if node["step"] not in {s.id for s in steps}:
                 raise node.error(f"unknown step {node['step']!r}", "step")
-            variants = tuple(WorkingDaysVariant(self.condition(v, "when"), window(v))
-                             for v in (fields(v, (node.file, node.line_of("variants")), {"when", "working_days"})
-                                       for v in (items_of(node, "variants") if "variants" in node else [])))
-            estimates.append(EstimateRule(text(node, "id"), text(node, "step"), text(node, "title"),
-                                          event_refs(node, "after"), window(node), self.source_ref(node), variants,
-                                          event_refs(node, "nudge")[0] if "nudge" in node else None))
+            variants = tuple(
+                WorkingDaysVariant(self.condition(v, "when"), window(v))
+                for v in (
+                    fields(v, (node.file, node.line_of("variants")), {"when", "working_days"})
+                    for v in (items_of(node, "variants") if "variants" in node else [])
+                )
+            )
+            estimates.append(
+                EstimateRule(
+                    text(node, "id"),
+                    text(node, "step"),
+                    text(node, "title"),
+                    event_refs(node, "after"),
+                    window(node),
+                    self.source_ref(node),
+                    variants,
+                    event_refs(node, "nudge")[0] if "nudge" in node else None,
+                )
+            )
         deadlines = []
         for raw in items_of(doc, "deadlines"):
-            node = fields(raw, (doc.file, doc.line_of("deadlines")), {"id", "title", "after", "source"},
-                          {"calendar_days", "months", "working_days", "when", "met_by", "until", "kind"})
+            node = fields(
+                raw,
+                (doc.file, doc.line_of("deadlines")),
+                {"id", "title", "after", "source"},
+                {"calendar_days", "months", "working_days", "when", "met_by", "until", "kind"},
+            )
             if node.get("kind", "action") not in ("action", "condition"):
                 raise node.error("'kind' must be action or condition", "kind")
             spans = [k for k in ("calendar_days", "months", "working_days") if k in node]
             if len(spans) != 1:
                 raise node.error("give exactly one of calendar_days, months, working_days")
-            deadlines.append(DeadlineRule(
-                text(node, "id"), text(node, "title"), event_refs(node, "after"), self.source_ref(node),
-                **{spans[0]: self.integer(node, spans[0])},
-                when=self.condition(node, "when") if "when" in node else None,
-                met_by=event_refs(node, "met_by")[0] if "met_by" in node else None,
-                until=event_refs(node, "until")[0] if "until" in node else None,
-                kind=node.get("kind", "action")))
+            deadlines.append(
+                DeadlineRule(
+                    text(node, "id"),
+                    text(node, "title"),
+                    event_refs(node, "after"),
+                    self.source_ref(node),
+                    **{spans[0]: self.integer(node, spans[0])},
+                    when=self.condition(node, "when") if "when" in node else None,
+                    met_by=event_refs(node, "met_by")[0] if "met_by" in node else None,
+                    until=event_refs(node, "until")[0] if "until" in node else None,
+                    kind=node.get("kind", "action"),
+                )
+            )
         estimate_ids = {e.id for e in estimates}
         for node, step in zip(step_nodes, steps, strict=True):
             if step.estimate not in estimate_ids:
@@ -352,22 +574,45 @@ class _Reader:
         spec = str(doc["earliest_event"])
         if not RelativeDate.is_valid(spec):
             raise doc.error("'earliest_event' must be like -2y", "earliest_event")
-        question = fields(doc["deficiency_tolerance"], (doc.file, doc.line_of("deficiency_tolerance")),
-                          {"text", "why", "source"})
+        question = fields(
+            doc["deficiency_tolerance"],
+            (doc.file, doc.line_of("deficiency_tolerance")),
+            {"text", "why", "source"},
+        )
         self.source_ref(question)
-        return TimelineRules(events, RelativeDate(spec), text(question, "text"), text(question, "why"), steps,
-                             unique(estimates, lambda e: e.id, doc, "estimates"),
-                             unique(deadlines, lambda d: d.id, doc, "deadlines"), self.reminder_rules(doc))
+        return TimelineRules(
+            events,
+            RelativeDate(spec),
+            text(question, "text"),
+            text(question, "why"),
+            steps,
+            unique(estimates, lambda e: e.id, doc, "estimates"),
+            unique(deadlines, lambda d: d.id, doc, "deadlines"),
+            self.reminder_rules(doc),
+        )
 
     def reminder_rules(self, doc: Node) -> ReminderRules:
-        node = fields(doc["reminders"], (doc.file, doc.line_of("reminders")),
-                      {"offsets", "hour", "quiet_from", "quiet_until"})
+        node = fields(
+            doc["reminders"],
+            (doc.file, doc.line_of("reminders")),
+            {"offsets", "hour", "quiet_from", "quiet_until"},
+        )
         offsets = node["offsets"]
-        if not isinstance(offsets, list) or not offsets or not all(
-                isinstance(o, int) and not isinstance(o, bool) and 0 <= o <= 60 for o in offsets):
-            raise node.error("'offsets' must be a list of days before the deadline (0 to 60)", "offsets")
+        if (
+            not isinstance(offsets, list)
+            or not offsets
+            or not all(
+                isinstance(o, int) and not isinstance(o, bool) and 0 <= o <= 60 for o in offsets
+            )
+        ):
+            raise node.error(
+                "'offsets' must be a list of days before the deadline (0 to 60)", "offsets"
+            )
         hours = {k: self.integer(node, k) for k in ("hour", "quiet_from", "quiet_until")}
-        if any(h > 23 for h in hours.values()) or not hours["quiet_until"] <= hours["hour"] < hours["quiet_from"]:
+        if (
+            any(h > 23 for h in hours.values())
+            or not hours["quiet_until"] <= hours["hour"] < hours["quiet_from"]
+        ):
             raise node.error("'hour' must lie between quiet_until and quiet_from (0-23)", "hour")
         return ReminderRules(tuple(sorted(set(offsets), reverse=True)), **hours)
 
@@ -395,5 +640,7 @@ def load_flows(root: Path, translated: Callable[[str], bool] | None = None) -> F
     if translated is not None:
         for msgid, file, line in flows.messages:
             if not translated(msgid):
-                raise FlowError(file, line, f"no Chinese translation for {msgid!r} (add it to locales/zh_Hans)")
+                raise FlowError(
+                    file, line, f"no Chinese translation for {msgid!r} (add it to locales/zh_Hans)"
+                )
     return flows

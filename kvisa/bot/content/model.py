@@ -17,7 +17,9 @@ QuestionKind = Literal["choice", "yesno", "date", "country", "text", "zone"]
 QUESTION_KINDS: tuple[QuestionKind, ...] = ("choice", "yesno", "date", "country", "text", "zone")
 # Facts kvisa.bot.policy computes from answers, and the answers each is computed from (so that
 # changing such an answer re-asks the questions that depend on the fact).
-COMPUTED_FROM: Mapping[str, frozenset[str]] = {"residence_zones_many": frozenset({"residence_country"})}
+COMPUTED_FROM: Mapping[str, frozenset[str]] = {
+    "residence_zones_many": frozenset({"residence_country"})
+}
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,10 @@ class Condition:
         return frozenset(name for name, _ in self.terms)
 
     def holds(self, facts: Mapping[str, Any]) -> bool:
-        for name, allowed in self.terms:  # a loop, not all(...): conditions are tested on every turn
+        for (
+            name,
+            allowed,
+        ) in self.terms:  # a loop, not all(...): conditions are tested on every turn
             if name not in facts or not allows(allowed, facts[name]):
                 return False
         return True
@@ -235,7 +240,9 @@ class EstimateRule:
     nudge: str | None = None  # the event to ask about once the window has passed
 
     def window(self, facts: Mapping[str, Any]) -> tuple[int, int]:
-        return next((v.working_days for v in self.variants if v.when.holds(facts)), self.working_days)
+        return next(
+            (v.working_days for v in self.variants if v.when.holds(facts)), self.working_days
+        )
 
 
 @dataclass(frozen=True)
@@ -326,7 +333,10 @@ class Flows:
     def dependents(self, changed: Iterable[str]) -> frozenset[str]:
         """Questions whose conditions depend, directly or through others, on `changed`."""
         reach = set(changed)
-        derived_facts = {**COMPUTED_FROM, **{name: cond.facts for name, cond in self.derived.items()}}
+        derived_facts = {
+            **COMPUTED_FROM,
+            **{name: cond.facts for name, cond in self.derived.items()},
+        }
         grew = True
         while grew:
             grew = False

@@ -43,11 +43,15 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Node:
         if not isinstance(key, str):
             raise FlowError(loader.file_name, key_node.start_mark.line + 1, "keys must be text")
         if key in result:
-            raise FlowError(loader.file_name, key_node.start_mark.line + 1, f"duplicate key {key!r}")
+            raise FlowError(
+                loader.file_name, key_node.start_mark.line + 1, f"duplicate key {key!r}"
+            )
         try:
             result[key] = loader.construct_object(value_node, deep=True)
         except ValueError as exc:  # e.g. an unquoted impossible date such as 2027-02-30
-            raise FlowError(loader.file_name, value_node.start_mark.line + 1, f"{key}: {exc}") from exc
+            raise FlowError(
+                loader.file_name, value_node.start_mark.line + 1, f"{key}: {exc}"
+            ) from exc
         result.key_lines[key] = key_node.start_mark.line + 1
     return result
 

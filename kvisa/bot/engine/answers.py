@@ -55,7 +55,9 @@ class _Identified(Protocol):
 OptionT = TypeVar("OptionT", bound=_Identified)
 
 
-def match_option(text: str, options: Iterable[OptionT], labels: Mapping[str, Iterable[str]]) -> OptionT | None:
+def match_option(
+    text: str, options: Iterable[OptionT], labels: Mapping[str, Iterable[str]]
+) -> OptionT | None:
     """The option meant by a number (1-based), an option id, or a label in any language."""
     wanted = normalize(text)
     options = tuple(options)
@@ -74,7 +76,11 @@ def parse_date(text: str) -> dt.date | Rejected:
     match = _YEAR_FIRST.match(value) or _COMPACT.match(value)
     if not match:
         if _DAY_FIRST.match(value):
-            return Rejected(N_("Please write the year first, like 1998-04-27, so the day and month cannot be mixed up."))
+            return Rejected(
+                N_(
+                    "Please write the year first, like 1998-04-27, so the day and month cannot be mixed up."
+                )
+            )
         return Rejected(N_("Please type a date like 1998-04-27."))
     year, month, day = (int(part) for part in match.groups())
     if len(match.group(1)) != 4 or year < 1900:
@@ -103,7 +109,11 @@ def _country_names() -> dict[str, str]:
 def parse_country(text: str) -> str | Rejected:
     code = _country_names().get(normalize(text).replace(".", ""))
     if code is None:
-        return Rejected(N_("I don't know that country. Type its name in English or Chinese, or its two-letter code (for example DE)."))
+        return Rejected(
+            N_(
+                "I don't know that country. Type its name in English or Chinese, or its two-letter code (for example DE)."
+            )
+        )
     return code
 
 
@@ -129,7 +139,9 @@ def parse_typed(question: Question, text: str, today: dt.date) -> Any | Rejected
         return parse_country(text)
     if question.kind == "text":
         if len(text) > question.max_length:
-            return Rejected(N_("Please keep it under {limit} characters."), {"limit": question.max_length})
+            return Rejected(
+                N_("Please keep it under {limit} characters."), {"limit": question.max_length}
+            )
         return " ".join(text.split())
     return Rejected(N_("Please choose one of the options, by its number or its name."))
 

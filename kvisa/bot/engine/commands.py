@@ -17,8 +17,12 @@ def start(turn: Turn, args: str) -> None:
     deep_link = args.strip().lower()
     if park and park.option(deep_link):
         if s.consented:
-            turn.say(t("Park from your link: {park}. You can change it with /edit.",
-                       park=t(park.option(deep_link).label)))  # type: ignore[union-attr]
+            turn.say(
+                t(
+                    "Park from your link: {park}. You can change it with /edit.",
+                    park=t(park.option(deep_link).label),
+                )
+            )  # type: ignore[union-attr]
             return turn.record(park, deep_link)
         s.prefill = {"park": deep_link}
     if not s.consented:
@@ -87,16 +91,26 @@ def news(turn: Turn, args: str) -> None:
     wanted = args.strip().lower()
     if wanted in ("off", "关", "关闭"):
         s.news_off = True
-        turn.say(t("You will no longer receive the agency's policy updates. Your deadline reminders are "
-                   "not affected (see /reminders). Send /news on to receive updates again."))
+        turn.say(
+            t(
+                "You will no longer receive the agency's policy updates. Your deadline reminders are "
+                "not affected (see /reminders). Send /news on to receive updates again."
+            )
+        )
     elif wanted in ("on", "开", "开启"):
         s.news_off = False
-        turn.say(t("You will receive the agency's policy updates again. Send /news off to stop them."))
+        turn.say(
+            t("You will receive the agency's policy updates again. Send /news off to stop them.")
+        )
     elif s.news_off:
         turn.say(t("Policy updates from the agency are off. Send /news on to receive them."))
     else:
-        turn.say(t("Policy updates from the agency are on: when a rule that concerns you changes, we tell you. "
-                   "Send /news off to stop them."))
+        turn.say(
+            t(
+                "Policy updates from the agency are on: when a rule that concerns you changes, we tell you. "
+                "Send /news off to stop them."
+            )
+        )
     turn.resume()
 
 
@@ -136,18 +150,35 @@ def parks(turn: Turn, args: str) -> None:
 
 
 COMMANDS: dict[str, Callable[[Turn, str], None]] = {
-    "start": start, "help": help_, "back": back, "edit": edit, "checklist": checklist,
-    "lang": lang, "reset": confirm("reset"), "delete": confirm("delete"), "mydata": mydata,
-    "faq": faq, "parks": parks, "timeline": timeline, "calendar": calendar, "reminders": reminders_,
+    "start": start,
+    "help": help_,
+    "back": back,
+    "edit": edit,
+    "checklist": checklist,
+    "lang": lang,
+    "reset": confirm("reset"),
+    "delete": confirm("delete"),
+    "mydata": mydata,
+    "faq": faq,
+    "parks": parks,
+    "timeline": timeline,
+    "calendar": calendar,
+    "reminders": reminders_,
     "news": news,
 }
-NEEDS_CONSENT = frozenset({"back", "edit", "checklist", "reset", "timeline", "calendar", "reminders", "news"})
+NEEDS_CONSENT = frozenset(
+    {"back", "edit", "checklist", "reset", "timeline", "calendar", "reminders", "news"}
+)
 
 
 def run_command(turn: Turn, name: str, args: str) -> None:
     handler = COMMANDS.get(name)
     if handler is None:
-        turn.say(turn.t("I don't know the command /{name}.", name=name[:32]) + "\n\n" + render.help_text(turn.t))
+        turn.say(
+            turn.t("I don't know the command /{name}.", name=name[:32])
+            + "\n\n"
+            + render.help_text(turn.t)
+        )
         return turn.ask_current() if not turn.is_new else turn.welcome()
     if name in NEEDS_CONSENT and not turn.session.consented:
         return turn.welcome()

@@ -29,7 +29,9 @@ Interceptor = Callable[[Inbound], Awaitable[list[Outbound] | None]]
 class Engine:
     """Channel-neutral: takes an Inbound, returns the Outbound replies."""
 
-    def __init__(self, flows: Flows, catalogs: Catalogs, storage: Storage, listener: Listener | None = None) -> None:
+    def __init__(
+        self, flows: Flows, catalogs: Catalogs, storage: Storage, listener: Listener | None = None
+    ) -> None:
         self.flows = flows
         self.catalogs = catalogs
         self.storage = storage
@@ -37,7 +39,9 @@ class Engine:
         self.interceptor: Interceptor | None = None
         # Keeps one user's turns in order within this process; the storage's version check
         # keeps them consistent across processes.
-        self._locks: weakref.WeakValueDictionary[UserKey, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._locks: weakref.WeakValueDictionary[UserKey, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self._options: OptionsMemo = {}  # translated once for every user (see Turn)
 
     def _lock(self, user: UserKey) -> asyncio.Lock:
@@ -46,7 +50,9 @@ class Engine:
             lock = self._locks[user] = asyncio.Lock()
         return lock
 
-    def turn(self, data: dict[str, Any] | None, inbound: Inbound) -> tuple[dict[str, Any] | None, list[Outbound]]:
+    def turn(
+        self, data: dict[str, Any] | None, inbound: Inbound
+    ) -> tuple[dict[str, Any] | None, list[Outbound]]:
         """The pure part: state and message in, new state and replies out."""
         return Turn(self.flows, self.catalogs, data, inbound, self._options).run()
 
@@ -88,7 +94,9 @@ class Engine:
         t = self.catalogs[lang_from_hint(inbound.lang_hint)]
         return Outbound(t("Sorry, something went wrong on our side. Please try again in a minute."))
 
-    async def _tell(self, user: UserKey, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+    async def _tell(
+        self, user: UserKey, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> None:
         assert self.listener is not None
         try:
             await self.listener(user, before, after)

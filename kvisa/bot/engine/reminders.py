@@ -22,8 +22,11 @@ BACK = "_done"
 
 
 def options(turn: Turn, t: Text) -> list[UiOption]:
-    switch = (UiOption(RESUME, t("Resume reminders")) if turn.session.reminders_paused
-              else UiOption(PAUSE, t("Pause reminders")))
+    switch = (
+        UiOption(RESUME, t("Resume reminders"))
+        if turn.session.reminders_paused
+        else UiOption(PAUSE, t("Pause reminders"))
+    )
     return [switch, UiOption(BACK, t("Done"))]
 
 
@@ -41,19 +44,39 @@ def prompt_text(turn: Turn) -> str:
     if s.reminders_paused:
         lines.append(t("Your reminders are paused: nothing is sent until you resume them."))
     if not upcoming:
-        lines.append(t("No reminders are scheduled. They start once you report a step in /timeline, "
-                       "for example your entry into China."))
+        lines.append(
+            t(
+                "No reminders are scheduled. They start once you report a step in /timeline, "
+                "for example your entry into China."
+            )
+        )
     else:
-        lines.append(t("Your reminders (times in your time zone, {zone}):",
-                       zone=ZoneChoice(zone.key, (zone.key,)).label(t.locale)))
+        lines.append(
+            t(
+                "Your reminders (times in your time zone, {zone}):",
+                zone=ZoneChoice(zone.key, (zone.key,)).label(t.locale),
+            )
+        )
         for reminder in upcoming:
             local = reminder.at.astimezone(zone)
             when = f"{t.date(local.date(), 'medium')} {local:%H:%M}"
             if reminder.kind == "nudge":
-                lines.append("• " + t("{when}: {title}? (a question)", when=when, title=t(titles[reminder.target])))
+                lines.append(
+                    "• "
+                    + t(
+                        "{when}: {title}? (a question)", when=when, title=t(titles[reminder.target])
+                    )
+                )
             else:
-                lines.append("• " + t("{when}: {title}, by {date}", when=when, title=t(titles[reminder.target]),
-                                      date=t.date(reminder.day, "medium")))
+                lines.append(
+                    "• "
+                    + t(
+                        "{when}: {title}, by {date}",
+                        when=when,
+                        title=t(titles[reminder.target]),
+                        date=t.date(reminder.day, "medium"),
+                    )
+                )
     lines.append(t("Policy news from the agency is a separate choice and is not affected here."))
     return "\n".join(lines)
 
@@ -68,8 +91,11 @@ def action(turn: Turn, option_id: str) -> None:
     s, t = turn.session, turn.t
     if option_id in (PAUSE, RESUME):
         s.reminders_paused = option_id == PAUSE
-        turn.say(t("Reminders paused. Send /reminders to resume them.") if s.reminders_paused
-                 else t("Reminders resumed."))
+        turn.say(
+            t("Reminders paused. Send /reminders to resume them.")
+            if s.reminders_paused
+            else t("Reminders resumed.")
+        )
         return turn.resume() if s.awaiting_kind() == "reminders" else turn.ask_current()
     verb, _, target = option_id.removeprefix(PREFIX).partition(":")
     if verb == "done":
@@ -94,7 +120,11 @@ def _target(turn: Turn, target: str) -> tuple[str, str | None, dt.date | None] |
         if rule.id == target and rule.kind == "action" and deadline is not None:
             return rule.title, rule.met_by, deadline.act_by
     for estimate in rules.estimates:
-        if estimate.id == target and estimate.nudge and any(e.id == target for e in timeline.estimates):
+        if (
+            estimate.id == target
+            and estimate.nudge
+            and any(e.id == target for e in timeline.estimates)
+        ):
             return estimate.title, estimate.nudge, None
     return None
 
@@ -112,19 +142,33 @@ def done(turn: Turn, target: str) -> None:
     event = turn.flows.timeline.event(event_id)
     assert event is not None
     if event_id in s.events:
-        return turn.say(t("Already recorded: {step} ({date}).", step=t(event.done),
-                          date=t.date(dt.date.fromisoformat(s.events[event_id]), "medium")))
+        return turn.say(
+            t(
+                "Already recorded: {step} ({date}).",
+                step=t(event.done),
+                date=t.date(dt.date.fromisoformat(s.events[event_id]), "medium"),
+            )
+        )
     events = {k: dt.date.fromisoformat(v) for k, v in s.events.items()}
     problem = event_problem(turn.flows, events, event_id, turn.today, turn.today)
-    from kvisa.bot.engine.reports import asks_deficiency, say_event_problem  # reports imports this module
+    from kvisa.bot.engine.reports import (
+        asks_deficiency,
+        say_event_problem,
+    )  # reports imports this module
 
     if problem:
         say_event_problem(turn, problem)
         return turn.say(t("Send /timeline to correct your dates."))
     s.events[event_id] = turn.today.isoformat()
     s.snoozed.pop(target, None)
-    turn.say(t("Recorded: {step}, today ({date}). No more reminders for “{title}”.", step=t(event.done),
-               date=t.date(turn.today, "medium"), title=t(title)))
+    turn.say(
+        t(
+            "Recorded: {step}, today ({date}). No more reminders for “{title}”.",
+            step=t(event.done),
+            date=t.date(turn.today, "medium"),
+            title=t(title),
+        )
+    )
     if asks_deficiency(turn, event_id):
         turn.await_("deficiency")
 
@@ -137,6 +181,10 @@ def later(turn: Turn, target: str) -> None:
     title, _, act_by = found
     tomorrow = turn.today + dt.timedelta(days=1)
     if act_by is not None and tomorrow > act_by:
-        return turn.say(t("Today is the last day for “{title}”: tomorrow would be too late.", title=t(title)))
+        return turn.say(
+            t("Today is the last day for “{title}”: tomorrow would be too late.", title=t(title))
+        )
     s.snoozed[target] = tomorrow.isoformat()
-    turn.say(t("All right: I will remind you again tomorrow, {date}.", date=t.date(tomorrow, "medium")))
+    turn.say(
+        t("All right: I will remind you again tomorrow, {date}.", date=t.date(tomorrow, "medium"))
+    )

@@ -78,7 +78,13 @@ def verdict(t: Text, flows: Flows, result: Assessment, answers: Mapping[str, Any
             for res in result.channel_results:
                 lines.append("• " + t("{title}:", title=titles[res.id]))
                 lines += [f"  – {t(reason)}" for reason in res.unmet]
-    lines.append(t("Your age on {date}: {age}.", date=t.date(result.planned_application), age=result.age_at_application))
+    lines.append(
+        t(
+            "Your age on {date}: {age}.",
+            date=t.date(result.planned_application),
+            age=result.age_at_application,
+        )
+    )
     for warning in result.warnings:
         lines.append("⚠️ " + t(warning.text))
     park = flows.park(str(answers.get("park", "")))
@@ -98,7 +104,9 @@ def verdict(t: Text, flows: Flows, result: Assessment, answers: Mapping[str, Any
 def checklist(t: Text, flows: Flows, result: Assessment, ticked: Iterable[str]) -> str:
     done = set(ticked)
     ready = sum(1 for entry in result.checklist if entry.item.id in done)
-    lines = [t("Your documents: {ready} of {total} ready.", ready=ready, total=len(result.checklist))]
+    lines = [
+        t("Your documents: {ready} of {total} ready.", ready=ready, total=len(result.checklist))
+    ]
     for step in flows.steps:
         entries = [e for e in result.checklist if e.item.step == step.id]
         if not entries:
@@ -110,7 +118,9 @@ def checklist(t: Text, flows: Flows, result: Assessment, ticked: Iterable[str]) 
             lines.append(f"{mark} " + pair(t, t(entry.item.title), t(entry.detail)))
     if not result.eligible:
         lines.append("")
-        lines.append(t("Note: on your answers you do not qualify yet; this list shows what you would need."))
+        lines.append(
+            t("Note: on your answers you do not qualify yet; this list shows what you would need.")
+        )
     lines.append("")
     lines.append(t("Choose an item to tick it off or untick it."))
     return "\n".join(lines)
@@ -122,7 +132,11 @@ def change_summary(t: Text, flows: Flows, before: Mapping[str, Any], after: Asse
     item_titles = {i.id: t(i.title) for i in flows.items}
     lines = []
     if before["eligible"] != after.eligible:
-        lines.append(t("Verdict: you now qualify.") if after.eligible else t("Verdict: you no longer qualify."))
+        lines.append(
+            t("Verdict: you now qualify.")
+            if after.eligible
+            else t("Verdict: you no longer qualify.")
+        )
     gained = [c for c in after.channels if c not in before["channels"]]
     lost = [c for c in before["channels"] if c not in after.channels]
     if gained:
@@ -132,9 +146,16 @@ def change_summary(t: Text, flows: Flows, before: Mapping[str, Any], after: Asse
     added = [i for i in after.checklist_ids if i not in before["checklist"]]
     removed = [i for i in before["checklist"] if i not in after.checklist_ids]
     if added:
-        lines.append(t("New on your checklist: {items}", items=t(", ").join(item_titles[i] for i in added)))
+        lines.append(
+            t("New on your checklist: {items}", items=t(", ").join(item_titles[i] for i in added))
+        )
     if removed:
-        lines.append(t("No longer needed: {items}", items=t(", ").join(item_titles.get(i, i) for i in removed)))
+        lines.append(
+            t(
+                "No longer needed: {items}",
+                items=t(", ").join(item_titles.get(i, i) for i in removed),
+            )
+        )
     if not lines:
         return t("Your change did not alter the verdict or the checklist.")
     return "\n".join([t("What changed:")] + lines)
@@ -152,13 +173,27 @@ def my_data(t: Text, flows: Flows, session: Session) -> str:
             lines.append("• " + pair(t, t(question.short), value))
     for event in flows.timeline.events:
         if event.id in session.events:
-            lines.append("• " + pair(t, t(event.done), t.date(dt.date.fromisoformat(session.events[event.id]))))
+            lines.append(
+                "• "
+                + pair(t, t(event.done), t.date(dt.date.fromisoformat(session.events[event.id])))
+            )
     if session.deficiency_tolerance is not None:
-        lines.append("• " + pair(t, t(flows.timeline.deficiency_question),
-                                 t("Yes") if session.deficiency_tolerance else t("No")))
+        lines.append(
+            "• "
+            + pair(
+                t,
+                t(flows.timeline.deficiency_question),
+                t("Yes") if session.deficiency_tolerance else t("No"),
+            )
+        )
     if session.ticked:
         titles = {i.id: t(i.title) for i in flows.items}
-        lines.append(t("Ticked documents: {items}", items=t(", ").join(titles.get(i, i) for i in session.ticked)))
+        lines.append(
+            t(
+                "Ticked documents: {items}",
+                items=t(", ").join(titles.get(i, i) for i in session.ticked),
+            )
+        )
     if session.reminders_sent:
         lines.append(t("Reminders sent: {n}.", n=len(session.reminders_sent)))
     if session.reminders_paused:
@@ -172,7 +207,9 @@ def my_data(t: Text, flows: Flows, session: Session) -> str:
 def parks(t: Text, flows: Flows) -> str:
     blocks = []
     for park in flows.parks:
-        lines = [t(park.name)] + ["• " + pair(t, t(perk.title), t(perk.detail)) for perk in park.perks]
+        lines = [t(park.name)] + [
+            "• " + pair(t, t(perk.title), t(perk.detail)) for perk in park.perks
+        ]
         blocks.append("\n".join(lines))
     blocks.append(source_note(t, flows, flows.parks[0].source))
     return "\n\n".join(blocks)

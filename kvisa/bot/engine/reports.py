@@ -7,8 +7,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kvisa.bot.attachments.calendar_file import timeline_ics
-from kvisa.bot.content.model import Condition
 from kvisa.bot.attachments.picture import render_timeline_png
+from kvisa.bot.content.model import Condition
 from kvisa.bot.engine.answers import Rejected, parse_date
 from kvisa.bot.engine.timeline_text import timeline_text
 from kvisa.bot.engine.types import Attachment, Outbound, UiOption
@@ -24,7 +24,9 @@ TODAY, CANCEL = "_today", "_cancel"
 def timeline_of(turn: Turn) -> Timeline:
     s = turn.session
     events = {k: dt.date.fromisoformat(v) for k, v in s.events.items()}
-    return build_timeline(turn.flows, turn.typed_answers(), events, turn.today, s.deficiency_tolerance)
+    return build_timeline(
+        turn.flows, turn.typed_answers(), events, turn.today, s.deficiency_tolerance
+    )
 
 
 def options(turn: Turn, kind: str, t: Text) -> list[UiOption]:
@@ -52,13 +54,18 @@ def prompt_text(turn: Turn, kind: str) -> str:
     if kind == "event_date":
         event = turn.flows.timeline.event(awaiting["id"])
         assert event is not None
-        return t("When? ({step}) Type a date like 2026-09-28, or choose Today.", step=t(event.label))
+        return t(
+            "When? ({step}) Type a date like 2026-09-28, or choose Today.", step=t(event.label)
+        )
     if kind == "event_confirm":
         event = turn.flows.timeline.event(awaiting["id"])
         assert event is not None
-        return t("You reported “{step}” on {old}. Replace it with {new}?", step=t(event.done),
-                 old=t.date(dt.date.fromisoformat(s.events[event.id]), "medium"),
-                 new=t.date(dt.date.fromisoformat(awaiting["date"]), "medium"))
+        return t(
+            "You reported “{step}” on {old}. Replace it with {new}?",
+            step=t(event.done),
+            old=t.date(dt.date.fromisoformat(s.events[event.id]), "medium"),
+            new=t.date(dt.date.fromisoformat(awaiting["date"]), "medium"),
+        )
     return t(turn.flows.timeline.deficiency_question)
 
 
@@ -66,8 +73,12 @@ def show(turn: Turn) -> None:
     """The timeline as text and picture, then the choice of a step to report."""
     t = turn.t
     timeline = timeline_of(turn)
-    picture = Attachment("timeline.png", "image/png", caption=t("Your K visa timeline"),
-                         make=partial(render_timeline_png, timeline, t))
+    picture = Attachment(
+        "timeline.png",
+        "image/png",
+        caption=t("Your K visa timeline"),
+        make=partial(render_timeline_png, timeline, t),
+    )
     turn.out.append(Outbound(timeline_text(t, turn.flows, timeline), attachments=(picture,)))
     turn.await_("report")
 
@@ -79,10 +90,17 @@ def calendar(turn: Turn) -> None:
         turn.say(t("No deadlines yet: report a step (for example your entry into China) first."))
         return turn.await_("report")
     data = timeline_ics(timeline, t, str(turn.inbound.user), turn.inbound.at)
-    turn.out.append(Outbound(
-        t("Your deadlines as a calendar file: open it to add them to your phone's calendar. "
-          "Importing it again later updates the same events."),
-        attachments=(Attachment("kvisa-deadlines.ics", "text/calendar", data, t("K visa deadlines")),)))
+    turn.out.append(
+        Outbound(
+            t(
+                "Your deadlines as a calendar file: open it to add them to your phone's calendar. "
+                "Importing it again later updates the same events."
+            ),
+            attachments=(
+                Attachment("kvisa-deadlines.ics", "text/calendar", data, t("K visa deadlines")),
+            ),
+        )
+    )
     turn.resume()
 
 
@@ -132,8 +150,11 @@ def say_event_problem(turn: Turn, problem: tuple[str, dict[str, Any]]) -> None:
     message, params = problem
     if "step" in params:
         other = turn.flows.timeline.event(params["step"])
-        params = {**params, "step": t(other.done) if other else params["step"],
-                  "date": t.date(params["date"], "medium")}
+        params = {
+            **params,
+            "step": t(other.done) if other else params["step"],
+            "date": t.date(params["date"], "medium"),
+        }
     turn.say(t(message, **params))
 
 
@@ -142,7 +163,9 @@ def asks_deficiency(turn: Turn, event_id: str) -> bool:
     facts = turn.facts()
     for rule in turn.flows.timeline.deadlines:
         if rule.when and "deficiency_tolerance" in rule.when.facts and event_id in rule.after:
-            others = Condition(tuple(term for term in rule.when.terms if term[0] != "deficiency_tolerance"))
+            others = Condition(
+                tuple(term for term in rule.when.terms if term[0] != "deficiency_tolerance")
+            )
             if others.holds(facts):
                 return True
     return False

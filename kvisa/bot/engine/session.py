@@ -16,6 +16,7 @@ REPLY_WINDOW = dt.timedelta(hours=48) - dt.timedelta(minutes=5)
 def within_reply_window(last_seen: str | None, now: dt.datetime) -> bool:
     return last_seen is not None and now - dt.datetime.fromisoformat(last_seen) < REPLY_WINDOW
 
+
 SCHEMA = 1
 
 
@@ -45,7 +46,9 @@ class Session:
     reminders_paused: bool = False  # /reminders: no reminders until resumed
     news_off: bool = False  # /news off: no agency broadcasts (reminders are a separate choice)
     snoozed: dict[str, str] = field(default_factory=dict)  # "remind me tomorrow": target -> ISO day
-    reminders_dismissed: dict[str, str] = field(default_factory=dict)  # "done" without an event: target -> act-by day
+    reminders_dismissed: dict[str, str] = field(
+        default_factory=dict
+    )  # "done" without an event: target -> act-by day
     # The reminder ledger (exactly once): Reminder.key -> "<how> <ISO time sent>". Written by
     # the reminder service only, in the step that sends; kept and erased with the rest.
     reminders_sent: dict[str, str] = field(default_factory=dict)

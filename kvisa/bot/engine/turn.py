@@ -11,7 +11,14 @@ from zoneinfo import ZoneInfo
 
 from kvisa.bot.content.model import Condition, Flows, Question
 from kvisa.bot.engine import reminders, render, reports
-from kvisa.bot.engine.answers import MAX_MESSAGE, Rejected, match_option, parse_typed, readable, typed
+from kvisa.bot.engine.answers import (
+    MAX_MESSAGE,
+    Rejected,
+    match_option,
+    parse_typed,
+    readable,
+    typed,
+)
 from kvisa.bot.engine.session import Session
 from kvisa.bot.engine.types import Inbound, Outbound, UiOption
 from kvisa.bot.i18n import LANGS, N_, Catalogs, Lang, Text, lang_from_hint
@@ -21,8 +28,13 @@ from kvisa.bot.policy.zones import zone_choices
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WHY, TODAY, DONE = "_why", "_today", "_done"
 REPORT_KINDS = frozenset({"report", "event_date", "event_confirm", "deficiency"})
-MENU = (("timeline", N_("My timeline")), ("checklist", N_("My checklist")), ("edit", N_("Change an answer")),
-        ("faq", N_("Common questions")), ("parks", N_("Park perks")))
+MENU = (
+    ("timeline", N_("My timeline")),
+    ("checklist", N_("My checklist")),
+    ("edit", N_("Change an answer")),
+    ("faq", N_("Common questions")),
+    ("parks", N_("Park perks")),
+)
 
 
 def may_hold(condition: Condition | None, facts: dict[str, Any]) -> bool:
@@ -35,8 +47,14 @@ OptionsMemo = dict[tuple[str, Lang], tuple[UiOption, ...]]
 
 
 class Turn:
-    def __init__(self, flows: Flows, catalogs: Catalogs, data: dict[str, Any] | None, inbound: Inbound,
-                 options_memo: OptionsMemo | None = None) -> None:
+    def __init__(
+        self,
+        flows: Flows,
+        catalogs: Catalogs,
+        data: dict[str, Any] | None,
+        inbound: Inbound,
+        options_memo: OptionsMemo | None = None,
+    ) -> None:
         """`options_memo`, kept by the caller from turn to turn (the engine does), saves
         translating the same options on every turn; a turn of its own gets a fresh one."""
         self.flows, self.catalogs, self.inbound = flows, catalogs, inbound
@@ -65,7 +83,9 @@ class Turn:
             reminders.action(self, inbound.option)  # a reminder's button: valid whatever is asked
         elif inbound.option is not None:
             if inbound.prompt is not None and inbound.prompt != self.session.prompt:
-                self.say(self.t("That button belongs to an earlier question. Here is the current one."))
+                self.say(
+                    self.t("That button belongs to an earlier question. Here is the current one.")
+                )
                 self.ask_current()
             else:
                 self.choose(self.option_by_position(inbound.option))
@@ -101,22 +121,34 @@ class Turn:
                 options = [UiOption(o.id, t(o.label)) for o in question.options]
                 if question.date and question.date.default:
                     options.append(UiOption(TODAY, t("Today")))
-                known = self.options_memo[(question.id, t.lang)] = (*options, UiOption(WHY, t("Why do you ask?")))
+                known = self.options_memo[(question.id, t.lang)] = (
+                    *options,
+                    UiOption(WHY, t("Why do you ask?")),
+                )
             return list(known)
         if kind == "edit":
-            return [UiOption(q.id, render.pair(t, t(q.short), render.answer_label(t, q, s.answers[q.id])))
-                    for q in self.flows.questions if q.id in s.answers]
+            return [
+                UiOption(
+                    q.id, render.pair(t, t(q.short), render.answer_label(t, q, s.answers[q.id]))
+                )
+                for q in self.flows.questions
+                if q.id in s.answers
+            ]
         if kind == "lang":
             return [UiOption("en", "English"), UiOption("zh", "中文")]
         if kind == "confirm":
             return [UiOption("yes", t("Yes, go ahead")), UiOption("no", t("No, keep it"))]
         if kind == "checklist":
             done = set(s.ticked)
-            items = [UiOption(e.item.id, ("☑ " if e.item.id in done else "☐ ") + t(e.item.title))
-                     for e in self.assessment().checklist]
+            items = [
+                UiOption(e.item.id, ("☑ " if e.item.id in done else "☐ ") + t(e.item.title))
+                for e in self.assessment().checklist
+            ]
             return items + [UiOption(DONE, t("Done"))]
         if kind == "faq":
-            return [UiOption(e.id, t(e.question)) for e in self.flows.faq] + [UiOption(DONE, t("Done"))]
+            return [UiOption(e.id, t(e.question)) for e in self.flows.faq] + [
+                UiOption(DONE, t("Done"))
+            ]
         if kind == "menu":
             return [UiOption(cmd, t(label)) for cmd, label in MENU]
         if kind in REPORT_KINDS:
@@ -128,7 +160,9 @@ class Turn:
     def zone_options(self, t: Text) -> list[UiOption]:
         """The clocks of the country of residence, west to east; the id is the zone's name."""
         country = self.session.answers.get("residence_country")
-        return [UiOption(c.zone, c.label(t.locale)) for c in zone_choices(country)] if country else []
+        return (
+            [UiOption(c.zone, c.label(t.locale)) for c in zone_choices(country)] if country else []
+        )
 
     def ask_current(self) -> None:
         """(Re-)send whatever the session is waiting for."""
@@ -137,21 +171,32 @@ class Turn:
         if kind == "question":
             self.ask(self.flows.question(self.session.awaiting["id"]))  # type: ignore[index]
         elif kind == "consent":
-            self.prompt(t("Before we start: to assess your case we store your answers (degree, dates, "
-                          "countries, plans), only to give you a verdict, a checklist and deadlines. "
-                          "No passport number, no name. See it all with /mydata; erase it with /delete. "
-                          "Do you agree?"), self.options_for(kind))
+            self.prompt(
+                t(
+                    "Before we start: to assess your case we store your answers (degree, dates, "
+                    "countries, plans), only to give you a verdict, a checklist and deadlines. "
+                    "No passport number, no name. See it all with /mydata; erase it with /delete. "
+                    "Do you agree?"
+                ),
+                self.options_for(kind),
+            )
         elif kind == "edit":
             self.prompt(t("Which answer do you want to change?"), self.options_for(kind))
         elif kind == "lang":
             self.prompt(t("Choose your language:"), self.options_for(kind))
         elif kind == "confirm":
             action = self.session.awaiting["action"]  # type: ignore[index]
-            question = (t("Erase everything we store about you? This cannot be undone.") if action == "delete"
-                        else t("Clear all your answers and start the interview again?"))
+            question = (
+                t("Erase everything we store about you? This cannot be undone.")
+                if action == "delete"
+                else t("Clear all your answers and start the interview again?")
+            )
             self.prompt(question, self.options_for(kind))
         elif kind == "checklist":
-            self.prompt(render.checklist(t, self.flows, self.assessment(), self.session.ticked), self.options_for(kind))
+            self.prompt(
+                render.checklist(t, self.flows, self.assessment(), self.session.ticked),
+                self.options_for(kind),
+            )
         elif kind == "faq":
             self.prompt(t("Choose a question:"), self.options_for(kind))
         elif kind == "menu":
@@ -173,8 +218,11 @@ class Turn:
         return facts_of(self.flows, self.typed_answers())
 
     def typed_answers(self) -> dict[str, Any]:
-        return {q.id: typed(q, self.session.answers[q.id]) for q in self.flows.questions
-                if q.id in self.session.answers}
+        return {
+            q.id: typed(q, self.session.answers[q.id])
+            for q in self.flows.questions
+            if q.id in self.session.answers
+        }
 
     def visible(self, question: Question, facts: dict[str, Any]) -> bool:
         return question.when is None or question.when.holds(facts)
@@ -187,10 +235,14 @@ class Turn:
         for question in self.flows.questions:
             if question.id not in s.answers:
                 continue
-            if question.when is not None and not question.when.holds(facts_of(self.flows, typed_kept)):
+            if question.when is not None and not question.when.holds(
+                facts_of(self.flows, typed_kept)
+            ):
                 continue
             if question.kind == "zone" and not any(
-                    s.answers[question.id] == c.zone for c in zone_choices(kept.get("residence_country", ""))):
+                s.answers[question.id] == c.zone
+                for c in zone_choices(kept.get("residence_country", ""))
+            ):
                 continue  # a clock of the previous country of residence
             kept[question.id] = s.answers[question.id]
             typed_kept[question.id] = typed(question, kept[question.id])
@@ -201,8 +253,11 @@ class Turn:
 
     def summary(self) -> dict[str, Any]:
         result = self.assessment()
-        return {"eligible": result.eligible, "channels": list(result.channels),
-                "checklist": list(result.checklist_ids)}
+        return {
+            "eligible": result.eligible,
+            "channels": list(result.channels),
+            "checklist": list(result.checklist_ids),
+        }
 
     def ask(self, question: Question) -> None:
         t, s = self.t, self.session
@@ -214,9 +269,16 @@ class Turn:
         if question.kind == "date":
             lines.append(t("Type a date like 1998-04-27."))
         elif question.kind == "country":
-            lines.append(t("Type the country's name in English or Chinese, or its two-letter code."))
+            lines.append(
+                t("Type the country's name in English or Chinese, or its two-letter code.")
+            )
         if question.id in s.answers:
-            lines.append(t("Current answer: {answer}", answer=render.answer_label(t, question, s.answers[question.id])))
+            lines.append(
+                t(
+                    "Current answer: {answer}",
+                    answer=render.answer_label(t, question, s.answers[question.id]),
+                )
+            )
         self.prompt("\n".join(lines), self.options_for("question"))
 
     def advance(self) -> None:
@@ -257,7 +319,9 @@ class Turn:
             queue = [q for q in s.edit["queue"] if q != question.id]
             if changed:
                 dependents = self.flows.dependents([question.id])
-                queue += [q.id for q in self.flows.questions if q.id in dependents and q.id not in queue]
+                queue += [
+                    q.id for q in self.flows.questions if q.id in dependents and q.id not in queue
+                ]
             s.edit["queue"] = queue
         self.advance()
 
@@ -290,16 +354,26 @@ class Turn:
     def typed(self, text: str) -> None:
         t, s = self.t, self.session
         if not text.strip():
-            self.say(t("I received an empty message. Please type your answer, or choose an option."))
+            self.say(
+                t("I received an empty message. Please type your answer, or choose an option.")
+            )
             return self.ask_current()
         if text.strip().startswith(reminders.PREFIX):
             return reminders.action(self, text.strip())  # a reminder's option typed (console)
         if len(text) > MAX_MESSAGE:
-            self.say(t("That message is too long for me ({length} characters). Please answer in a few words.",
-                       length=len(text)))
+            self.say(
+                t(
+                    "That message is too long for me ({length} characters). Please answer in a few words.",
+                    length=len(text),
+                )
+            )
             return self.ask_current()
         if not readable(text):
-            self.say(t("I could not read that (emoji or symbols only). Please answer in words or numbers."))
+            self.say(
+                t(
+                    "I could not read that (emoji or symbols only). Please answer in words or numbers."
+                )
+            )
             return self.ask_current()
         kind = s.awaiting_kind()
         options = self.options_for(kind)
@@ -308,8 +382,11 @@ class Turn:
             chosen = match_option(text, options, labels)
             if chosen is not None:
                 return self.choose(chosen.id)
-            if text.strip().isdigit() and kind != "event_date" and (
-                    kind != "question" or self.current_question().kind != "date"):
+            if (
+                text.strip().isdigit()
+                and kind != "event_date"
+                and (kind != "question" or self.current_question().kind != "date")
+            ):
                 self.say(t("Please choose a number from 1 to {count}.", count=len(options)))
                 return self.ask_current()
         if kind == "question":
@@ -361,13 +438,19 @@ class Turn:
         if kind == "checklist":
             if option_id == DONE:
                 return self.resume()
-            s.ticked = [i for i in s.ticked if i != option_id] if option_id in s.ticked else s.ticked + [option_id]
+            s.ticked = (
+                [i for i in s.ticked if i != option_id]
+                if option_id in s.ticked
+                else s.ticked + [option_id]
+            )
             return self.ask_current()
         if kind == "faq":
             if option_id == DONE:
                 return self.resume()
             entry = next(e for e in self.flows.faq if e.id == option_id)
-            self.say(f"{t(entry.question)}\n{t(entry.answer)}\n{render.source_note(t, self.flows, entry.source)}")
+            self.say(
+                f"{t(entry.question)}\n{t(entry.answer)}\n{render.source_note(t, self.flows, entry.source)}"
+            )
             return self.ask_current()
         if kind == "menu":
             return self.command(option_id, "")
@@ -389,28 +472,44 @@ class Turn:
 
     def set_language(self, lang: Lang) -> None:
         self.session.lang, self.session.lang_chosen = lang, True
-        self.say(self.t("Language set to English.") if lang == "en" else self.t("Language set to Chinese."))
+        self.say(
+            self.t("Language set to English.")
+            if lang == "en"
+            else self.t("Language set to Chinese.")
+        )
         self.resume()
 
     def welcome(self) -> None:
-        self.say(self.t("Hello! I help young STEM talents with China's K visa: whether and how you qualify, "
-                        "your documents, and your deadlines in Shanghai. Send /lang to change language "
-                        "(English / 中文), /help for all commands."))
+        self.say(
+            self.t(
+                "Hello! I help young STEM talents with China's K visa: whether and how you qualify, "
+                "your documents, and your deadlines in Shanghai. Send /lang to change language "
+                "(English / 中文), /help for all commands."
+            )
+        )
         self.session.awaiting = {"kind": "consent"}
         self.ask_current()
 
     def consent(self, agreed: bool) -> None:
         s, t = self.session, self.t
         if not agreed:
-            self.say(t("Understood: we store nothing. You can still read /faq and /parks, "
-                       "and send /start if you change your mind."))
+            self.say(
+                t(
+                    "Understood: we store nothing. You can still read /faq and /parks, "
+                    "and send /start if you change your mind."
+                )
+            )
             self.deleted = True
             return
         s.consent_at = self.inbound.at.isoformat()
         for qid, value in s.prefill.items():
             s.answers[qid] = value
-            self.say(t("Park from your link: {park}. You can change it with /edit.",
-                       park=render.answer_label(t, self.flows.question(qid), value)))
+            self.say(
+                t(
+                    "Park from your link: {park}. You can change it with /edit.",
+                    park=render.answer_label(t, self.flows.question(qid), value),
+                )
+            )
         s.prefill = {}
         self.advance()
 

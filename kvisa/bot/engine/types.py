@@ -23,7 +23,9 @@ class Inbound:
     lang_hint: str | None = None  # the platform's language code, e.g. "zh-hans"
 
     @classmethod
-    def from_text(cls, user: UserKey, text: str, at: dt.datetime, lang_hint: str | None = None) -> Inbound:
+    def from_text(
+        cls, user: UserKey, text: str, at: dt.datetime, lang_hint: str | None = None
+    ) -> Inbound:
         """Parse `/cmd args` (also `/cmd@BotName`) or plain text."""
         stripped = text.strip()
         if stripped.startswith("/") and len(stripped) > 1 and not stripped[1].isspace():
@@ -71,6 +73,8 @@ async def materialize(outbound: Outbound) -> Outbound:
     made = []
     for attachment in outbound.attachments:
         if attachment.make is not None:
-            attachment = replace(attachment, data=await asyncio.to_thread(attachment.make), make=None)
+            attachment = replace(
+                attachment, data=await asyncio.to_thread(attachment.make), make=None
+            )
         made.append(attachment)
     return replace(outbound, attachments=tuple(made))

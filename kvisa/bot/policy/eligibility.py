@@ -52,7 +52,9 @@ def age_on(birth: dt.date, day: dt.date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
-def facts_of(flows: Flows, answers: Mapping[str, Any], extra: Mapping[str, Any] = {}) -> dict[str, Any]:
+def facts_of(
+    flows: Flows, answers: Mapping[str, Any], extra: Mapping[str, Any] = {}
+) -> dict[str, Any]:
     """Answers plus the derived facts of flows/policy.yaml, for evaluating conditions."""
     facts = {**answers, **extra}
     country = answers.get("residence_country")
@@ -87,7 +89,9 @@ def assess(flows: Flows, answers: Mapping[str, Any], today: dt.date) -> Assessme
 
     warnings = []
     expiry = answers.get("passport_expiry")
-    if expiry is not None and expiry < add_months(planned, flows.passport.months_valid_beyond_application):
+    if expiry is not None and expiry < add_months(
+        planned, flows.passport.months_valid_beyond_application
+    ):
         warnings.append(Warning("passport_validity", flows.passport.warning))
     if needs_age_proof and not under_age:
         warnings.append(Warning("age_proof", flows.age.above_proof))

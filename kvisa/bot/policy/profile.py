@@ -14,7 +14,9 @@ from kvisa.bot.policy.eligibility import assess, facts_of
 from kvisa.bot.policy.timeline import build_timeline, event_problem
 
 
-def answers_from_profile(flows: Flows, profile: Mapping[str, Any], today: dt.date) -> dict[str, Any]:
+def answers_from_profile(
+    flows: Flows, profile: Mapping[str, Any], today: dt.date
+) -> dict[str, Any]:
     """Typed answers for every question that applies; the first bad or missing field raises."""
     answers: dict[str, Any] = {}
     for question in flows.questions:
@@ -32,7 +34,9 @@ def answers_from_profile(flows: Flows, profile: Mapping[str, Any], today: dt.dat
     return answers
 
 
-def events_from_profile(flows: Flows, profile: Mapping[str, Any], today: dt.date) -> dict[str, dt.date]:
+def events_from_profile(
+    flows: Flows, profile: Mapping[str, Any], today: dt.date
+) -> dict[str, dt.date]:
     """Reported event dates (top-level keys named after the events), checked for order."""
     events: dict[str, dt.date] = {}
     for event in flows.timeline.events:
@@ -44,11 +48,15 @@ def events_from_profile(flows: Flows, profile: Mapping[str, Any], today: dt.date
             raise InputError(event.id, "a date as YYYY-MM-DD", raw)
         events[event.id] = day
     for event_id, day in events.items():
-        problem = event_problem(flows, {k: v for k, v in events.items() if k != event_id}, event_id, day, today)
+        problem = event_problem(
+            flows, {k: v for k, v in events.items() if k != event_id}, event_id, day, today
+        )
         if problem:
             message, params = problem
             detail = f" (see {params['step']})" if "step" in params else ""
-            raise InputError(event_id, f"a date consistent with the other steps, not in the future{detail}", raw)
+            raise InputError(
+                event_id, f"a date consistent with the other steps, not in the future{detail}", raw
+            )
     return events
 
 
@@ -64,11 +72,18 @@ def deficiency_from_profile(profile: Mapping[str, Any]) -> bool | None:
     raise InputError("deficiency_tolerance", "true or false", raw)
 
 
-def assess_profile(flows: Flows, t: Text, profile: Mapping[str, Any], today: dt.date) -> dict[str, Any]:
+def assess_profile(
+    flows: Flows, t: Text, profile: Mapping[str, Any], today: dt.date
+) -> dict[str, Any]:
     answers = answers_from_profile(flows, profile, today)
     result = assess(flows, answers, today)
-    timeline = build_timeline(flows, answers, events_from_profile(flows, profile, today), today,
-                              deficiency_from_profile(profile))
+    timeline = build_timeline(
+        flows,
+        answers,
+        events_from_profile(flows, profile, today),
+        today,
+        deficiency_from_profile(profile),
+    )
     return {
         "eligible": result.eligible,
         "channels": list(result.channels),
@@ -77,9 +92,16 @@ def assess_profile(flows: Flows, t: Text, profile: Mapping[str, Any], today: dt.
         "under_age": result.under_age,
         "planned_application": result.planned_application.isoformat(),
         # Why not, when the answer is no: one entry a rule not met.
-        "reasons": [] if result.eligible else (
+        "reasons": []
+        if result.eligible
+        else (
             [{"rule": "age", "text": t(flows.age.under_minimum)}] * result.under_age
-            + [{"rule": r.id, "text": t(m)} for r in result.channel_results if not result.channels for m in r.unmet]
+            + [
+                {"rule": r.id, "text": t(m)}
+                for r in result.channel_results
+                if not result.channels
+                for m in r.unmet
+            ]
         ),
         "checklist": [
             {"id": e.item.id, "step": e.item.step, "title": t(e.item.title), "detail": t(e.detail)}
@@ -87,11 +109,24 @@ def assess_profile(flows: Flows, t: Text, profile: Mapping[str, Any], today: dt.
         ],
         "warnings": [{"id": w.id, "text": t(w.text)} for w in result.warnings],
         "deadlines": [
-            {"id": d.id, "title": t(d.title), "date": d.date.isoformat(), "act_by": d.act_by.isoformat(),
-             "estimated": d.estimated, "met": d.met} for d in timeline.deadlines
+            {
+                "id": d.id,
+                "title": t(d.title),
+                "date": d.date.isoformat(),
+                "act_by": d.act_by.isoformat(),
+                "estimated": d.estimated,
+                "met": d.met,
+            }
+            for d in timeline.deadlines
         ],
         "estimates": [
-            {"id": e.id, "title": t(e.title), "earliest": e.earliest.isoformat(), "latest": e.latest.isoformat(),
-             "estimated": e.estimated} for e in timeline.estimates
+            {
+                "id": e.id,
+                "title": t(e.title),
+                "earliest": e.earliest.isoformat(),
+                "latest": e.latest.isoformat(),
+                "estimated": e.estimated,
+            }
+            for e in timeline.estimates
         ],
     }

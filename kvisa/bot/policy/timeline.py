@@ -16,8 +16,15 @@ from kvisa.bot.content.model import Flows, add_months
 from kvisa.bot.policy.eligibility import facts_of
 
 PLANNED_APPLICATION = "planned_application"  # the answer that starts the timeline (an event too)
-EVENTS = ("planned_application", "visa_applied", "entered", "work_permit_submitted",
-          "work_permit_granted", "residence_permit_submitted", "residence_permit_granted")
+EVENTS = (
+    "planned_application",
+    "visa_applied",
+    "entered",
+    "work_permit_submitted",
+    "work_permit_granted",
+    "residence_permit_submitted",
+    "residence_permit_granted",
+)
 StepId = str  # a step id of flows/timeline.yaml: visa, work_permit, residence_permit
 StepStatus = Literal["done", "current", "upcoming"]
 
@@ -88,13 +95,20 @@ def first_known(after: tuple[str, ...], known: Mapping[str, dt.date]) -> dt.date
     return next((known[event] for event in after if event in known), None)
 
 
-def known_events(answers: Mapping[str, Any], events: Mapping[str, dt.date], today: dt.date) -> dict[str, dt.date]:
+def known_events(
+    answers: Mapping[str, Any], events: Mapping[str, dt.date], today: dt.date
+) -> dict[str, dt.date]:
     """Reported events plus the planned application date (today when not given)."""
     return {PLANNED_APPLICATION: answers.get(PLANNED_APPLICATION) or today, **events}
 
 
-def build_timeline(flows: Flows, answers: Mapping[str, Any], events: Mapping[str, dt.date],
-                   today: dt.date, deficiency_tolerance: bool | None = None) -> Timeline:
+def build_timeline(
+    flows: Flows,
+    answers: Mapping[str, Any],
+    events: Mapping[str, dt.date],
+    today: dt.date,
+    deficiency_tolerance: bool | None = None,
+) -> Timeline:
     """Deadlines, decision windows and step bars for typed answers and reported events."""
     calendar, rules = flows.calendar, flows.timeline
     extra = {} if deficiency_tolerance is None else {"deficiency_tolerance": deficiency_tolerance}
@@ -108,8 +122,16 @@ def build_timeline(flows: Flows, answers: Mapping[str, Any], events: Mapping[str
             continue
         low, high = rule.window(facts)
         latest = calendar.add_working_days(start, high)
-        estimates.append(Estimate(rule.id, rule.title, calendar.add_working_days(start, low), latest,
-                                  not calendar.span_is_official(start, latest), rule.step))
+        estimates.append(
+            Estimate(
+                rule.id,
+                rule.title,
+                calendar.add_working_days(start, low),
+                latest,
+                not calendar.span_is_official(start, latest),
+                rule.step,
+            )
+        )
 
     deadlines = []
     for deadline in rules.deadlines:
@@ -122,18 +144,26 @@ def build_timeline(flows: Flows, answers: Mapping[str, Any], events: Mapping[str
             day = calendar.add_working_days(start, deadline.working_days)
             depends_from = start
         else:
-            day = (start + dt.timedelta(days=deadline.calendar_days) if deadline.calendar_days
-                   else add_months(start, deadline.months))
+            day = (
+                start + dt.timedelta(days=deadline.calendar_days)
+                if deadline.calendar_days
+                else add_months(start, deadline.months)
+            )
             depends_from = day
         act_by = calendar.last_working_day_on_or_before(day)
-        deadlines.append(Deadline(
-            deadline.id, deadline.title, day, act_by,
-            estimated=not calendar.span_is_official(min(depends_from, act_by), day),
-            closed_on_date=calendar.holiday_name(day, "en") if act_by != day else None,
-            holiday_zh=calendar.holiday_name(day, "zh") if act_by != day else None,
-            met=deadline.met_by in events,
-            kind=deadline.kind,
-        ))
+        deadlines.append(
+            Deadline(
+                deadline.id,
+                deadline.title,
+                day,
+                act_by,
+                estimated=not calendar.span_is_official(min(depends_from, act_by), day),
+                closed_on_date=calendar.holiday_name(day, "en") if act_by != day else None,
+                holiday_zh=calendar.holiday_name(day, "zh") if act_by != day else None,
+                met=deadline.met_by in events,
+                kind=deadline.kind,
+            )
+        )
     deadlines.sort(key=lambda d: (d.act_by, d.id))
     ends = {e.id: e.latest for e in estimates}
     steps = []
@@ -143,13 +173,18 @@ def build_timeline(flows: Flows, answers: Mapping[str, Any], events: Mapping[str
             steps.append(Step(step.id, step.title, "done", began, events[step.end], False))
             continue
         # Started when reported, or when the step it follows is done (reported).
-        status: StepStatus = "current" if step.start in events or step.projected_start in events else "upcoming"
-        steps.append(Step(step.id, step.title, status, began, ends.get(step.estimate), step.estimate in ends))
+        status: StepStatus = (
+            "current" if step.start in events or step.projected_start in events else "upcoming"
+        )
+        steps.append(
+            Step(step.id, step.title, status, began, ends.get(step.estimate), step.estimate in ends)
+        )
     return Timeline(today, dict(events), tuple(steps), tuple(deadlines), tuple(estimates))
 
 
-def event_problem(flows: Flows, events: Mapping[str, dt.date], event_id: str, day: dt.date,
-                  today: dt.date) -> tuple[str, dict[str, Any]] | None:
+def event_problem(
+    flows: Flows, events: Mapping[str, dt.date], event_id: str, day: dt.date, today: dt.date
+) -> tuple[str, dict[str, Any]] | None:
     """Why `day` cannot be the date of `event_id` (a msgid and its parameters), or None."""
     from kvisa.bot.i18n import N_
 
@@ -161,8 +196,14 @@ def event_problem(flows: Flows, events: Mapping[str, dt.date], event_id: str, da
     index = order.index(event_id)
     for other_id in order[:index]:
         if other_id in events and events[other_id] > day:
-            return N_("That is before the date you gave for: {step} ({date})."), {"step": other_id, "date": events[other_id]}
-    for other_id in order[index + 1:]:
+            return N_("That is before the date you gave for: {step} ({date})."), {
+                "step": other_id,
+                "date": events[other_id],
+            }
+    for other_id in order[index + 1 :]:
         if other_id in events and events[other_id] < day:
-            return N_("That is after the date you gave for: {step} ({date})."), {"step": other_id, "date": events[other_id]}
+            return N_("That is after the date you gave for: {step} ({date})."), {
+                "step": other_id,
+                "date": events[other_id],
+            }
     return None

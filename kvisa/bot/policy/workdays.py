@@ -109,7 +109,8 @@ class WorkCalendar:
             first, last = date(year, 1, 1).toordinal(), date(year, 12, 31).toordinal()
             days = map(date.fromordinal, range(first, last + 1))
             working = tuple(
-                d.toordinal() for d in days
+                d.toordinal()
+                for d in days
                 if (d in worked if d.weekday() >= 5 else d not in days_off)
             )
             cached = self._years[year] = _Year(working, days_off)
@@ -267,4 +268,3 @@ def _as_date(node: Node, key: str, value: Any, year: int) -> date:
     if day.year != year and not (day.year == year - 1 and day >= date(day.year, 12, _TAIL_FROM)):
         raise node.error(f"{day} does not belong to year {year}", key)
     return day
-

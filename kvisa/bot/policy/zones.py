@@ -27,7 +27,9 @@ class ZoneChoice:
         winter = ZoneInfo(self.zone).utcoffset(_PROBES[0])
         hours = (winter.total_seconds() if winter else 0) / 3600
         offset = f"UTC{'+' if hours >= 0 else '−'}{abs(hours):g}"
-        cities = [get_timezone_location(z, locale=locale, return_city=True) for z in self.members[:3]]
+        cities = [
+            get_timezone_location(z, locale=locale, return_city=True) for z in self.members[:3]
+        ]
         separator = "、" if locale.language == "zh" else ", "
         return f"{offset} · {separator.join(dict.fromkeys(cities))}"
 
@@ -42,7 +44,9 @@ def zone_choices(country: str) -> tuple[ZoneChoice, ...]:
         except (ZoneInfoNotFoundError, ValueError):
             continue
         groups.setdefault(tuple(zone.utcoffset(p) for p in _PROBES), []).append(name)
-    ordered = sorted(groups.items(), key=lambda item: [o.total_seconds() if o else 0 for o in item[0]])
+    ordered = sorted(
+        groups.items(), key=lambda item: [o.total_seconds() if o else 0 for o in item[0]]
+    )
     return tuple(ZoneChoice(names[0], tuple(names)) for _, names in ordered)
 
 

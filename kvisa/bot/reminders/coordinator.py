@@ -168,9 +168,13 @@ class RedisCoordinator(Coordinator):
     async def _step(self) -> None:
         try:
             if self.leader:
-                held = bool(await self._renew(keys=[self.lock_key], args=[self.identity, self.ttl_ms]))
+                held = bool(
+                    await self._renew(keys=[self.lock_key], args=[self.identity, self.ttl_ms])
+                )
             else:
-                held = bool(await self.client.set(self.lock_key, self.identity, nx=True, px=self.ttl_ms))
+                held = bool(
+                    await self.client.set(self.lock_key, self.identity, nx=True, px=self.ttl_ms)
+                )
         except RedisError as exc:
             # Unsure whether we still hold it: step down rather than risk two schedulers.
             log.warning("reminder leader lock: %s", exc)

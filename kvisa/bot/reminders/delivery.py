@@ -49,10 +49,17 @@ class Deliverer:
     """Sends a user's due reminders and says when to come back. Used by the scheduler's jobs
     and, without a scheduler, by the console."""
 
-    def __init__(self, flows: Flows, catalogs: Catalogs, storage: Storage, clock: Clock,
-                 senders: Mapping[str, Sender], settings: ReminderSettings,
-                 on_blocked: Callable[[UserKey], Awaitable[None]] | None = None,
-                 shared_pacers: Mapping[str, Pacer] | None = None) -> None:
+    def __init__(
+        self,
+        flows: Flows,
+        catalogs: Catalogs,
+        storage: Storage,
+        clock: Clock,
+        senders: Mapping[str, Sender],
+        settings: ReminderSettings,
+        on_blocked: Callable[[UserKey], Awaitable[None]] | None = None,
+        shared_pacers: Mapping[str, Pacer] | None = None,
+    ) -> None:
         self.flows, self.catalogs, self.storage, self.clock = flows, catalogs, storage, clock
         self.senders = senders
         self.settings = settings
@@ -92,8 +99,9 @@ class Deliverer:
             return retry, look.deliveries[0].reminder
         return (look.next_at, look.next_reminder) if look.next_at else None
 
-    async def _deliver_one(self, user: UserKey, sender: Sender, delivery: Delivery, look: Outlook,
-                           now: dt.datetime) -> Outcome:
+    async def _deliver_one(
+        self, user: UserKey, sender: Sender, delivery: Delivery, look: Outlook, now: dt.datetime
+    ) -> Outcome:
         claim = f"reminder:{delivery.key}"
         if not await self.storage.claim(claim, self.settings.lease):
             return "busy"
@@ -103,8 +111,15 @@ class Deliverer:
             if not active(data) or delivery.key in data.get("reminders_sent", {}):  # type: ignore[union-attr]
                 return "skipped"
             assert data is not None
-            message = texts.message(self.flows, self.catalogs, data.get("lang", "en"), delivery,
-                                    look.timeline, look.zone, now)
+            message = texts.message(
+                self.flows,
+                self.catalogs,
+                data.get("lang", "en"),
+                delivery,
+                look.timeline,
+                look.zone,
+                now,
+            )
             try:
                 async with asyncio.timeout(self.settings.lease / 2):
                     await self._send(sender, user, message)
@@ -145,7 +160,9 @@ class Deliverer:
     async def record(self, user: UserKey, delivery: Delivery, how: str, now: dt.datetime) -> None:
         """Write the delivery (and the older reminders it settles) into the user's ledger."""
         stamp = now.isoformat()
-        entries = {key: f"covered {stamp}" for key in delivery.covers} | {delivery.key: f"{how} {stamp}"}
+        entries = {key: f"covered {stamp}" for key in delivery.covers} | {
+            delivery.key: f"{how} {stamp}"
+        }
 
         def change(data: dict[str, Any] | None) -> tuple[dict[str, Any] | None, None]:
             if data is None:

@@ -63,8 +63,12 @@ def passed_key(user: str, reminder: Reminder) -> str:
 
 def active(data: Mapping[str, Any] | None) -> bool:
     """Whether reminders go to this user at all: consented, not paused, not blocked."""
-    return bool(data and data.get("consent_at") and not data.get("reminders_paused")
-                and not data.get("inactive"))
+    return bool(
+        data
+        and data.get("consent_at")
+        and not data.get("reminders_paused")
+        and not data.get("inactive")
+    )
 
 
 def timeline_of(flows: Flows, data: Mapping[str, Any], today: dt.date) -> Timeline:
@@ -80,8 +84,15 @@ def plan_answers(flows: Flows) -> frozenset[str]:
     derived and computed facts). Any other answer, such as most of the interview's, cannot
     change a user's reminders."""
     rules = flows.timeline
-    pending = [name for deadline in rules.deadlines if deadline.when for name in deadline.when.facts]
-    pending += [name for estimate in rules.estimates for variant in estimate.variants for name in variant.when.facts]
+    pending = [
+        name for deadline in rules.deadlines if deadline.when for name in deadline.when.facts
+    ]
+    pending += [
+        name
+        for estimate in rules.estimates
+        for variant in estimate.variants
+        for name in variant.when.facts
+    ]
     seen: set[str] = set()
     while pending:
         name = pending.pop()
@@ -90,27 +101,41 @@ def plan_answers(flows: Flows) -> frozenset[str]:
             if name in flows.derived:
                 pending += flows.derived[name].facts
             pending += COMPUTED_FROM.get(name, ())
-    return frozenset(seen & {q.id for q in flows.questions}) | {PLANNED_APPLICATION, RESIDENCE, TIME_ZONE}
+    return frozenset(seen & {q.id for q in flows.questions}) | {
+        PLANNED_APPLICATION,
+        RESIDENCE,
+        TIME_ZONE,
+    }
 
 
-def plan_inputs(state: Mapping[str, Any] | None, answers_read: frozenset[str]) -> tuple[Any, ...] | None:
+def plan_inputs(
+    state: Mapping[str, Any] | None, answers_read: frozenset[str]
+) -> tuple[Any, ...] | None:
     """Everything of `state` that planned() and active() read (answers_read: plan_answers()):
     two states with equal inputs have the same reminders on the same day."""
     if state is None:
         return None
     answers = state.get("answers", {})
-    return (active(state), {k: v for k, v in answers.items() if k in answers_read},
-            *(state.get(k) for k in PLAN_FIELDS))
+    return (
+        active(state),
+        {k: v for k, v in answers.items() if k in answers_read},
+        *(state.get(k) for k in PLAN_FIELDS),
+    )
 
 
-def planned(flows: Flows, data: Mapping[str, Any], today: dt.date) -> tuple[ZoneInfo, Timeline, list[Reminder]]:
+def planned(
+    flows: Flows, data: Mapping[str, Any], today: dt.date
+) -> tuple[ZoneInfo, Timeline, list[Reminder]]:
     """The user's zone, timeline and every reminder planned for them (sent or not)."""
     timeline = timeline_of(flows, data, today)
     answers = data.get("answers", {})
     zone = user_zone(answers, timeline.events, answers.get(TIME_ZONE))
     dismissed = data.get("reminders_dismissed", {})
-    reminders = [r for r in plan(flows, timeline, zone, data.get("snoozed", {}))
-                 if dismissed.get(r.target) != r.day.isoformat()]
+    reminders = [
+        r
+        for r in plan(flows, timeline, zone, data.get("snoozed", {}))
+        if dismissed.get(r.target) != r.day.isoformat()
+    ]
     return zone, timeline, reminders
 
 
@@ -156,5 +181,11 @@ def outlook(flows: Flows, user: str, data: Mapping[str, Any] | None, now: dt.dat
             deliveries.append(delivery)
     deliveries.sort(key=lambda d: d.reminder)
     upcoming = min(later, default=None)
-    return Outlook(zone, timeline, tuple(reminders), tuple(deliveries),
-                   upcoming[0] if upcoming else None, upcoming[1] if upcoming else None)
+    return Outlook(
+        zone,
+        timeline,
+        tuple(reminders),
+        tuple(deliveries),
+        upcoming[0] if upcoming else None,
+        upcoming[1] if upcoming else None,
+    )

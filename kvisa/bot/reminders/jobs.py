@@ -70,7 +70,9 @@ async def fire(user: str, kind: str, target: str, offset: int, day: str) -> None
     was set for, for logs and for anyone reading the job store)."""
     service = _service
     if service is None:  # the scheduler is stopping; the job stays in the store and fires again
-        log.warning("reminder job for a %s user fired with no service attached", user.partition(":")[0])
+        log.warning(
+            "reminder job for a %s user fired with no service attached", user.partition(":")[0]
+        )
         return
     await service.fired(UserKey.parse(user))
 
@@ -109,7 +111,9 @@ class ReminderTrigger(BaseTrigger):  # type: ignore[misc]
         self.at = at
         self.retry = retry
 
-    def get_next_fire_time(self, previous_fire_time: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    def get_next_fire_time(
+        self, previous_fire_time: dt.datetime | None, now: dt.datetime
+    ) -> dt.datetime:
         if previous_fire_time is None:
             return self.at
         return previous_fire_time + dt.timedelta(seconds=self.retry)
@@ -128,13 +132,17 @@ class RedisStore(RedisJobStore):  # type: ignore[misc]
     """APScheduler's Redis job store on a URL, under our key prefix, due jobs in batches."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        super().__init__(jobs_key=f"{prefix}:reminders:jobs", run_times_key=f"{prefix}:reminders:run_times")
+        super().__init__(
+            jobs_key=f"{prefix}:reminders:jobs", run_times_key=f"{prefix}:reminders:run_times"
+        )
         self.redis.close()
         # Bounded waits: a stuck call would hold the event loop (see the module docstring).
         self.redis: Redis = Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
 
     def get_due_jobs(self, now: dt.datetime) -> list[Any]:
-        ids = self.redis.zrangebyscore(self.run_times_key, 0, datetime_to_utc_timestamp(now), start=0, num=BATCH)
+        ids = self.redis.zrangebyscore(
+            self.run_times_key, 0, datetime_to_utc_timestamp(now), start=0, num=BATCH
+        )
         if not ids:
             return []
         return self._reconstitute_jobs(zip(ids, self.redis.hmget(self.jobs_key, *ids), strict=True))  # type: ignore[no-any-return]
@@ -149,9 +157,12 @@ class SqliteStore(SQLAlchemyJobStore):  # type: ignore[misc]
 
     def get_due_jobs(self, now: dt.datetime) -> list[Any]:
         table = self.jobs_t
-        query = (select(table.c.id, table.c.job_state)
-                 .where(table.c.next_run_time <= datetime_to_utc_timestamp(now))
-                 .order_by(table.c.next_run_time).limit(BATCH))
+        query = (
+            select(table.c.id, table.c.job_state)
+            .where(table.c.next_run_time <= datetime_to_utc_timestamp(now))
+            .order_by(table.c.next_run_time)
+            .limit(BATCH)
+        )
         with self.engine.begin() as connection:
             rows = list(connection.execute(query))
         jobs = []

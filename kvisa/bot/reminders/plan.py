@@ -37,7 +37,9 @@ class Reminder:
         return f"{user}|{self.kind}|{self.target}|{self.day.isoformat()}|{self.offset}"
 
 
-def user_zone(answers: Mapping[str, object], events: Mapping[str, dt.date], chosen: str | None) -> ZoneInfo:
+def user_zone(
+    answers: Mapping[str, object], events: Mapping[str, dt.date], chosen: str | None
+) -> ZoneInfo:
     """Shanghai once the user has entered China; before, the clock of their country of residence."""
     if "entered" in events:
         return ZoneInfo(SHANGHAI)
@@ -59,7 +61,9 @@ def deliverable(at: dt.datetime, zone: ZoneInfo, rules: ReminderRules) -> dt.dat
     return civil_time(day, zone, rules.hour)
 
 
-def plan(flows: Flows, timeline: Timeline, zone: ZoneInfo, snoozed: Mapping[str, str] = {}) -> list[Reminder]:
+def plan(
+    flows: Flows, timeline: Timeline, zone: ZoneInfo, snoozed: Mapping[str, str] = {}
+) -> list[Reminder]:
     """Every reminder for the timeline's open action deadlines and pending decisions, past and
     future (the scheduler decides what a missed one becomes). `snoozed` maps a deadline id (or
     an estimate id, for a nudge) to the ISO day the user asked to be reminded again ("remind me
@@ -71,24 +75,49 @@ def plan(flows: Flows, timeline: Timeline, zone: ZoneInfo, snoozed: Mapping[str,
             continue
         for offset in rules.offsets:
             day = deadline.act_by - dt.timedelta(days=offset)
-            reminders.append(Reminder(civil_time(day, zone, rules.hour), "deadline", deadline.id, offset,
-                                      deadline.act_by))
+            reminders.append(
+                Reminder(
+                    civil_time(day, zone, rules.hour),
+                    "deadline",
+                    deadline.id,
+                    offset,
+                    deadline.act_by,
+                )
+            )
         if deadline.id in snoozed:
             again = dt.date.fromisoformat(snoozed[deadline.id])
             if again <= deadline.act_by:
                 offset = (deadline.act_by - again).days
-                reminders.append(Reminder(civil_time(again, zone, rules.hour), "deadline", deadline.id,
-                                          offset, deadline.act_by))
+                reminders.append(
+                    Reminder(
+                        civil_time(again, zone, rules.hour),
+                        "deadline",
+                        deadline.id,
+                        offset,
+                        deadline.act_by,
+                    )
+                )
     nudges = {e.id: e.nudge for e in flows.timeline.estimates if e.nudge}
     for estimate in timeline.estimates:
         event = nudges.get(estimate.id)
         if event and event not in timeline.events:
             day = estimate.latest + dt.timedelta(days=1)
-            reminders.append(Reminder(civil_time(day, zone, rules.hour), "nudge", estimate.id, 0, estimate.latest))
+            reminders.append(
+                Reminder(
+                    civil_time(day, zone, rules.hour), "nudge", estimate.id, 0, estimate.latest
+                )
+            )
             if estimate.id in snoozed:
                 # Asked again on the snooze day; the offset (negative: days after the latest
                 # expected day) gives the repeated question a ledger key of its own.
                 again = max(dt.date.fromisoformat(snoozed[estimate.id]), day)
-                reminders.append(Reminder(civil_time(again, zone, rules.hour), "nudge", estimate.id,
-                                          (estimate.latest - again).days, estimate.latest))
+                reminders.append(
+                    Reminder(
+                        civil_time(again, zone, rules.hour),
+                        "nudge",
+                        estimate.id,
+                        (estimate.latest - again).days,
+                        estimate.latest,
+                    )
+                )
     return sorted(set(reminders))

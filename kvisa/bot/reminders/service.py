@@ -41,12 +41,16 @@ from kvisa.storage.base import UserKey
 log = logging.getLogger(__name__)
 
 REMEMBERED = 20_000  # fingerprints kept
-NO_JOB = frozenset({"erased", "none", "inactive"})  # fingerprints of users with no job (or one to remove)
+NO_JOB = frozenset(
+    {"erased", "none", "inactive"}
+)  # fingerprints of users with no job (or one to remove)
 STOP_GRACE = 10.0  # seconds stop() lets deliveries in progress finish
 RULES_KEY = "reminders:rules"  # storage value: the mark of the rules reminders were planned from
 
 
-def fingerprint(flows: Flows, user: UserKey, state: Mapping[str, Any] | None, today: dt.date) -> str:
+def fingerprint(
+    flows: Flows, user: UserKey, state: Mapping[str, Any] | None, today: dt.date
+) -> str:
     """What the user's job depends on: the reminders planned for them (or that they get none).
     A turn that leaves it as it was (most turns: an interview answer before any step is
     reported plans nothing) needs no rescheduling."""
@@ -68,14 +72,31 @@ def fingerprint(flows: Flows, user: UserKey, state: Mapping[str, Any] | None, to
 class ReminderService:
     """Scheduling and delivery of reminders for every user of a deployment."""
 
-    def __init__(self, engine: Engine, clock: Clock, senders: Mapping[str, Sender], settings: ReminderSettings,
-                 *, redis_url: str | None, data_dir: Path, pacers: Mapping[str, Pacer] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        senders: Mapping[str, Sender],
+        settings: ReminderSettings,
+        *,
+        redis_url: str | None,
+        data_dir: Path,
+        pacers: Mapping[str, Pacer] | None = None,
+    ) -> None:
         self.engine, self.clock, self.settings = engine, clock, settings
         self.storage = engine.storage
         self.redis_url = redis_url
         self.data_dir = data_dir
-        self.deliverer = Deliverer(engine.flows, engine.catalogs, engine.storage, clock, senders, settings,
-                                   on_blocked=engine.mark_inactive, shared_pacers=pacers)
+        self.deliverer = Deliverer(
+            engine.flows,
+            engine.catalogs,
+            engine.storage,
+            clock,
+            senders,
+            settings,
+            on_blocked=engine.mark_inactive,
+            shared_pacers=pacers,
+        )
         self.prefix = self.storage.namespace
         self._client: Redis | None = None
         self.coordinator: Coordinator
@@ -93,7 +114,9 @@ class ReminderService:
         self._stopped = False
         self._marks: dict[str, str] = {}
         self._plan_answers = plan_answers(engine.flows)
-        self._locks: weakref.WeakValueDictionary[UserKey, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._locks: weakref.WeakValueDictionary[UserKey, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -122,9 +145,13 @@ class ReminderService:
         return jobs.SqliteStore(self.data_dir / "reminders.db")
 
     async def _elected(self) -> None:
-        scheduler = jobs.Scheduler(timezone=dt.UTC, event_loop=asyncio.get_running_loop(), logger=jobs.scheduler_log,
-                                     jobstores={"default": self.job_store()},
-                                     job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1})
+        scheduler = jobs.Scheduler(
+            timezone=dt.UTC,
+            event_loop=asyncio.get_running_loop(),
+            logger=jobs.scheduler_log,
+            jobstores={"default": self.job_store()},
+            job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
+        )
         jobs.attach(self)
         await self._in_pool(scheduler.start)  # opens the job store (SQLAlchemy creates its table)
         self.scheduler = scheduler
@@ -172,7 +199,9 @@ class ReminderService:
                     await asyncio.sleep(0.001)
 
     async def _in_pool(self, call: Any, *args: Any, **kwargs: Any) -> Any:
-        future = asyncio.get_running_loop().run_in_executor(self._pool, lambda: call(*args, **kwargs))
+        future = asyncio.get_running_loop().run_in_executor(
+            self._pool, lambda: call(*args, **kwargs)
+        )
         self._pool_calls.add(future)
         future.add_done_callback(self._pool_calls.discard)
         return await future
@@ -185,23 +214,36 @@ class ReminderService:
 
     # --- asking for rescheduling (any process) ------------------------------------------------
 
-    async def on_turn(self, user: UserKey, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+    async def on_turn(
+        self, user: UserKey, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> None:
         """The engine's listener: ask for a reschedule when the turn changed the user's plan.
         Comparing the state before and after the turn (rather than what this process saw
         last) holds across processes and restarts; a user who had no reminders and still has
         none cannot have a job, so needs nothing. A turn that changed nothing the plan reads
         (most interview answers) is let go without planning at all."""
-        old_inputs, new_inputs = plan_inputs(before, self._plan_answers), plan_inputs(after, self._plan_answers)
+        old_inputs, new_inputs = (
+            plan_inputs(before, self._plan_answers),
+            plan_inputs(after, self._plan_answers),
+        )
         if old_inputs == new_inputs:
             return
         today = shanghai_today(self.clock.now())
-        old, new = self._fingerprint(user, before, old_inputs, today), self._fingerprint(user, after, new_inputs, today)
+        old, new = (
+            self._fingerprint(user, before, old_inputs, today),
+            self._fingerprint(user, after, new_inputs, today),
+        )
         if old == new or (old in NO_JOB and new in NO_JOB):
             return
         await self.coordinator.request(user)
 
-    def _fingerprint(self, user: UserKey, state: dict[str, Any] | None, inputs: tuple[Any, ...] | None,
-                     today: dt.date) -> str:
+    def _fingerprint(
+        self,
+        user: UserKey,
+        state: dict[str, Any] | None,
+        inputs: tuple[Any, ...] | None,
+        today: dt.date,
+    ) -> str:
         """fingerprint(), remembered by what planning reads (`inputs`, from plan_inputs()): a
         turn's "before" is usually the previous turn's "after", so each turn plans once."""
         if state is None or inputs is None or not inputs[0]:
@@ -227,7 +269,9 @@ class ReminderService:
     async def _drain(self) -> None:
         while True:
             try:
-                batch = await self.coordinator.pending(25)  # at once: well within a Redis pool of 100
+                batch = await self.coordinator.pending(
+                    25
+                )  # at once: well within a Redis pool of 100
             except Exception:
                 log.exception("reading reminder requests failed")
                 batch = []
@@ -280,8 +324,17 @@ class ReminderService:
             return
         at, reminder = upcoming
         wall = dt.datetime.now(dt.UTC) + (at - self.clock.now())  # see the module docstring
-        args = [str(user), reminder.kind, reminder.target, reminder.offset, reminder.day.isoformat()] if reminder \
+        args = (
+            [str(user), reminder.kind, reminder.target, reminder.offset, reminder.day.isoformat()]
+            if reminder
             else [str(user), "", "", 0, ""]
-        await self._in_pool(scheduler.add_job, jobs.fire, trigger=jobs.ReminderTrigger(wall, self.settings.retry),
-                            args=args, id=jobs.job_id(user), name=f"reminders {user.channel}",
-                            replace_existing=True)
+        )
+        await self._in_pool(
+            scheduler.add_job,
+            jobs.fire,
+            trigger=jobs.ReminderTrigger(wall, self.settings.retry),
+            args=args,
+            id=jobs.job_id(user),
+            name=f"reminders {user.channel}",
+            replace_existing=True,
+        )

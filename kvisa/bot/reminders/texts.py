@@ -13,32 +13,60 @@ from kvisa.bot.reminders.due import Delivery, shanghai_today
 DONE, LATER = "rem:done:", "rem:later:"
 
 
-def _deadline_text(t: Text, flows: Flows, delivery: Delivery, timeline: Timeline | None, today: dt.date,
-                   zone: dt.tzinfo) -> str:
+def _deadline_text(
+    t: Text,
+    flows: Flows,
+    delivery: Delivery,
+    timeline: Timeline | None,
+    today: dt.date,
+    zone: dt.tzinfo,
+) -> str:
     reminder = delivery.reminder
-    deadline = next((d for d in timeline.deadlines if d.id == reminder.target), None) if timeline else None
+    deadline = (
+        next((d for d in timeline.deadlines if d.id == reminder.target), None) if timeline else None
+    )
     rule = next(d for d in flows.timeline.deadlines if d.id == reminder.target)
     title, act_by = t(rule.title), t.date(reminder.day, "full")
     if delivery.how == "passed":
-        return "\n".join([
-            t("⚠️ The deadline has passed: {title}, by {date}.", title=title, date=act_by),
-            t("What to do now: if it is done, press Done to record it. If not, contact the Exit-Entry "
-              "Administration or your employer's HR today and explain the delay; send /timeline to see "
-              "where you stand."),
-        ])
+        return "\n".join(
+            [
+                t("⚠️ The deadline has passed: {title}, by {date}.", title=title, date=act_by),
+                t(
+                    "What to do now: if it is done, press Done to record it. If not, contact the Exit-Entry "
+                    "Administration or your employer's HR today and explain the delay; send /timeline to see "
+                    "where you stand."
+                ),
+            ]
+        )
     days = (reminder.day - today).days
     lines = []
     if delivery.how == "late":
-        lines.append(t("Sorry, this reminder comes late: it was due on {date}.",
-                       date=t.date(reminder.at.astimezone(zone).date(), "medium")))
+        lines.append(
+            t(
+                "Sorry, this reminder comes late: it was due on {date}.",
+                date=t.date(reminder.at.astimezone(zone).date(), "medium"),
+            )
+        )
     if days <= 0:
         lines.append(t("⏰ Today is the last day: {title} ({date}).", title=title, date=act_by))
     else:
-        lines.append(t.plural("⏰ Reminder: {title}, by {date} (in {n} day).",
-                              "⏰ Reminder: {title}, by {date} (in {n} days).", days, title=title, date=act_by))
+        lines.append(
+            t.plural(
+                "⏰ Reminder: {title}, by {date} (in {n} day).",
+                "⏰ Reminder: {title}, by {date} (in {n} days).",
+                days,
+                title=title,
+                date=act_by,
+            )
+        )
     if deadline is not None and deadline.office_closed:
-        lines.append(t("{date} is not a working day: act by {act_by}.", date=t.date(deadline.date, "medium"),
-                       act_by=t.date(deadline.act_by, "medium")))
+        lines.append(
+            t(
+                "{date} is not a working day: act by {act_by}.",
+                date=t.date(deadline.date, "medium"),
+                act_by=t.date(deadline.act_by, "medium"),
+            )
+        )
     lines.append(t("Press Done once it is done, or ask me to remind you tomorrow."))
     return "\n".join(lines)
 
@@ -46,9 +74,14 @@ def _deadline_text(t: Text, flows: Flows, delivery: Delivery, timeline: Timeline
 def _nudge_text(t: Text, flows: Flows, delivery: Delivery) -> str:
     reminder = delivery.reminder
     estimate = next(e for e in flows.timeline.estimates if e.id == reminder.target)
-    lines = [t("⏳ {title}: by {date} at the latest. Has it arrived?", title=t(estimate.title),
-               date=t.date(reminder.day, "medium")),
-             t("If it has, press the button below and I will record it with today's date.")]
+    lines = [
+        t(
+            "⏳ {title}: by {date} at the latest. Has it arrived?",
+            title=t(estimate.title),
+            date=t.date(reminder.day, "medium"),
+        ),
+        t("If it has, press the button below and I will record it with today's date."),
+    ]
     return "\n".join(lines)
 
 
@@ -67,12 +100,21 @@ def options(t: Text, flows: Flows, delivery: Delivery) -> tuple[UiOption, ...]:
     return tuple(buttons)
 
 
-def message(flows: Flows, catalogs: Catalogs, lang: Lang, delivery: Delivery, timeline: Timeline | None,
-            zone: dt.tzinfo, now: dt.datetime) -> Outbound:
+def message(
+    flows: Flows,
+    catalogs: Catalogs,
+    lang: Lang,
+    delivery: Delivery,
+    timeline: Timeline | None,
+    zone: dt.tzinfo,
+    now: dt.datetime,
+) -> Outbound:
     """The reminder for `delivery`, in `lang` then the other language, with its buttons."""
     today = shanghai_today(now)
     if delivery.reminder.kind == "nudge":
         text = bilingual(catalogs, lang, lambda t: _nudge_text(t, flows, delivery))
     else:
-        text = bilingual(catalogs, lang, lambda t: _deadline_text(t, flows, delivery, timeline, today, zone))
+        text = bilingual(
+            catalogs, lang, lambda t: _deadline_text(t, flows, delivery, timeline, today, zone)
+        )
     return Outbound(text, options(catalogs[lang], flows, delivery))

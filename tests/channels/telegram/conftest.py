@@ -70,7 +70,7 @@ class User:
         return next(m for m in reversed(self.messages) if m.reply_markup)
 
     def _new(self) -> list[Sent]:
-        new = self.messages[self.read:]
+        new = self.messages[self.read :]
         self.read = len(self.messages)
         return new
 
@@ -82,7 +82,9 @@ class User:
         """Press a button, named by option id or label, on a message (by default the latest
         keyboard). Only buttons still on the message can be pressed, as in a real client."""
         message = on or self.last_prompt
-        data = next((d for label, d in message.buttons if option in (d.partition(":")[2], label)), None)
+        data = next(
+            (d for label, d in message.buttons if option in (d.partition(":")[2], label)), None
+        )
         if data is None:
             raise AssertionError(f"no button {option!r} on the message; buttons: {message.buttons}")
         await self.tg.submit(self.tg.fake.callback_update(message, data, self.language_code))
@@ -108,11 +110,17 @@ async def serve(fake: FakeBotApi, tmp_path: Path) -> AsyncIterator[Serve]:
 
     async def start(webhook: bool = False, **env: str) -> Telegram:
         port = free_port()
-        values = {"KVISA_DATA_DIR": str(tmp_path / f"var{len(servers)}"), "TELEGRAM_BOT_TOKEN": TOKEN,
-                  "TELEGRAM_API_BASE": fake.base_url, "KVISA_HTTP_PORT": str(port)}
+        values = {
+            "KVISA_DATA_DIR": str(tmp_path / f"var{len(servers)}"),
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE": fake.base_url,
+            "KVISA_HTTP_PORT": str(port),
+        }
         if webhook:
-            values |= {"TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
-                       "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET}
+            values |= {
+                "TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
+                "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            }
         server = Server(Settings.from_env(values | env), clock=FixedClock(NOON_SHANGHAI))
         servers.append(server)
         await server.start()
@@ -127,7 +135,11 @@ async def interview(user: User, **answers: str) -> None:
     """Consent, then answer each question as it comes: by its button when there is one."""
     await user.send("/start")
     await user.press("agree")
-    while (state := await user.state()) and (awaiting := state["awaiting"]) and awaiting["kind"] == "question":
+    while (
+        (state := await user.state())
+        and (awaiting := state["awaiting"])
+        and awaiting["kind"] == "question"
+    ):
         value = answers[awaiting["id"]]
         if value in user.last_prompt.option_ids:
             await user.press(value)

@@ -81,18 +81,31 @@ class Sent:
         return [data.partition(":")[2] for _, data in self.buttons]
 
     def to_json(self) -> dict[str, Any]:
-        message: dict[str, Any] = {"message_id": self.message_id, "date": 1_790_000_000, "from": BOT_USER,
-                                   "chat": {"id": self.chat_id, "type": "private", "first_name": "User"}}
+        message: dict[str, Any] = {
+            "message_id": self.message_id,
+            "date": 1_790_000_000,
+            "from": BOT_USER,
+            "chat": {"id": self.chat_id, "type": "private", "first_name": "User"},
+        }
         if self.text is not None:
             message["text"] = self.text
         if self.caption is not None:
             message["caption"] = self.caption
         if self.kind == "photo":
-            message["photo"] = [{"file_id": f"photo{self.message_id}", "file_unique_id": f"p{self.message_id}",
-                                 "width": 800, "height": 600}]
+            message["photo"] = [
+                {
+                    "file_id": f"photo{self.message_id}",
+                    "file_unique_id": f"p{self.message_id}",
+                    "width": 800,
+                    "height": 600,
+                }
+            ]
         if self.kind == "document" and self.file:
-            message["document"] = {"file_id": f"doc{self.message_id}", "file_unique_id": f"d{self.message_id}",
-                                   "file_name": self.file.filename}
+            message["document"] = {
+                "file_id": f"doc{self.message_id}",
+                "file_unique_id": f"d{self.message_id}",
+                "file_name": self.file.filename,
+            }
         if self.reply_markup:
             message["reply_markup"] = self.reply_markup
         return message
@@ -172,7 +185,9 @@ class FakeBotApi:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def wait_for(self, predicate: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:
+    async def wait_for(
+        self, predicate: Callable[[], object], timeout: float = 10.0, what: str = ""
+    ) -> None:
         """Until `predicate()` holds; fails the test after `timeout` seconds."""
         try:
             async with asyncio.timeout(timeout):
@@ -183,7 +198,9 @@ class FakeBotApi:
 
     # --- faults ---------------------------------------------------------------------------
 
-    def flood(self, chat_id: int, refusals: int = 1, retry_after: int = 1, in_a_row: bool = False) -> None:
+    def flood(
+        self, chat_id: int, refusals: int = 1, retry_after: int = 1, in_a_row: bool = False
+    ) -> None:
         """Flood control for a chat: each of its next `refusals` calls is refused once with 429
         (its retry then goes through), or, `in_a_row`, the next `refusals` attempts whatever
         they are. A 429 opens a `retry_after` window in which any call is refused again and
@@ -215,7 +232,9 @@ class FakeBotApi:
 
     async def confirmed(self, update_id: int, timeout: float = 10.0) -> None:
         """Until the bot asked for updates past this one (so it has it and has queued it)."""
-        await self.wait_for(lambda: self.confirmed_below > update_id, timeout, f"update {update_id} confirmed")
+        await self.wait_for(
+            lambda: self.confirmed_below > update_id, timeout, f"update {update_id} confirmed"
+        )
 
     async def deliver(self, update: dict[str, Any], secret: str | None = None) -> int:
         """POST an update to the webhook, with the registered secret unless told otherwise
@@ -232,42 +251,68 @@ class FakeBotApi:
     def new_message_id(self, chat_id: int) -> int:
         return next(self._message_ids[chat_id])
 
-    def message_update(self, chat_id: int, text: str, language_code: str | None = "en",
-                       chat_type: str = "private") -> dict[str, Any]:
+    def message_update(
+        self, chat_id: int, text: str, language_code: str | None = "en", chat_type: str = "private"
+    ) -> dict[str, Any]:
         sender: dict[str, Any] = {"id": chat_id, "is_bot": False, "first_name": "User"}
         if language_code:
             sender["language_code"] = language_code
-        message: dict[str, Any] = {"message_id": self.new_message_id(chat_id), "date": 1_790_000_000,
-                                   "chat": {"id": chat_id, "type": chat_type, "first_name": "User"},
-                                   "from": sender, "text": text}
+        message: dict[str, Any] = {
+            "message_id": self.new_message_id(chat_id),
+            "date": 1_790_000_000,
+            "chat": {"id": chat_id, "type": chat_type, "first_name": "User"},
+            "from": sender,
+            "text": text,
+        }
         if text.startswith("/"):
-            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+            message["entities"] = [
+                {"type": "bot_command", "offset": 0, "length": len(text.split()[0])}
+            ]
         return {"message": message}
 
-    def callback_update(self, sent: Sent, data: str, language_code: str | None = "en") -> dict[str, Any]:
+    def callback_update(
+        self, sent: Sent, data: str, language_code: str | None = "en"
+    ) -> dict[str, Any]:
         query_id = str(next(self._query_ids))
         self._open_queries.add(query_id)
         sender: dict[str, Any] = {"id": sent.chat_id, "is_bot": False, "first_name": "User"}
         if language_code:
             sender["language_code"] = language_code
-        return {"callback_query": {"id": query_id, "from": sender, "chat_instance": f"ci{sent.chat_id}",
-                                   "message": sent.to_json(), "data": data}}
+        return {
+            "callback_query": {
+                "id": query_id,
+                "from": sender,
+                "chat_instance": f"ci{sent.chat_id}",
+                "message": sent.to_json(),
+                "data": data,
+            }
+        }
 
     # --- what happened --------------------------------------------------------------------
 
     def calls_to(self, method: str, chat_id: int | None = None) -> list[Call]:
-        return [c for c in self.calls if c.method == method and (chat_id is None or c.chat_id == chat_id)]
+        return [
+            c
+            for c in self.calls
+            if c.method == method and (chat_id is None or c.chat_id == chat_id)
+        ]
 
     def delivered(self, chat_id: int) -> list[Call]:
         """Successful calls that put something in the chat or changed it."""
-        return [c for c in self.calls if c.chat_id == chat_id and c.status == 200 and c.method != "getUpdates"]
+        return [
+            c
+            for c in self.calls
+            if c.chat_id == chat_id and c.status == 200 and c.method != "getUpdates"
+        ]
 
     # --- the API --------------------------------------------------------------------------
 
     async def _endpoint(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
         if request.match_info["token"] != self.token:
-            return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
         params, files = await _params(request)
         call = Call(method, params, files)
         self.calls.append(call)
@@ -281,7 +326,9 @@ class FakeBotApi:
                     return web.Response()
                 if how == "502":
                     call.status = 502
-                    return web.Response(status=502, text="<html>502 Bad Gateway</html>", content_type="text/html")
+                    return web.Response(
+                        status=502, text="<html>502 Bad Gateway</html>", content_type="text/html"
+                    )
                 raise ApiError(500, "Internal Server Error")
             self._check_chat(call)
             self._check_limit(call)
@@ -291,7 +338,11 @@ class FakeBotApi:
             result = await handler(call)
         except ApiError as exc:
             call.status = exc.code
-            body: dict[str, Any] = {"ok": False, "error_code": exc.code, "description": exc.description}
+            body: dict[str, Any] = {
+                "ok": False,
+                "error_code": exc.code,
+                "description": exc.description,
+            }
             if exc.parameters:
                 body["parameters"] = exc.parameters
             return web.json_response(body, status=exc.code)
@@ -332,7 +383,11 @@ class FakeBotApi:
             flood.refusals_left -= 1
             flood.until = now + flood.retry_after
             flood.just_refused = True
-            raise ApiError(429, f"Too Many Requests: retry after {flood.retry_after}", retry_after=flood.retry_after)
+            raise ApiError(
+                429,
+                f"Too Many Requests: retry after {flood.retry_after}",
+                retry_after=flood.retry_after,
+            )
         flood.just_refused = False
 
     async def _getMe(self, call: Call) -> Any:
@@ -340,8 +395,11 @@ class FakeBotApi:
 
     async def _getUpdates(self, call: Call) -> Any:
         if self.webhook:
-            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
-                                "use deleteWebhook to delete the webhook first")
+            raise ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
         offset = int(call.params.get("offset") or 0)
         limit = int(call.params.get("limit") or 100)
         timeout = float(call.params.get("timeout") or 0)
@@ -360,8 +418,11 @@ class FakeBotApi:
         return self.updates[:limit]
 
     async def _setWebhook(self, call: Call) -> Any:
-        self.webhook = {"url": call.params["url"], "secret_token": call.params.get("secret_token"),
-                        "allowed_updates": call.params.get("allowed_updates")}
+        self.webhook = {
+            "url": call.params["url"],
+            "secret_token": call.params.get("secret_token"),
+            "allowed_updates": call.params.get("allowed_updates"),
+        }
         return True
 
     async def _deleteWebhook(self, call: Call) -> Any:
@@ -377,7 +438,10 @@ class FakeBotApi:
     async def _answerCallbackQuery(self, call: Call) -> Any:
         query_id = str(call.params["callback_query_id"])
         if query_id not in self._open_queries:
-            raise ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+            raise ApiError(
+                400,
+                "Bad Request: query is too old and response timeout expired or query ID is invalid",
+            )
         self._open_queries.discard(query_id)
         return True
 
@@ -390,12 +454,28 @@ class FakeBotApi:
         return self._sent(call, Sent(int(call.params["chat_id"]), 0, "text", text=text))
 
     async def _sendPhoto(self, call: Call) -> Any:
-        return self._sent(call, Sent(int(call.params["chat_id"]), 0, "photo", caption=call.params.get("caption"),
-                                     file=_file(call, "photo")))
+        return self._sent(
+            call,
+            Sent(
+                int(call.params["chat_id"]),
+                0,
+                "photo",
+                caption=call.params.get("caption"),
+                file=_file(call, "photo"),
+            ),
+        )
 
     async def _sendDocument(self, call: Call) -> Any:
-        return self._sent(call, Sent(int(call.params["chat_id"]), 0, "document", caption=call.params.get("caption"),
-                                     file=_file(call, "document")))
+        return self._sent(
+            call,
+            Sent(
+                int(call.params["chat_id"]),
+                0,
+                "document",
+                caption=call.params.get("caption"),
+                file=_file(call, "document"),
+            ),
+        )
 
     def _sent(self, call: Call, sent: Sent) -> Any:
         if call.params.get("caption") is not None and utf16_len(str(call.params["caption"])) > 1024:
@@ -420,8 +500,11 @@ class FakeBotApi:
         if not text.strip():
             raise ApiError(400, "Bad Request: message text is empty")
         if text == sent.text and markup == sent.reply_markup:
-            raise ApiError(400, "Bad Request: message is not modified: specified new message content and "
-                                "reply markup are exactly the same as a current content and reply markup of the message")
+            raise ApiError(
+                400,
+                "Bad Request: message is not modified: specified new message content and "
+                "reply markup are exactly the same as a current content and reply markup of the message",
+            )
         sent.text, sent.reply_markup = text, markup  # no reply_markup: the keyboard goes
         sent.edits += 1
         return sent.to_json()
@@ -430,8 +513,11 @@ class FakeBotApi:
         sent = self._message(call)
         markup = _markup(call)
         if markup == sent.reply_markup:
-            raise ApiError(400, "Bad Request: message is not modified: specified new message content and "
-                                "reply markup are exactly the same as a current content and reply markup of the message")
+            raise ApiError(
+                400,
+                "Bad Request: message is not modified: specified new message content and "
+                "reply markup are exactly the same as a current content and reply markup of the message",
+            )
         sent.reply_markup = markup
         sent.edits += 1
         return sent.to_json()
@@ -447,7 +533,9 @@ async def _params(request: web.Request) -> tuple[dict[str, Any], dict[str, Uploa
             if isinstance(value, web.FileField):
                 files[key] = Upload(value.filename, value.content_type, value.file.read())
             else:
-                params[key] = json.loads(value) if key in JSON_PARAMS and isinstance(value, str) else value
+                params[key] = (
+                    json.loads(value) if key in JSON_PARAMS and isinstance(value, str) else value
+                )
     return params, files
 
 
@@ -469,5 +557,7 @@ def _markup(call: Call) -> dict[str, Any] | None:
             if data is not None and not 1 <= len(data.encode()) <= 64:
                 raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
             if not button.get("text"):
-                raise ApiError(400, "Bad Request: text buttons are unallowed in the inline keyboard")
+                raise ApiError(
+                    400, "Bad Request: text buttons are unallowed in the inline keyboard"
+                )
     return dict(markup)

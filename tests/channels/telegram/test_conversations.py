@@ -33,8 +33,15 @@ async def test_full_interview_by_buttons_in_chinese(serve: Serve) -> None:
     assert [label for label, _ in replies[-1].buttons] == [ZH("I agree"), ZH("No, thanks")]
     await interview(user, **{**ACADEMIC, "residence_country": "德国"})
     state = await user.state()
-    assert state and state["finished"] and state["lang"] == "zh" and state["answers"]["residence_country"] == "DE"
-    degree_question = next(m for m in user.messages if m.text and ZH(FLOWS.question("degree").text) in m.text)
+    assert (
+        state
+        and state["finished"]
+        and state["lang"] == "zh"
+        and state["answers"]["residence_country"] == "DE"
+    )
+    degree_question = next(
+        m for m in user.messages if m.text and ZH(FLOWS.question("degree").text) in m.text
+    )
     assert degree_question.text and degree_question.text.endswith("✅ " + ZH("Master's"))
     assert user.messages[-1].buttons[0][0] == ZH("My timeline")
 
@@ -42,7 +49,11 @@ async def test_full_interview_by_buttons_in_chinese(serve: Serve) -> None:
 async def test_command_menu_is_set_in_english_and_chinese(serve: Serve) -> None:
     tg = await serve()
     english, chinese = tg.fake.commands[None], tg.fake.commands["zh"]
-    assert [c["command"] for c in english] == [c["command"] for c in chinese] == [name for name, _ in COMMANDS]
+    assert (
+        [c["command"] for c in english]
+        == [c["command"] for c in chinese]
+        == [name for name, _ in COMMANDS]
+    )
     assert [c["description"] for c in chinese] == [ZH(summary) for _, summary in COMMANDS]
     assert tg.fake.calls_to("deleteWebhook") and tg.fake.webhook is None  # polling mode
 
@@ -62,7 +73,9 @@ async def test_edit_changes_one_answer_by_buttons(serve: Serve) -> None:
     await user.send("/edit")
     edit_menu = user.last_prompt
     await user.press("plan")
-    assert edit_menu.reply_markup is None and edit_menu.edits == 1  # shows the choice, keyboard gone
+    assert (
+        edit_menu.reply_markup is None and edit_menu.edits == 1
+    )  # shows the choice, keyboard gone
     await user.press("employed")
     state = await user.state()
     assert state and state["finished"] and state["answers"]["plan"] == "employed"
@@ -78,11 +91,15 @@ async def test_stale_button_gets_a_notice_and_changes_nothing(serve: Serve) -> N
     await user.send("/help")  # asks the degree question again: the first one's buttons are stale
     before = await user.state()
     replies = await user.press("doctorate", on=degree_question)
-    assert replies[0].text == EN("That button belongs to an earlier question. Here is the current one.")
+    assert replies[0].text == EN(
+        "That button belongs to an earlier question. Here is the current one."
+    )
     assert replies[-1].option_ids[:4] == ["none", "bachelor", "master", "doctorate"]  # asked again
     after = await user.state()
     assert after and before and after["answers"] == before["answers"] == {}
-    assert degree_question.reply_markup is None and "✅" not in (degree_question.text or "")  # no choice shown
+    assert degree_question.reply_markup is None and "✅" not in (
+        degree_question.text or ""
+    )  # no choice shown
 
 
 async def test_a_double_press_answers_once(serve: Serve) -> None:
@@ -116,8 +133,11 @@ async def test_one_users_messages_are_handled_in_the_order_sent(serve: Serve) ->
     await tg.submit(tg.fake.message_update(first.chat_id, "/mydata"))
     for user in (first, second):
         state = await user.state()
-        assert state and state["answers"] == {"degree": "master", "degree_field_stem": True,
-                                              "degree_from_recognized": False}
+        assert state and state["answers"] == {
+            "degree": "master",
+            "degree_field_stem": True,
+            "degree_from_recognized": False,
+        }
 
 
 async def test_timeline_comes_as_a_photo_and_the_calendar_as_a_document(serve: Serve) -> None:
@@ -139,8 +159,17 @@ async def test_a_sticker_gets_a_hint_not_silence(serve: Serve) -> None:
     await user.press("agree")
     update = tg.fake.message_update(user.chat_id, "")
     del update["message"]["text"]
-    update["message"]["sticker"] = {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 1,
-                                    "height": 1, "is_animated": False, "is_video": False}
+    update["message"]["sticker"] = {
+        "file_id": "s",
+        "file_unique_id": "s",
+        "type": "regular",
+        "width": 1,
+        "height": 1,
+        "is_animated": False,
+        "is_video": False,
+    }
     await tg.submit(update)
-    replies = user.messages[user.read:]
-    assert replies[0].text == EN("I received an empty message. Please type your answer, or choose an option.")
+    replies = user.messages[user.read :]
+    assert replies[0].text == EN(
+        "I received an empty message. Please type your answer, or choose an option."
+    )

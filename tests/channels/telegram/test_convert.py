@@ -27,26 +27,43 @@ USER = UserKey("telegram", "42")
 
 
 def message_update(text: str, **kwargs: object) -> Update:
-    return Update.model_validate({"update_id": 1, **FakeBotApi().message_update(42, text, **kwargs)})  # type: ignore[arg-type]
+    return Update.model_validate(
+        {"update_id": 1, **FakeBotApi().message_update(42, text, **kwargs)}
+    )  # type: ignore[arg-type]
 
 
-def press(data: str, text: str = "(1/12) What is your highest degree?",
-          buttons: list[tuple[str, str]] | None = None) -> CallbackQuery:
+def press(
+    data: str,
+    text: str = "(1/12) What is your highest degree?",
+    buttons: list[tuple[str, str]] | None = None,
+) -> CallbackQuery:
     buttons = buttons if buttons is not None else [("Master's", data)]
-    markup = {"inline_keyboard": [[{"text": label, "callback_data": d}] for label, d in buttons]} if buttons else None
+    markup = (
+        {"inline_keyboard": [[{"text": label, "callback_data": d}] for label, d in buttons]}
+        if buttons
+        else None
+    )
     sent = Sent(42, 7, "text", text=text, reply_markup=markup)
-    update = Update.model_validate({"update_id": 2, **FakeBotApi().callback_update(sent, data, "zh-hans")})
+    update = Update.model_validate(
+        {"update_id": 2, **FakeBotApi().callback_update(sent, data, "zh-hans")}
+    )
     assert update.callback_query is not None
     return update.callback_query
 
 
 # --- in ---------------------------------------------------------------------------------------
 
+
 def test_text_message_becomes_text_with_the_users_language() -> None:
     update = message_update("Germany", language_code="zh-hans")
     assert convert.update_user(update) == USER
     inbound = convert.inbound_from_message(update.message, NOON_SHANGHAI)  # type: ignore[arg-type]
-    assert (inbound.user, inbound.text, inbound.command, inbound.lang_hint) == (USER, "Germany", None, "zh-hans")
+    assert (inbound.user, inbound.text, inbound.command, inbound.lang_hint) == (
+        USER,
+        "Germany",
+        None,
+        "zh-hans",
+    )
     assert inbound.at == NOON_SHANGHAI
 
 
@@ -56,15 +73,32 @@ def test_deep_link_start_keeps_its_argument() -> None:
 
 
 def test_command_addressed_to_the_bot_by_name_is_the_command() -> None:
-    inbound = convert.inbound_from_message(message_update("/help@kvisa_test_bot").message, NOON_SHANGHAI)  # type: ignore[arg-type]
+    inbound = convert.inbound_from_message(
+        message_update("/help@kvisa_test_bot").message, NOON_SHANGHAI
+    )  # type: ignore[arg-type]
     assert inbound.command == "help"
 
 
 def test_message_without_text_arrives_as_empty_text_so_the_engine_answers_it() -> None:
-    update = Update.model_validate({"update_id": 3, "message": {
-        "message_id": 1, "date": 0, "chat": {"id": 42, "type": "private"},
-        "sticker": {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 1, "height": 1,
-                    "is_animated": False, "is_video": False}}})
+    update = Update.model_validate(
+        {
+            "update_id": 3,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "chat": {"id": 42, "type": "private"},
+                "sticker": {
+                    "file_id": "s",
+                    "file_unique_id": "s",
+                    "type": "regular",
+                    "width": 1,
+                    "height": 1,
+                    "is_animated": False,
+                    "is_video": False,
+                },
+            },
+        }
+    )
     inbound = convert.inbound_from_message(update.message, NOON_SHANGHAI)  # type: ignore[arg-type]
     assert inbound.text == "" and inbound.command is None
 
@@ -76,7 +110,12 @@ def test_group_messages_are_ignored() -> None:
 def test_button_press_carries_option_prompt_and_language() -> None:
     inbound = convert.inbound_from_callback(press("7:master"), NOON_SHANGHAI)
     assert inbound is not None
-    assert (inbound.user, inbound.option, inbound.prompt, inbound.lang_hint) == (USER, "master", 7, "zh-hans")
+    assert (inbound.user, inbound.option, inbound.prompt, inbound.lang_hint) == (
+        USER,
+        "master",
+        7,
+        "zh-hans",
+    )
 
 
 def test_positional_button_press_carries_the_position() -> None:
@@ -92,9 +131,15 @@ def test_callback_data_that_is_not_ours_has_no_prompt() -> None:
 
 # --- buttons ----------------------------------------------------------------------------------
 
-@given(prompt=st.none() | st.integers(min_value=0, max_value=10**18),
-       option_id=st.text(), position=st.integers(min_value=1, max_value=500))
-def test_callback_data_fits_64_bytes_and_round_trips(prompt: int | None, option_id: str, position: int) -> None:
+
+@given(
+    prompt=st.none() | st.integers(min_value=0, max_value=10**18),
+    option_id=st.text(),
+    position=st.integers(min_value=1, max_value=500),
+)
+def test_callback_data_fits_64_bytes_and_round_trips(
+    prompt: int | None, option_id: str, position: int
+) -> None:
     data = convert.callback_data(prompt, position, option_id)
     assert 1 <= len(data.encode()) <= convert.CALLBACK_DATA_LIMIT
     parsed_prompt, option = convert.parse_callback_data(data)
@@ -110,23 +155,32 @@ def test_long_option_ids_are_sent_by_position() -> None:
 
 
 def test_keyboard_has_one_button_a_row_tied_to_the_prompt() -> None:
-    outbound = Outbound("Degree?", (UiOption("master", "Master's"), UiOption("none", "No degree")), prompt=4)
+    outbound = Outbound(
+        "Degree?", (UiOption("master", "Master's"), UiOption("none", "No degree")), prompt=4
+    )
     markup = convert.keyboard(outbound)
     assert markup is not None
     assert [[(b.text, b.callback_data) for b in row] for row in markup.inline_keyboard] == [
-        [("Master's", "4:master")], [("No degree", "4:none")]]
+        [("Master's", "4:master")],
+        [("No degree", "4:none")],
+    ]
     assert convert.keyboard(Outbound("no options")) is None
 
 
 # --- texts ------------------------------------------------------------------------------------
 
+
 def squeeze(text: str) -> str:
     return re.sub(r"\s", "", text)
 
 
-@given(st.lists(st.text(alphabet=st.sampled_from("ab 中😀\t"), max_size=120), max_size=30),
-       st.integers(min_value=8, max_value=100))
-def test_split_text_respects_the_limit_and_keeps_every_character(lines: list[str], limit: int) -> None:
+@given(
+    st.lists(st.text(alphabet=st.sampled_from("ab 中😀\t"), max_size=120), max_size=30),
+    st.integers(min_value=8, max_value=100),
+)
+def test_split_text_respects_the_limit_and_keeps_every_character(
+    lines: list[str], limit: int
+) -> None:
     text = "\n".join(lines)
     chunks = convert.split_text(text, limit)
     assert all(0 < convert.utf16_len(chunk) <= limit and chunk.strip() for chunk in chunks)
@@ -152,6 +206,7 @@ def test_short_text_is_one_message() -> None:
 
 # --- out --------------------------------------------------------------------------------------
 
+
 def test_keyboard_hangs_under_the_last_part_of_a_long_prompt() -> None:
     text = "\n".join(["line " * 200] * 10)
     methods = convert.send_methods(42, Outbound(text, (UiOption("yes", "Yes"),), prompt=3))
@@ -160,11 +215,19 @@ def test_keyboard_hangs_under_the_last_part_of_a_long_prompt() -> None:
 
 
 def test_pictures_go_as_photos_and_calendars_as_documents() -> None:
-    outbound = Outbound("Your timeline", attachments=(
-        Attachment("timeline.png", "image/png", b"\x89PNG", "Timeline"),
-        Attachment("kvisa.ics", "text/calendar", b"BEGIN:VCALENDAR", "Deadlines")))
+    outbound = Outbound(
+        "Your timeline",
+        attachments=(
+            Attachment("timeline.png", "image/png", b"\x89PNG", "Timeline"),
+            Attachment("kvisa.ics", "text/calendar", b"BEGIN:VCALENDAR", "Deadlines"),
+        ),
+    )
     text, photo, document = convert.send_methods(42, outbound)
-    assert isinstance(text, SendMessage) and isinstance(photo, SendPhoto) and isinstance(document, SendDocument)
+    assert (
+        isinstance(text, SendMessage)
+        and isinstance(photo, SendPhoto)
+        and isinstance(document, SendDocument)
+    )
     assert photo.caption == "Timeline" and document.document.filename == "kvisa.ics"  # type: ignore[union-attr]
 
 
@@ -176,8 +239,13 @@ def test_text_is_sent_without_parse_mode_so_user_text_is_never_markup() -> None:
 
 
 def test_caption_is_clipped_to_telegrams_limit() -> None:
-    (method,) = convert.send_methods(42, Outbound("", attachments=(Attachment("t.png", "image/png", b"", "c" * 2000),)))
-    assert isinstance(method, SendPhoto) and convert.utf16_len(method.caption or "") == convert.CAPTION_LIMIT
+    (method,) = convert.send_methods(
+        42, Outbound("", attachments=(Attachment("t.png", "image/png", b"", "c" * 2000),))
+    )
+    assert (
+        isinstance(method, SendPhoto)
+        and convert.utf16_len(method.caption or "") == convert.CAPTION_LIMIT
+    )
 
 
 def test_command_menu_in_chinese_uses_the_catalog() -> None:
@@ -189,10 +257,16 @@ def test_command_menu_in_chinese_uses_the_catalog() -> None:
 
 # --- after a press ----------------------------------------------------------------------------
 
+
 def test_press_is_judged_by_the_prompt_that_follows() -> None:
     next_prompt = Outbound("Q2", (UiOption("a", "A"),), prompt=8)
     assert convert.judge_press(7, [Outbound("ok"), next_prompt]) is Press.ACCEPTED
-    assert convert.judge_press(5, [Outbound("That button belongs to an earlier question."), next_prompt]) is Press.STALE
+    assert (
+        convert.judge_press(
+            5, [Outbound("That button belongs to an earlier question."), next_prompt]
+        )
+        is Press.STALE
+    )
     assert convert.judge_press(7, [Outbound("Sorry, something went wrong")]) is Press.UNKNOWN
     assert convert.judge_press(None, [next_prompt]) is Press.UNKNOWN
 

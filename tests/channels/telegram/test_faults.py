@@ -31,7 +31,9 @@ async def test_blocked_user_is_marked_inactive_and_gets_nothing_more(serve: Serv
     tg.fake.block(3001)
     await user.send("/help")  # two replies due: the help, then the question again
     assert [c.status for c in tg.fake.calls_to("sendMessage", 3001)][-1:] == [403]
-    assert len([c for c in tg.fake.calls_to("sendMessage", 3001) if c.status == 403]) == 1  # stopped at once
+    assert (
+        len([c for c in tg.fake.calls_to("sendMessage", 3001) if c.status == 403]) == 1
+    )  # stopped at once
     assert (await user.state() or {})["inactive"] is True
     calls = len(tg.fake.calls)
     with pytest.raises(Blocked):
@@ -50,14 +52,21 @@ async def test_a_429_storm_delivers_every_message_in_order_after_retry_after(ser
     for user in stormy:  # the edit of the consent question and both replies: each refused once
         tg.fake.flood(user.chat_id, refusals=3, retry_after=1)
     for user in [calm, *stormy]:  # every user in one batch, handled concurrently
-        tg.fake.push(tg.fake.callback_update(user.last_prompt, next(d for _, d in user.last_prompt.buttons)))
+        tg.fake.push(
+            tg.fake.callback_update(user.last_prompt, next(d for _, d in user.last_prompt.buttons))
+        )
     await tg.submit(tg.fake.message_update(calm.chat_id, "/mydata"))
     expected = [(m.kind, m.text, m.option_ids) for m in calm.messages[:-2]]
     for user in stormy:
         assert [(m.kind, m.text, m.option_ids) for m in user.messages] == expected
         assert [(c.method, c.status) for c in tg.fake.calls if c.chat_id == user.chat_id][-6:] == [
-            ("editMessageText", 429), ("editMessageText", 200), ("sendMessage", 429), ("sendMessage", 200),
-            ("sendMessage", 429), ("sendMessage", 200)]
+            ("editMessageText", 429),
+            ("editMessageText", 200),
+            ("sendMessage", 429),
+            ("sendMessage", 200),
+            ("sendMessage", 429),
+            ("sendMessage", 200),
+        ]
     assert tg.fake.early_retries == 0  # nobody came back before retry_after was over
 
 
@@ -69,7 +78,9 @@ async def test_network_faults_and_server_errors_are_retried(serve: Serve) -> Non
     user = tg.user(3006)
     await user.send("/start")
     await user.press("agree")
-    assert [m.option_ids[:1] for m in user.messages if m.reply_markup] == [["none"]]  # the degree question
+    assert [m.option_ids[:1] for m in user.messages if m.reply_markup] == [
+        ["none"]
+    ]  # the degree question
     assert [c.status for c in tg.fake.calls_to("sendMessage", 3006)][:3] == [0, 502, 200]
     assert [c.status for c in tg.fake.calls_to("answerCallbackQuery")] == [500, 200]
 
@@ -91,7 +102,9 @@ async def test_group_chats_are_ignored(serve: Serve) -> None:
 async def test_long_proactive_message_is_split_at_line_boundaries(serve: Serve) -> None:
     tg = await serve()
     lines = [f"{n:03d} " + "deadline " * 30 for n in range(60)]  # about 16,500 characters
-    await tg.channel.send(UserKey("telegram", "3008"), [Outbound("\n".join(lines), (UiOption("ok", "OK"),), 1)])
+    await tg.channel.send(
+        UserKey("telegram", "3008"), [Outbound("\n".join(lines), (UiOption("ok", "OK"),), 1)]
+    )
     sent = tg.fake.messages[3008]
     assert len(sent) == 5 and all(m.text and len(m.text) <= 4096 for m in sent)
     assert "\n".join(m.text or "" for m in sent) == "\n".join(lines)
@@ -99,6 +112,7 @@ async def test_long_proactive_message_is_split_at_line_boundaries(serve: Serve) 
 
 
 # --- errors at the boundary, with a channel built by hand for a short retry budget -------------
+
 
 @pytest.fixture
 async def channel(fake: FakeBotApi, tmp_path: Path) -> AsyncIterator[TelegramChannel]:
@@ -113,7 +127,8 @@ async def channel(fake: FakeBotApi, tmp_path: Path) -> AsyncIterator[TelegramCha
 
 
 async def test_send_raises_rate_limited_when_flood_control_outlasts_the_retries(
-        fake: FakeBotApi, channel: TelegramChannel) -> None:
+    fake: FakeBotApi, channel: TelegramChannel
+) -> None:
     fake.flood(3009, refusals=5, retry_after=1, in_a_row=True)
     with pytest.raises(RateLimited) as error:
         await channel.send(UserKey("telegram", "3009"), [Outbound("Your deadline is near")])
@@ -122,14 +137,17 @@ async def test_send_raises_rate_limited_when_flood_control_outlasts_the_retries(
 
 
 async def test_send_raises_channel_error_when_the_network_stays_down(
-        fake: FakeBotApi, channel: TelegramChannel) -> None:
+    fake: FakeBotApi, channel: TelegramChannel
+) -> None:
     fake.fail("sendMessage", 2, how="drop")
     with pytest.raises(ChannelError) as error:
         await channel.send(UserKey("telegram", "3010"), [Outbound("Your deadline is near")])
     assert type(error.value) is ChannelError and TOKEN not in str(error.value)
 
 
-async def test_send_to_a_user_who_blocked_the_bot_raises_blocked(fake: FakeBotApi, channel: TelegramChannel) -> None:
+async def test_send_to_a_user_who_blocked_the_bot_raises_blocked(
+    fake: FakeBotApi, channel: TelegramChannel
+) -> None:
     fake.block(3011)
     with pytest.raises(Blocked):
         await channel.send(UserKey("telegram", "3011"), [Outbound("Your deadline is near")])

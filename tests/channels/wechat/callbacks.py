@@ -33,11 +33,15 @@ def cdata(value: str) -> str:
     return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
-def message_xml(openid: str, msg_type: str, fields: dict[str, str | int], create_time: int | None = None) -> str:
+def message_xml(
+    openid: str, msg_type: str, fields: dict[str, str | int], create_time: int | None = None
+) -> str:
     body = "".join(f"<{k}>{cdata(v) if isinstance(v, str) else v}</{k}>" for k, v in fields.items())
-    return (f"<xml><ToUserName>{cdata(ACCOUNT)}</ToUserName><FromUserName>{cdata(openid)}</FromUserName>"
-            f"<CreateTime>{create_time or next(_times)}</CreateTime><MsgType>{cdata(msg_type)}</MsgType>"
-            f"{body}</xml>")
+    return (
+        f"<xml><ToUserName>{cdata(ACCOUNT)}</ToUserName><FromUserName>{cdata(openid)}</FromUserName>"
+        f"<CreateTime>{create_time or next(_times)}</CreateTime><MsgType>{cdata(msg_type)}</MsgType>"
+        f"{body}</xml>"
+    )
 
 
 @dataclass
@@ -50,7 +54,9 @@ class Reply:
 
     @property
     def text(self) -> str:
-        assert self.fields is not None and self.fields["MsgType"] == "text", f"no text reply: {self.body!r}"
+        assert self.fields is not None and self.fields["MsgType"] == "text", (
+            f"no text reply: {self.body!r}"
+        )
         return str(self.fields["Content"])
 
     @property
@@ -80,10 +86,17 @@ class WeChatServers:
 
     def query(self, encrypted: str | None = None, token: str = TOKEN) -> dict[str, str]:
         timestamp, nonce = str(next(_times)), secrets.token_hex(5)
-        query = {"signature": sign(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce,
-                 "openid": "o-placeholder"}
+        query = {
+            "signature": sign(token, timestamp, nonce),
+            "timestamp": timestamp,
+            "nonce": nonce,
+            "openid": "o-placeholder",
+        }
         if encrypted is not None:
-            query |= {"encrypt_type": "aes", "msg_signature": sign(token, timestamp, nonce, encrypted)}
+            query |= {
+                "encrypt_type": "aes",
+                "msg_signature": sign(token, timestamp, nonce, encrypted),
+            }
         return query
 
     def envelope(self, xml: str) -> tuple[bytes, dict[str, str]]:
@@ -100,8 +113,9 @@ class WeChatServers:
         return await self.post_raw(body, query)
 
     async def post_raw(self, body: bytes, query: dict[str, str]) -> Reply:
-        async with self.http.post(self.url, params=query, data=body,
-                                  headers={"Content-Type": "text/xml"}) as response:
+        async with self.http.post(
+            self.url, params=query, data=body, headers={"Content-Type": "text/xml"}
+        ) as response:
             text = await response.text()
             return Reply(response.status, text, self.open(text) if response.status == 200 else None)
 
@@ -110,7 +124,9 @@ class WeChatServers:
             return None
         if self.crypto is not None:
             sealed = xmltodict.parse(body)["xml"]
-            body = self.crypto.decrypt_message(body, sealed["MsgSignature"], sealed["TimeStamp"], sealed["Nonce"])
+            body = self.crypto.decrypt_message(
+                body, sealed["MsgSignature"], sealed["TimeStamp"], sealed["Nonce"]
+            )
         fields: dict[str, Any] = xmltodict.parse(body)["xml"]
         return fields
 
@@ -127,7 +143,9 @@ class WeChatUser:
         return await self.servers.post(xml)
 
     async def say(self, text: str) -> Reply:
-        return await self._post(message_xml(self.openid, "text", {"Content": text, "MsgId": next(_msg_ids)}))
+        return await self._post(
+            message_xml(self.openid, "text", {"Content": text, "MsgId": next(_msg_ids)})
+        )
 
     async def event(self, event: str, key: str | None = None) -> Reply:
         fields: dict[str, str | int] = {"Event": event}
@@ -136,8 +154,13 @@ class WeChatUser:
         return await self._post(message_xml(self.openid, "event", fields))
 
     async def voice(self) -> Reply:
-        return await self._post(message_xml(self.openid, "voice", {
-            "MediaId": "media-voice-1", "Format": "amr", "MsgId": next(_msg_ids)}))
+        return await self._post(
+            message_xml(
+                self.openid,
+                "voice",
+                {"MediaId": "media-voice-1", "Format": "amr", "MsgId": next(_msg_ids)},
+            )
+        )
 
     async def retry(self, xml: str | None = None) -> Reply:
         """WeChat's retry: the very same message (the last one by default) again, under a

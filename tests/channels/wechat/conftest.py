@@ -29,12 +29,18 @@ from tests.support import NOON_SHANGHAI, content, free_port
 TEMPLATE_ID = "tmpl-kvisa-reminder"
 
 
-def wechat_settings(data_dir: Path, api_base: str, port: int, safe_mode: bool, **env: str) -> Settings:
+def wechat_settings(
+    data_dir: Path, api_base: str, port: int, safe_mode: bool, **env: str
+) -> Settings:
     values = {
-        "KVISA_DATA_DIR": str(data_dir), "KVISA_HTTP_PORT": str(port),
+        "KVISA_DATA_DIR": str(data_dir),
+        "KVISA_HTTP_PORT": str(port),
         "KVISA_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": APP_SECRET,
-        "WECHAT_API_BASE": api_base, "WECHAT_TEMPLATE_REMINDER": TEMPLATE_ID,
+        "WECHAT_TOKEN": TOKEN,
+        "WECHAT_APP_ID": APP_ID,
+        "WECHAT_APP_SECRET": APP_SECRET,
+        "WECHAT_API_BASE": api_base,
+        "WECHAT_TEMPLATE_REMINDER": TEMPLATE_ID,
     }
     if safe_mode:
         values["WECHAT_ENCODING_AES_KEY"] = AES_KEY
@@ -102,13 +108,17 @@ StartBot = Callable[..., Awaitable[Bot]]
 
 
 @pytest.fixture
-async def start_bot(tmp_path: Path, fake_api: FakeWeChatApi, http: aiohttp.ClientSession) -> AsyncIterator[StartBot]:
+async def start_bot(
+    tmp_path: Path, fake_api: FakeWeChatApi, http: aiohttp.ClientSession
+) -> AsyncIterator[StartBot]:
     """Starts `kvisa serve`'s Server (WeChat only, SQLite under tmp_path); stops it afterwards."""
     servers: list[Server] = []
 
     async def start(safe_mode: bool = False, **env: str) -> Bot:
         port = free_port()
-        settings = wechat_settings(tmp_path / f"var-{len(servers)}", fake_api.base_url, port, safe_mode, **env)
+        settings = wechat_settings(
+            tmp_path / f"var-{len(servers)}", fake_api.base_url, port, safe_mode, **env
+        )
         clock = FixedClock(NOON_SHANGHAI)
         server = Server(settings, clock)
         servers.append(server)
@@ -135,14 +145,19 @@ ServeChannel = Callable[..., Awaitable[Bot]]
 
 
 @pytest.fixture
-async def serve_channel(tmp_path: Path, fake_api: FakeWeChatApi,
-                        http: aiohttp.ClientSession) -> AsyncIterator[ServeChannel]:
+async def serve_channel(
+    tmp_path: Path, fake_api: FakeWeChatApi, http: aiohttp.ClientSession
+) -> AsyncIterator[ServeChannel]:
     """Assembles what Server assembles, but with the engine and storage a test hands in
     (a slow engine, a shared Redis), for what Server cannot be told from outside."""
     started: list[tuple[WeChatChannel, web.AppRunner]] = []
 
-    async def serve(storage: Storage, engine: Engine | None = None, make: ChannelFactory | None = None,
-                    safe_mode: bool = False) -> Bot:
+    async def serve(
+        storage: Storage,
+        engine: Engine | None = None,
+        make: ChannelFactory | None = None,
+        safe_mode: bool = False,
+    ) -> Bot:
         flows, catalogs = content()
         port = free_port()
         settings = wechat_settings(tmp_path, fake_api.base_url, port, safe_mode)

@@ -42,11 +42,16 @@ class FakeWeChatApi:
     # --- what tests look at ------------------------------------------------------------------
 
     def sent(self, path: str, to: str | None = None) -> list[Call]:
-        return [c for c in self.calls if c.path == path and (to is None or c.json.get("touser") == to)]
+        return [
+            c for c in self.calls if c.path == path and (to is None or c.json.get("touser") == to)
+        ]
 
     def texts_to(self, openid: str) -> list[str]:
-        return [c.json["text"]["content"] for c in self.sent("/cgi-bin/message/custom/send", openid)
-                if c.json.get("msgtype") == "text"]
+        return [
+            c.json["text"]["content"]
+            for c in self.sent("/cgi-bin/message/custom/send", openid)
+            if c.json.get("msgtype") == "text"
+        ]
 
     async def wait_for(self, condition: Callable[[], bool], timeout: float = 30) -> None:
         """Until `condition` holds (checked after every call); fails after `timeout` seconds."""
@@ -65,8 +70,11 @@ class FakeWeChatApi:
     async def start(self) -> str:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_get("/cgi-bin/token", self.token)
-        for path in ("/cgi-bin/message/custom/send", "/cgi-bin/message/template/send",
-                     "/cgi-bin/menu/create"):
+        for path in (
+            "/cgi-bin/message/custom/send",
+            "/cgi-bin/message/template/send",
+            "/cgi-bin/menu/create",
+        ):
             app.router.add_post(path, self.json_call)
         app.router.add_post("/cgi-bin/media/upload", self.upload)
         self._runner = web.AppRunner(app, access_log=None)
@@ -90,7 +98,10 @@ class FakeWeChatApi:
         self.token_requests += 1
         query = dict(request.query)
         if (query.get("grant_type"), query.get("appid"), query.get("secret")) != (
-                "client_credential", self.app_id, self.secret):
+            "client_credential",
+            self.app_id,
+            self.secret,
+        ):
             return web.json_response({"errcode": 40125, "errmsg": "invalid appsecret"})
         self.valid_token = f"TOKEN-{next(self._numbers)}"
         await self._record(Call(request.path, query))
@@ -99,11 +110,17 @@ class FakeWeChatApi:
     def _refusal(self, request: web.Request) -> web.Response | None:
         token = request.query.get("access_token")
         if not token or token != self.valid_token:
-            return web.json_response({"errcode": 40001 if self.valid_token else 42001,
-                                      "errmsg": "invalid credential, access_token is invalid or not latest"})
+            return web.json_response(
+                {
+                    "errcode": 40001 if self.valid_token else 42001,
+                    "errmsg": "invalid credential, access_token is invalid or not latest",
+                }
+            )
         if self.failures.get(request.path):
             errcode = self.failures[request.path].pop(0)
-            return web.json_response({"errcode": errcode, "errmsg": f"refused by the fake ({errcode})"})
+            return web.json_response(
+                {"errcode": errcode, "errmsg": f"refused by the fake ({errcode})"}
+            )
         return None
 
     async def json_call(self, request: web.Request) -> web.Response:
@@ -124,7 +141,15 @@ class FakeWeChatApi:
         assert isinstance(media, web.FileField), "media must be a file part"
         with media.file:
             data = media.file.read()
-        await self._record(Call(request.path, dict(request.query),
-                                upload=(media.filename, media.content_type, data)))
-        return web.json_response({"type": request.query.get("type"), "media_id": f"MEDIA-{next(self._numbers)}",
-                                  "created_at": 1_700_000_000})
+        await self._record(
+            Call(
+                request.path, dict(request.query), upload=(media.filename, media.content_type, data)
+            )
+        )
+        return web.json_response(
+            {
+                "type": request.query.get("type"),
+                "media_id": f"MEDIA-{next(self._numbers)}",
+                "created_at": 1_700_000_000,
+            }
+        )

@@ -28,7 +28,9 @@ async def test_url_verification_with_a_wrong_signature_is_refused(bot: Bot) -> N
 
 
 @pytest.mark.parametrize("safe_mode", [False, True], ids=["plain", "safe"])
-async def test_a_text_gets_a_passive_reply_in_plain_and_safe_mode(start_bot: StartBot, safe_mode: bool) -> None:
+async def test_a_text_gets_a_passive_reply_in_plain_and_safe_mode(
+    start_bot: StartBot, safe_mode: bool
+) -> None:
     bot = await start_bot(safe_mode=safe_mode)
     user = bot.user()
 
@@ -51,10 +53,14 @@ async def test_a_forged_signature_is_refused_and_nothing_is_processed(bot: Bot) 
     assert await bot.state(user) is None
 
 
-async def test_safe_mode_refuses_an_envelope_signed_with_the_wrong_token(start_bot: StartBot) -> None:
+async def test_safe_mode_refuses_an_envelope_signed_with_the_wrong_token(
+    start_bot: StartBot,
+) -> None:
     bot = await start_bot(safe_mode=True)
     user = bot.user()
-    body, query = bot.servers.envelope(message_xml(user.openid, "text", {"Content": "/start", "MsgId": 43}))
+    body, query = bot.servers.envelope(
+        message_xml(user.openid, "text", {"Content": "/start", "MsgId": 43})
+    )
     query["msg_signature"] = sign("not-our-token", query["timestamp"], query["nonce"], "whatever")
 
     reply = await bot.servers.post_raw(body, query)
@@ -73,17 +79,25 @@ async def test_safe_mode_refuses_an_unencrypted_message(start_bot: StartBot) -> 
     assert reply.status == 403
 
 
-@pytest.mark.parametrize("body", [
-    b"<xml><MsgType>text</MsgType>",  # cut short
-    b"this is not xml at all",
-    b"<xml><MsgType><![CDATA[text]]></MsgType><Content>hi</Content></xml>",  # no sender
-    (b"<xml><ToUserName>gh_x</ToUserName><FromUserName>o_x</FromUserName>"
-     b"<CreateTime>soon</CreateTime><MsgType>text</MsgType></xml>"),  # no usable time
-    (b"<xml><ToUserName>gh_x</ToUserName><FromUserName>o_x</FromUserName><CreateTime>1</CreateTime>"
-     b"<MsgType>text</MsgType><Content><b>nested</b></Content><MsgId>1</MsgId></xml>"),
-    b"<notxml/>",
-    "<xml>\u00e9</xml>".encode("latin-1"),  # not UTF-8
-], ids=["truncated", "text", "no-sender", "bad-time", "nested-content", "other-root", "latin-1"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<xml><MsgType>text</MsgType>",  # cut short
+        b"this is not xml at all",
+        b"<xml><MsgType><![CDATA[text]]></MsgType><Content>hi</Content></xml>",  # no sender
+        (
+            b"<xml><ToUserName>gh_x</ToUserName><FromUserName>o_x</FromUserName>"
+            b"<CreateTime>soon</CreateTime><MsgType>text</MsgType></xml>"
+        ),  # no usable time
+        (
+            b"<xml><ToUserName>gh_x</ToUserName><FromUserName>o_x</FromUserName><CreateTime>1</CreateTime>"
+            b"<MsgType>text</MsgType><Content><b>nested</b></Content><MsgId>1</MsgId></xml>"
+        ),
+        b"<notxml/>",
+        "<xml>\u00e9</xml>".encode("latin-1"),  # not UTF-8
+    ],
+    ids=["truncated", "text", "no-sender", "bad-time", "nested-content", "other-root", "latin-1"],
+)
 async def test_malformed_xml_with_a_valid_signature_gets_400(bot: Bot, body: bytes) -> None:
     reply = await bot.servers.post_raw(body, bot.servers.query())
 
@@ -114,7 +128,9 @@ async def test_a_chunked_body_over_64_kib_gets_413_too(bot: Bot) -> None:
         for _ in range(70):
             yield b"x" * 1024
 
-    async with bot.http.post(f"{bot.base_url}/wechat", params=bot.servers.query(), data=chunks()) as response:
+    async with bot.http.post(
+        f"{bot.base_url}/wechat", params=bot.servers.query(), data=chunks()
+    ) as response:
         assert response.status == 413
 
 

@@ -61,7 +61,8 @@ async def test_a_full_interview_by_numbers_in_english(start_bot: StartBot, safe_
 
 
 async def test_a_full_interview_by_numbers_in_chinese_chosen_from_the_language_prompt(
-        start_bot: StartBot) -> None:
+    start_bot: StartBot,
+) -> None:
     bot = await start_bot(safe_mode=True)
     user = bot.user()
     await user.say("/start")

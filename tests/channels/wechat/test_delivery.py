@@ -28,17 +28,24 @@ REMINDER = Outbound("Reminder: apply for your work permit\nDeadline: 2026-12-04 
 
 def channel_with(**options: float) -> Callable[[Services], WeChatChannel]:
     """Builds the WeChat channel as the server does, with timing `options` of its own."""
+
     def make(services: Services) -> WeChatChannel:
         settings = services.settings
         assert settings.wechat_app_id and settings.wechat_app_secret
-        api = WeChatApi(services.engine.storage, settings.wechat_app_id, settings.wechat_app_secret,
-                        settings.wechat_api_base)
+        api = WeChatApi(
+            services.engine.storage,
+            settings.wechat_app_id,
+            settings.wechat_app_secret,
+            settings.wechat_api_base,
+        )
         return WeChatChannel(services, api, **options)
+
     return make
 
 
 async def test_a_slow_turn_answers_success_then_delivers_by_customer_service_message(
-        tmp_path: Path, serve_channel: ServeChannel) -> None:
+    tmp_path: Path, serve_channel: ServeChannel
+) -> None:
     storage = SqliteStorage(tmp_path / "kvisa.db")
     flows, catalogs = content()
     engine = GatedEngine(Engine(flows, catalogs, storage))
@@ -60,7 +67,8 @@ async def test_a_slow_turn_answers_success_then_delivers_by_customer_service_mes
 
 
 async def test_a_reply_that_may_have_come_too_late_is_given_again_to_the_retry(
-        tmp_path: Path, serve_channel: ServeChannel) -> None:
+    tmp_path: Path, serve_channel: ServeChannel
+) -> None:
     async with SqliteStorage(tmp_path / "kvisa.db") as storage:
         bot = await serve_channel(storage, make=channel_with(remember_after=0.0))
         user = bot.user()
@@ -103,7 +111,11 @@ async def test_a_push_after_48_hours_goes_as_the_reminder_template(bot: Bot) -> 
     assert call.json["template_id"] == TEMPLATE_ID
     assert call.json["data"]["keyword1"]["value"].startswith("Reminder")
     assert call.json["data"]["keyword2"]["value"].startswith("Deadline")
-    assert all(len(field["value"]) <= 20 for key, field in call.json["data"].items() if key.startswith("keyword"))
+    assert all(
+        len(field["value"]) <= 20
+        for key, field in call.json["data"].items()
+        if key.startswith("keyword")
+    )
     assert bot.api.sent(CUSTOM) == []
 
 

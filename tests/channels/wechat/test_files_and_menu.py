@@ -29,7 +29,9 @@ def test_a_link_is_valid_until_it_expires() -> None:
     sig = files.signature(KEY, "abcdefghijklmnopqrstuv", expires)
 
     assert files.valid(KEY, "abcdefghijklmnopqrstuv", str(expires), sig, NOW)
-    assert not files.valid(KEY, "abcdefghijklmnopqrstuv", str(expires), sig, NOW + dt.timedelta(hours=2))
+    assert not files.valid(
+        KEY, "abcdefghijklmnopqrstuv", str(expires), sig, NOW + dt.timedelta(hours=2)
+    )
 
 
 def test_a_link_with_another_id_expiry_or_key_is_not_valid() -> None:
@@ -38,7 +40,9 @@ def test_a_link_with_another_id_expiry_or_key_is_not_valid() -> None:
 
     assert not files.valid(KEY, "bbcdefghijklmnopqrstuv", str(expires), sig, NOW)
     assert not files.valid(KEY, "abcdefghijklmnopqrstuv", str(expires + 3600), sig, NOW)
-    assert not files.valid(files.link_key("another secret"), "abcdefghijklmnopqrstuv", str(expires), sig, NOW)
+    assert not files.valid(
+        files.link_key("another secret"), "abcdefghijklmnopqrstuv", str(expires), sig, NOW
+    )
     assert not files.valid(KEY, "abcdefghijklmnopqrstuv", "soon", sig, NOW)
 
 
@@ -52,9 +56,13 @@ async def test_a_pushed_file_is_served_once_and_unknown_ids_are_not(bot: Bot) ->
     user = bot.user()
     await user.say("/start")
     await user.say("1")
-    ics = Attachment("kvisa-deadlines.ics", "text/calendar", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", "Deadlines")
+    ics = Attachment(
+        "kvisa-deadlines.ics", "text/calendar", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", "Deadlines"
+    )
 
-    await bot.channel.send(UserKey("wechat", user.openid), [Outbound("Your calendar", attachments=(ics,))])
+    await bot.channel.send(
+        UserKey("wechat", user.openid), [Outbound("Your calendar", attachments=(ics,))]
+    )
 
     text = bot.api.texts_to(user.openid)[0]
     link = text.splitlines()[-1]
@@ -77,11 +85,17 @@ def test_the_menu_buttons_send_known_commands_and_fit_wechats_name_limit() -> No
     assert all(b["type"] == "click" and 0 < utf8_len(b["name"]) <= NAME_LIMIT for b in buttons)
 
 
-async def test_kvisa_wechat_menu_installs_the_menu(tmp_path: Path, fake_api: FakeWeChatApi,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_kvisa_wechat_menu_installs_the_menu(
+    tmp_path: Path, fake_api: FakeWeChatApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # no .env of the checkout
-    for name, value in {"KVISA_DATA_DIR": str(tmp_path / "var"), "WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": APP_ID,
-                        "WECHAT_APP_SECRET": APP_SECRET, "WECHAT_API_BASE": fake_api.base_url}.items():
+    for name, value in {
+        "KVISA_DATA_DIR": str(tmp_path / "var"),
+        "WECHAT_TOKEN": TOKEN,
+        "WECHAT_APP_ID": APP_ID,
+        "WECHAT_APP_SECRET": APP_SECRET,
+        "WECHAT_API_BASE": fake_api.base_url,
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("REDIS_URL", raising=False)
 
@@ -93,7 +107,8 @@ async def test_kvisa_wechat_menu_installs_the_menu(tmp_path: Path, fake_api: Fak
 
 
 def test_kvisa_wechat_menu_without_settings_names_the_missing_variable(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     for name in ("WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_APP_SECRET"):
         monkeypatch.delenv(name, raising=False)

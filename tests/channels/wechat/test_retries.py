@@ -30,8 +30,12 @@ def never_remembering(services: Services) -> WeChatChannel:
     claim alone says "success" whatever the speed of the machine."""
     settings = services.settings
     assert settings.wechat_app_id and settings.wechat_app_secret
-    api = WeChatApi(services.engine.storage, settings.wechat_app_id, settings.wechat_app_secret,
-                    settings.wechat_api_base)
+    api = WeChatApi(
+        services.engine.storage,
+        settings.wechat_app_id,
+        settings.wechat_app_secret,
+        settings.wechat_api_base,
+    )
     return WeChatChannel(services, api, remember_after=3600.0)
 
 
@@ -39,7 +43,9 @@ StorageFactory = Callable[[], Storage]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
-async def open_storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StorageFactory]:
+async def open_storage(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[StorageFactory]:
     """Storages on one backend, as separate processes would open them."""
     opened: list[Storage] = []
 
@@ -47,8 +53,9 @@ async def open_storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         if request.param == "sqlite":
             storage: Storage = SqliteStorage(tmp_path / "kvisa.db")
         else:
-            storage = RedisStorage.from_url(request.getfixturevalue("redis_url"),
-                                            prefix=request.getfixturevalue("redis_prefix"))
+            storage = RedisStorage.from_url(
+                request.getfixturevalue("redis_url"), prefix=request.getfixturevalue("redis_prefix")
+            )
         opened.append(storage)
         return storage
 
@@ -72,12 +79,16 @@ async def agreed_once(bot: Bot, openid: str) -> bool:
     """Consent given and the first question asked; a second "1" would have answered it."""
     record = await bot.storage.get(UserKey("wechat", openid))
     state = record.data if record else {}
-    return (state.get("consent_at") is not None and state.get("answers") == {}
-            and (state.get("awaiting") or {}).get("kind") == "question")
+    return (
+        state.get("consent_at") is not None
+        and state.get("answers") == {}
+        and (state.get("awaiting") or {}).get("kind") == "question"
+    )
 
 
 async def test_a_retry_while_the_first_is_still_handled_is_handled_once(
-        open_storage: StorageFactory, serve_channel: ServeChannel) -> None:
+    open_storage: StorageFactory, serve_channel: ServeChannel
+) -> None:
     flows, catalogs = content()
     storage = open_storage()
     engine = GatedEngine(Engine(flows, catalogs, storage))
@@ -98,7 +109,8 @@ async def test_a_retry_while_the_first_is_still_handled_is_handled_once(
 
 
 async def test_a_retry_reaching_another_process_is_handled_once(
-        open_storage: StorageFactory, serve_channel: ServeChannel) -> None:
+    open_storage: StorageFactory, serve_channel: ServeChannel
+) -> None:
     flows, catalogs = content()
     slow_storage, other_storage = open_storage(), open_storage()
     slow_engine = GatedEngine(Engine(flows, catalogs, slow_storage))

@@ -28,7 +28,9 @@ def test_wechat_is_on_with_token_app_id_and_secret() -> None:
 
 def test_a_missing_secret_is_named() -> None:
     with pytest.raises(ConfigError) as error:
-        check_settings(Settings.from_env({k: v for k, v in FULL.items() if k != "WECHAT_APP_SECRET"}))
+        check_settings(
+            Settings.from_env({k: v for k, v in FULL.items() if k != "WECHAT_APP_SECRET"})
+        )
 
     assert error.value.variable == "WECHAT_APP_SECRET"
 

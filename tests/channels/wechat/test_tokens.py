@@ -22,8 +22,9 @@ Processes = Callable[[], WeChatApi]  # another "process": its own storage connec
 
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
-async def processes(request: pytest.FixtureRequest, tmp_path: Path,
-                    fake_api: FakeWeChatApi) -> AsyncIterator[Processes]:
+async def processes(
+    request: pytest.FixtureRequest, tmp_path: Path, fake_api: FakeWeChatApi
+) -> AsyncIterator[Processes]:
     made: list[tuple[Storage, WeChatApi]] = []
 
     def storage() -> Storage:
@@ -44,30 +45,37 @@ async def processes(request: pytest.FixtureRequest, tmp_path: Path,
         await shared.close()
 
 
-async def test_two_processes_sending_at_once_fetch_one_token(processes: Processes, fake_api: FakeWeChatApi) -> None:
+async def test_two_processes_sending_at_once_fetch_one_token(
+    processes: Processes, fake_api: FakeWeChatApi
+) -> None:
     first, second = processes(), processes()
 
-    await asyncio.gather(*(api.send_text(f"o_user_{n}", f"hello {n}")
-                           for n, api in enumerate([first, second] * 10)))
+    await asyncio.gather(
+        *(api.send_text(f"o_user_{n}", f"hello {n}") for n, api in enumerate([first, second] * 10))
+    )
 
     assert fake_api.token_requests == 1
     assert len(fake_api.sent("/cgi-bin/message/custom/send")) == 20
 
 
 async def test_a_token_wechat_refuses_is_refreshed_once_for_every_process(
-        processes: Processes, fake_api: FakeWeChatApi) -> None:
+    processes: Processes, fake_api: FakeWeChatApi
+) -> None:
     first, second = processes(), processes()
     await first.send_text("o_user_0", "warm up")
     fake_api.retire_token()
 
-    await asyncio.gather(*(api.send_text(f"o_user_{n}", "after expiry")
-                           for n, api in enumerate([first, second] * 5)))
+    await asyncio.gather(
+        *(api.send_text(f"o_user_{n}", "after expiry") for n, api in enumerate([first, second] * 5))
+    )
 
     assert fake_api.token_requests == 2  # the first fetch and one refresh, not one per process
     assert len(fake_api.sent("/cgi-bin/message/custom/send")) == 11
 
 
-async def test_a_process_started_later_reuses_the_stored_token(processes: Processes, fake_api: FakeWeChatApi) -> None:
+async def test_a_process_started_later_reuses_the_stored_token(
+    processes: Processes, fake_api: FakeWeChatApi
+) -> None:
     await processes().send_text("o_user_0", "first")
 
     await processes().send_text("o_user_1", "second")
@@ -75,7 +83,9 @@ async def test_a_process_started_later_reuses_the_stored_token(processes: Proces
     assert fake_api.token_requests == 1
 
 
-async def test_wrong_credentials_raise_channel_error(tmp_path: Path, fake_api: FakeWeChatApi) -> None:
+async def test_wrong_credentials_raise_channel_error(
+    tmp_path: Path, fake_api: FakeWeChatApi
+) -> None:
     async with SqliteStorage(tmp_path / "kvisa.db") as storage:
         api = WeChatApi(storage, APP_ID, "not-the-secret", fake_api.base_url)
         try:
@@ -95,7 +105,9 @@ async def test_an_unreachable_api_raises_channel_error(tmp_path: Path) -> None:
             api.close()
 
 
-async def test_a_network_error_names_no_access_token(processes: Processes, fake_api: FakeWeChatApi) -> None:
+async def test_a_network_error_names_no_access_token(
+    processes: Processes, fake_api: FakeWeChatApi
+) -> None:
     api = processes()
     await api.send_text("o_user_0", "fetches the token")
     await fake_api.stop()  # WeChat unreachable from now on
@@ -110,17 +122,24 @@ async def test_a_network_error_names_no_access_token(processes: Processes, fake_
 
 @pytest.mark.redis
 async def test_two_bot_processes_on_one_redis_share_one_token(
-        redis_url: str, redis_prefix: str, serve_channel: ServeChannel, fake_api: FakeWeChatApi) -> None:
-    async with (RedisStorage.from_url(redis_url, prefix=redis_prefix) as first_storage,
-                RedisStorage.from_url(redis_url, prefix=redis_prefix) as second_storage):
+    redis_url: str, redis_prefix: str, serve_channel: ServeChannel, fake_api: FakeWeChatApi
+) -> None:
+    async with (
+        RedisStorage.from_url(redis_url, prefix=redis_prefix) as first_storage,
+        RedisStorage.from_url(redis_url, prefix=redis_prefix) as second_storage,
+    ):
         first, second = await serve_channel(first_storage), await serve_channel(second_storage)
         user = first.user()
         await user.say("/start")
         await user.say("1")  # agreed, so both processes may push to this user
         key = UserKey("wechat", user.openid)
 
-        await asyncio.gather(*(bot.channel.send(key, [Outbound(f"reminder {n}")])
-                               for n, bot in enumerate([first, second] * 3)))
+        await asyncio.gather(
+            *(
+                bot.channel.send(key, [Outbound(f"reminder {n}")])
+                for n, bot in enumerate([first, second] * 3)
+            )
+        )
 
         assert fake_api.token_requests == 1
         assert len(fake_api.texts_to(user.openid)) == 6

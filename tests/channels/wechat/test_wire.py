@@ -21,31 +21,55 @@ from tests.channels.wechat.fake_api import APP_ID
 
 CRYPTO = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
 AT = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
-TAGS = st.sampled_from(["ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId", "Event",
-                        "EventKey", "Encrypt", "xml"])
-VALUES = st.one_of(st.text(st.characters(blacklist_categories=["Cs", "Cc"]), max_size=20), st.integers().map(str),
-                   st.sampled_from(["text", "event", "voice", "subscribe", "CLICK", "SCAN", "o_x", "gh_y"]))
+TAGS = st.sampled_from(
+    [
+        "ToUserName",
+        "FromUserName",
+        "CreateTime",
+        "MsgType",
+        "Content",
+        "MsgId",
+        "Event",
+        "EventKey",
+        "Encrypt",
+        "xml",
+    ]
+)
+VALUES = st.one_of(
+    st.text(st.characters(blacklist_categories=["Cs", "Cc"]), max_size=20),
+    st.integers().map(str),
+    st.sampled_from(["text", "event", "voice", "subscribe", "CLICK", "SCAN", "o_x", "gh_y"]),
+)
 
 
-BODY_TAGS = st.sampled_from(["Content", "MsgId", "Event", "EventKey", "Recognition", "MediaId", "Ticket"])
+BODY_TAGS = st.sampled_from(
+    ["Content", "MsgId", "Event", "EventKey", "Recognition", "MediaId", "Ticket"]
+)
 
 
 @st.composite
 def wechat_like_xml(draw: st.DrawFn, tags: st.SearchStrategy[str] = TAGS) -> str:
     fields = draw(st.lists(st.tuples(tags, VALUES, st.booleans()), max_size=8))
-    body = "".join(f"<{tag}><b>{escape(value)}</b></{tag}>" if nested
-                   else f"<{tag}><![CDATA[{value.replace(']]>', '')}]]></{tag}>"
-                   for tag, value, nested in fields)
+    body = "".join(
+        f"<{tag}><b>{escape(value)}</b></{tag}>"
+        if nested
+        else f"<{tag}><![CDATA[{value.replace(']]>', '')}]]></{tag}>"
+        for tag, value, nested in fields
+    )
     return f"<xml>{body}</xml>"
 
 
 @st.composite
 def messages_with_random_fields(draw: st.DrawFn) -> str:
     """A valid sender, account and time, any type, and random further fields."""
-    msg_type = draw(st.sampled_from(["text", "event", "voice", "image", "location", "link", "unknown_type"]))
-    extra = draw(wechat_like_xml(BODY_TAGS))[len("<xml>"):-len("</xml>")]
-    return (f"<xml><ToUserName>gh_y</ToUserName><FromUserName>o_x</FromUserName>"
-            f"<CreateTime>{draw(st.integers(0, 2**40))}</CreateTime><MsgType>{msg_type}</MsgType>{extra}</xml>")
+    msg_type = draw(
+        st.sampled_from(["text", "event", "voice", "image", "location", "link", "unknown_type"])
+    )
+    extra = draw(wechat_like_xml(BODY_TAGS))[len("<xml>") : -len("</xml>")]
+    return (
+        f"<xml><ToUserName>gh_y</ToUserName><FromUserName>o_x</FromUserName>"
+        f"<CreateTime>{draw(st.integers(0, 2**40))}</CreateTime><MsgType>{msg_type}</MsgType>{extra}</xml>"
+    )
 
 
 def parse_or_reject(text: str) -> None:
@@ -76,7 +100,12 @@ def test_any_message_with_random_fields_is_parsed_or_rejected_as_malformed(xml: 
 
 @given(st.binary(max_size=300), st.text(max_size=60))
 def test_any_safe_mode_body_is_opened_or_rejected(body: bytes, encrypted: str) -> None:
-    query = {"timestamp": "1", "nonce": "n", "encrypt_type": "aes", "msg_signature": sign(TOKEN, "1", "n", encrypted)}
+    query = {
+        "timestamp": "1",
+        "nonce": "n",
+        "encrypt_type": "aes",
+        "msg_signature": sign(TOKEN, "1", "n", encrypted),
+    }
     for candidate in (body, f"<xml><Encrypt>{encrypted}</Encrypt></xml>".encode()):
         try:
             wire.open_body(candidate, query, TOKEN, CRYPTO)
@@ -86,9 +115,16 @@ def test_any_safe_mode_body_is_opened_or_rejected(body: bytes, encrypted: str) -
 
 def test_a_message_encrypted_for_another_account_is_forged() -> None:
     other = WeChatCrypto(TOKEN, AES_KEY, "wx-another-account")
-    sealed = other.encrypt_message(message_xml("o_x", "text", {"Content": "hi", "MsgId": 1}), "n", "1")
+    sealed = other.encrypt_message(
+        message_xml("o_x", "text", {"Content": "hi", "MsgId": 1}), "n", "1"
+    )
     encrypted = sealed.split("<Encrypt><![CDATA[")[1].split("]]>")[0]
-    query = {"timestamp": "1", "nonce": "n", "encrypt_type": "aes", "msg_signature": sign(TOKEN, "1", "n", encrypted)}
+    query = {
+        "timestamp": "1",
+        "nonce": "n",
+        "encrypt_type": "aes",
+        "msg_signature": sign(TOKEN, "1", "n", encrypted),
+    }
 
     with pytest.raises(wire.Forged):
         wire.open_body(f"<xml><Encrypt>{encrypted}</Encrypt></xml>".encode(), query, TOKEN, CRYPTO)
@@ -111,35 +147,60 @@ def envelope_encrypt_or_none(text: str) -> str | None:
         return None
 
 
-@given(st.one_of(wechat_like_xml(), wechat_like_xml().map(lambda xml: f"<?xml version='1.0'?>\n{xml}  "), st.text()))
+@given(
+    st.one_of(
+        wechat_like_xml(),
+        wechat_like_xml().map(lambda xml: f"<?xml version='1.0'?>\n{xml}  "),
+        st.text(),
+    )
+)
 def test_the_envelope_is_read_as_xmltodict_read_it(text: str) -> None:
     assert envelope_encrypt_or_none(text) == encrypt_as_xmltodict_read_it(text)
 
 
-@pytest.mark.parametrize("envelope", [
-    '<!DOCTYPE xml [<!ENTITY e "abc">]><xml><Encrypt>&e;</Encrypt></xml>',  # entities: never from WeChat
-    "<xml><Encrypt>abc</Encrypt><Encrypt>def</Encrypt></xml>",
-    '<xml><Encrypt kind="x">abc</Encrypt></xml>',
-    "<xml><Encrypt><b>abc</b></Encrypt></xml>",
-    "<xml><Encrypt>  </Encrypt></xml>",
-    "<envelope><Encrypt>abc</Encrypt></envelope>",
-    "<xml><Encrypt>abc</Encrypt>",
-], ids=["doctype", "twice", "attribute", "nested", "blank", "other-root", "truncated"])
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        '<!DOCTYPE xml [<!ENTITY e "abc">]><xml><Encrypt>&e;</Encrypt></xml>',  # entities: never from WeChat
+        "<xml><Encrypt>abc</Encrypt><Encrypt>def</Encrypt></xml>",
+        '<xml><Encrypt kind="x">abc</Encrypt></xml>',
+        "<xml><Encrypt><b>abc</b></Encrypt></xml>",
+        "<xml><Encrypt>  </Encrypt></xml>",
+        "<envelope><Encrypt>abc</Encrypt></envelope>",
+        "<xml><Encrypt>abc</Encrypt>",
+    ],
+    ids=["doctype", "twice", "attribute", "nested", "blank", "other-root", "truncated"],
+)
 def test_an_envelope_wechat_would_not_send_is_malformed(envelope: str) -> None:
     with pytest.raises(wire.Malformed):
         wire.envelope_encrypt(envelope)
 
 
 def test_the_encrypt_of_an_envelope_is_read_without_surrounding_blanks() -> None:
-    assert wire.envelope_encrypt("<xml>\n <ToUserName>gh_x</ToUserName>\n <Encrypt>\n abc=\n </Encrypt>\n</xml>") == "abc="
+    assert (
+        wire.envelope_encrypt(
+            "<xml>\n <ToUserName>gh_x</ToUserName>\n <Encrypt>\n abc=\n </Encrypt>\n</xml>"
+        )
+        == "abc="
+    )
 
 
-@given(st.text(), st.from_regex(wire.ACCOUNT_ID, fullmatch=True), st.from_regex(wire.ACCOUNT_ID, fullmatch=True),
-       st.integers(0, 2**40))
-def test_the_passive_reply_is_what_wechatpy_renders(text: str, user: str, account: str, timestamp: int) -> None:
-    message = wire.parse(f"<xml><ToUserName>{account}</ToUserName><FromUserName>{user}</FromUserName>"
-                         "<CreateTime>1</CreateTime><MsgType>text</MsgType><Content>hi</Content><MsgId>1</MsgId></xml>")
-    expected = TextReply(source=account, target=user, content=convert.xml_text(text), time=timestamp).render()
+@given(
+    st.text(),
+    st.from_regex(wire.ACCOUNT_ID, fullmatch=True),
+    st.from_regex(wire.ACCOUNT_ID, fullmatch=True),
+    st.integers(0, 2**40),
+)
+def test_the_passive_reply_is_what_wechatpy_renders(
+    text: str, user: str, account: str, timestamp: int
+) -> None:
+    message = wire.parse(
+        f"<xml><ToUserName>{account}</ToUserName><FromUserName>{user}</FromUserName>"
+        "<CreateTime>1</CreateTime><MsgType>text</MsgType><Content>hi</Content><MsgId>1</MsgId></xml>"
+    )
+    expected = TextReply(
+        source=account, target=user, content=convert.xml_text(text), time=timestamp
+    ).render()
 
     assert wire.text_reply(message, text, timestamp) == expected
 
@@ -149,24 +210,33 @@ def text_messages(draw: st.DrawFn) -> str:
     """Text messages as WeChat sends them and variations around them: blanks, CDATA or not,
     empty fields, a declaration, comments, a field twice, nested elements, attributes."""
     content = draw(st.text(st.characters(blacklist_categories=["Cs", "Cc"]), max_size=20))
-    fields = [("ToUserName", "gh_y"), ("FromUserName", "o_x"), ("CreateTime", str(draw(st.integers(0, 2**40)))),
-              ("MsgType", draw(st.sampled_from(["text", "TEXT", " text ", "event", ""]))), ("Content", content),
-              ("MsgId", str(draw(st.integers(0, 2**63))))]
+    fields = [
+        ("ToUserName", "gh_y"),
+        ("FromUserName", "o_x"),
+        ("CreateTime", str(draw(st.integers(0, 2**40)))),
+        ("MsgType", draw(st.sampled_from(["text", "TEXT", " text ", "event", ""]))),
+        ("Content", content),
+        ("MsgId", str(draw(st.integers(0, 2**63)))),
+    ]
     fields += draw(st.lists(st.tuples(BODY_TAGS, VALUES), max_size=2))
     fields = draw(st.permutations(fields))
-    styles = ["cdata", "escaped", "blank", "empty", "comment"] + draw(st.sampled_from([[], ["nested", "attribute"]]))
+    styles = ["cdata", "escaped", "blank", "empty", "comment"] + draw(
+        st.sampled_from([[], ["nested", "attribute"]])
+    )
     pieces = []
     for tag, value in fields:
         style = draw(st.sampled_from(styles))
-        pieces.append({
-            "cdata": f"<{tag}><![CDATA[{value.replace(']]>', '')}]]></{tag}>",
-            "escaped": f"<{tag}>{escape(value)}</{tag}>",
-            "blank": f"<{tag}>\n  {escape(value)}  \n</{tag}>",
-            "empty": f"<{tag}></{tag}>",
-            "nested": f"<{tag}><b>{escape(value)}</b></{tag}>",
-            "attribute": f'<{tag} kind="x">{escape(value)}</{tag}>',
-            "comment": f"<{tag}>{escape(value)}<!-- c -->!</{tag}>",
-        }[style])
+        pieces.append(
+            {
+                "cdata": f"<{tag}><![CDATA[{value.replace(']]>', '')}]]></{tag}>",
+                "escaped": f"<{tag}>{escape(value)}</{tag}>",
+                "blank": f"<{tag}>\n  {escape(value)}  \n</{tag}>",
+                "empty": f"<{tag}></{tag}>",
+                "nested": f"<{tag}><b>{escape(value)}</b></{tag}>",
+                "attribute": f'<{tag} kind="x">{escape(value)}</{tag}>',
+                "comment": f"<{tag}>{escape(value)}<!-- c -->!</{tag}>",
+            }[style]
+        )
     declaration = draw(st.sampled_from(["", "<?xml version='1.0' encoding='utf-8'?>\n"]))
     separator = draw(st.sampled_from(["", "\n", " "]))
     return f"{declaration}<xml>{separator}{separator.join(pieces)}{separator}</xml>"

@@ -27,9 +27,13 @@ def from_settings(services: Services) -> TelegramChannel | None:
     try:
         validate_token(token)
     except TokenValidationError:
-        raise ConfigError("TELEGRAM_BOT_TOKEN", "must look like 123456789:AAE... (from @BotFather)") from None
+        raise ConfigError(
+            "TELEGRAM_BOT_TOKEN", "must look like 123456789:AAE... (from @BotFather)"
+        ) from None
     if not settings.telegram_api_base.startswith(("http://", "https://")):
-        raise ConfigError("TELEGRAM_API_BASE", f"must be an http(s) URL, got {settings.telegram_api_base!r}")
+        raise ConfigError(
+            "TELEGRAM_API_BASE", f"must be an http(s) URL, got {settings.telegram_api_base!r}"
+        )
     url, secret = settings.telegram_webhook_url, settings.telegram_webhook_secret
     if url:
         if not url.startswith(("https://", "http://")):
@@ -37,6 +41,10 @@ def from_settings(services: Services) -> TelegramChannel | None:
         if not secret:
             raise ConfigError("TELEGRAM_WEBHOOK_SECRET", "required with TELEGRAM_WEBHOOK_URL")
         if not _SECRET.fullmatch(secret):
-            raise ConfigError("TELEGRAM_WEBHOOK_SECRET", "1-256 characters: letters, digits, _ and -")
+            raise ConfigError(
+                "TELEGRAM_WEBHOOK_SECRET", "1-256 characters: letters, digits, _ and -"
+            )
     session = LeanSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
-    return TelegramChannel(services, Bot(token, session=session), webhook_url=url, webhook_secret=secret)
+    return TelegramChannel(
+        services, Bot(token, session=session), webhook_url=url, webhook_secret=secret
+    )

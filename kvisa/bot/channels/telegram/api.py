@@ -52,22 +52,32 @@ class LeanSession(AiohttpSession):
     `Response[<result type>]`, a generic class pydantic caches only weakly, so a garbage
     collection drops it and the next call rebuilds it (about 5 ms of CPU for Message)."""
 
-    async def make_request(self, bot: Bot, method: TelegramMethod[T], timeout: int | None = None) -> T:
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[T], timeout: int | None = None
+    ) -> T:
         files: dict[str, InputFile] = {}
-        payload = {key: prepared for key, value in method.model_dump(warnings=False).items()
-                   if (prepared := self.prepare_value(value, bot=bot, files=files, _dumps_json=False)) is not None}
+        payload = {
+            key: prepared
+            for key, value in method.model_dump(warnings=False).items()
+            if (prepared := self.prepare_value(value, bot=bot, files=files, _dumps_json=False))
+            is not None
+        }
         if files:
             return await super().make_request(bot, method, timeout)
         session = await self.create_session()
         url = self.api.api_url(token=bot.token, method=method.__api_method__)
         try:
             limit = ClientTimeout(total=self.timeout if timeout is None else timeout)
-            async with session.post(url, data=self.json_dumps(payload), headers=_JSON, timeout=limit) as response:
+            async with session.post(
+                url, data=self.json_dumps(payload), headers=_JSON, timeout=limit
+            ) as response:
                 status, raw = response.status, await response.text()
         except TimeoutError as exc:
             raise TelegramNetworkError(method=method, message="Request timeout error") from exc
         except ClientError as exc:
-            raise TelegramNetworkError(method=method, message=f"{type(exc).__name__}: {exc}") from exc
+            raise TelegramNetworkError(
+                method=method, message=f"{type(exc).__name__}: {exc}"
+            ) from exc
         if status == 200:
             try:
                 answer = self.json_loads(raw)
@@ -100,8 +110,14 @@ def describe(exc: BaseException, token: str) -> str:
     return str(exc).replace(token, "***")
 
 
-async def call(bot: Bot, method: TelegramMethod[T], retry: Retry, request_timeout: int | None = None,
-               *, wait_on_flood: bool = True) -> T:
+async def call(
+    bot: Bot,
+    method: TelegramMethod[T],
+    retry: Retry,
+    request_timeout: int | None = None,
+    *,
+    wait_on_flood: bool = True,
+) -> T:
     """Make one Bot API call, retrying what is worth retrying. Raises Blocked (403),
     RateLimited (still flood-controlled after every attempt, or at once when not
     `wait_on_flood`: a bulk sender paces itself) or ChannelError."""

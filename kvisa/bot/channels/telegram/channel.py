@@ -43,7 +43,9 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "callback_query"]
-SEEN_TTL = 26 * 3600.0  # Telegram keeps an update for 24 hours; remember it was handled a bit longer
+SEEN_TTL = (
+    26 * 3600.0
+)  # Telegram keeps an update for 24 hours; remember it was handled a bit longer
 MAX_IN_FLIGHT = 1000  # updates received and not yet handled before polling waits
 MAX_TURNS = 64  # turns running against the storage at once (a Redis pool has 100 connections)
 STOP_GRACE = 10.0  # seconds stop() lets running updates finish
@@ -55,8 +57,16 @@ class TelegramChannel(Channel):
 
     name = "telegram"
 
-    def __init__(self, services: Services, bot: Bot, *, webhook_url: str | None = None,
-                 webhook_secret: str | None = None, poll_timeout: int = 30, retry: Retry = DEFAULT_RETRY) -> None:
+    def __init__(
+        self,
+        services: Services,
+        bot: Bot,
+        *,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        poll_timeout: int = 30,
+        retry: Retry = DEFAULT_RETRY,
+    ) -> None:
         if webhook_url and not webhook_secret:
             raise ValueError("a webhook needs a secret")
         self.services = services
@@ -83,10 +93,19 @@ class TelegramChannel(Channel):
     async def start(self) -> None:
         catalogs = self.services.catalogs
         await self.call(SetMyCommands(commands=convert.bot_commands(catalogs["en"], COMMANDS)))
-        await self.call(SetMyCommands(commands=convert.bot_commands(catalogs["zh"], COMMANDS), language_code="zh"))
+        await self.call(
+            SetMyCommands(
+                commands=convert.bot_commands(catalogs["zh"], COMMANDS), language_code="zh"
+            )
+        )
         if self.webhook_url:
-            await self.call(SetWebhook(url=self.webhook_url, secret_token=self.webhook_secret,
-                                       allowed_updates=ALLOWED_UPDATES))
+            await self.call(
+                SetWebhook(
+                    url=self.webhook_url,
+                    secret_token=self.webhook_secret,
+                    allowed_updates=ALLOWED_UPDATES,
+                )
+            )
         else:
             await self.call(DeleteWebhook())  # getUpdates is refused while a webhook is set
             self._poller = asyncio.create_task(self.poll(), name="telegram polling")
@@ -120,9 +139,12 @@ class TelegramChannel(Channel):
             try:
                 if len(self._tasks) >= MAX_IN_FLIGHT:
                     await asyncio.wait(list(self._tasks), return_when=asyncio.FIRST_COMPLETED)
-                batch = await self.bot(GetRawUpdates(offset=offset, timeout=self.poll_timeout,
-                                                     allowed_updates=ALLOWED_UPDATES),
-                                       request_timeout=self.poll_timeout + 10)
+                batch = await self.bot(
+                    GetRawUpdates(
+                        offset=offset, timeout=self.poll_timeout, allowed_updates=ALLOWED_UPDATES
+                    ),
+                    request_timeout=self.poll_timeout + 10,
+                )
                 failures = 0
             except TelegramRetryAfter as exc:
                 await asyncio.sleep(exc.retry_after)
@@ -206,7 +228,9 @@ class TelegramChannel(Channel):
         did not see our 200 in time, to whichever process answers. (Polling needs no such
         check: asking for the next offset confirms a batch the moment it is queued.)"""
         try:
-            return await self.engine.storage.claim(f"telegram:{self.bot_id}:update:{update.update_id}", SEEN_TTL)
+            return await self.engine.storage.claim(
+                f"telegram:{self.bot_id}:update:{update.update_id}", SEEN_TTL
+            )
         except StorageError:
             return True  # better a rare duplicate than no answer; the turn itself will say sorry
 
@@ -235,10 +259,15 @@ class TelegramChannel(Channel):
         except ChannelError as exc:  # too old to answer: nothing to do about it
             log.info("answerCallbackQuery failed: %s", exc)
 
-    async def reply(self, user: UserKey, edits: Iterable[TelegramMethod[Any]], replies: Sequence[Outbound]) -> None:
+    async def reply(
+        self, user: UserKey, edits: Iterable[TelegramMethod[Any]], replies: Sequence[Outbound]
+    ) -> None:
         """Send a turn's edits and replies in order; stop at the first sign the user blocked us."""
         chat = convert.chat_id(user)
-        methods = [*edits, *(m for outbound in replies for m in convert.send_methods(chat, outbound))]
+        methods = [
+            *edits,
+            *(m for outbound in replies for m in convert.send_methods(chat, outbound)),
+        ]
         pacer = self.services.pacers.get(self.name)
         for method in methods:
             if pacer is not None:
@@ -261,7 +290,9 @@ class TelegramChannel(Channel):
 
     # --- speaking first -----------------------------------------------------------------------
 
-    async def send(self, user: UserKey, messages: Sequence[Outbound], *, news: bool = False) -> None:
+    async def send(
+        self, user: UserKey, messages: Sequence[Outbound], *, news: bool = False
+    ) -> None:
         if user in self._blocked:
             raise Blocked(f"{user} blocked the bot")
         try:
@@ -284,12 +315,20 @@ class TelegramChannel(Channel):
         if result is None or len(methods) != 1:
             return None
         # LeanSession hands back the raw result (a dict) rather than a pydantic Message.
-        message_id = result.get("message_id") if isinstance(result, dict) else getattr(result, "message_id", None)
+        message_id = (
+            result.get("message_id")
+            if isinstance(result, dict)
+            else getattr(result, "message_id", None)
+        )
         return str(message_id) if message_id is not None else None
 
     async def edit(self, user: UserKey, reference: str, message: Outbound) -> None:
-        edit = EditMessageText(chat_id=convert.chat_id(user), message_id=int(reference), text=message.text,
-                               reply_markup=convert.keyboard(message) if message.options else None)
+        edit = EditMessageText(
+            chat_id=convert.chat_id(user),
+            message_id=int(reference),
+            text=message.text,
+            reply_markup=convert.keyboard(message) if message.options else None,
+        )
         try:
             await self.call(edit)
         except ChannelError as exc:  # "message is not modified": the figures did not move

@@ -43,6 +43,7 @@ _POSITIONAL = re.compile(r"#[0-9]+")
 
 # --- who and what came in ---------------------------------------------------------------------
 
+
 def user_key(chat_id: int) -> UserKey:
     return UserKey(CHANNEL, str(chat_id))
 
@@ -80,11 +81,17 @@ def inbound_from_callback(query: CallbackQuery, at: dt.datetime) -> Inbound | No
     if query.data is None:
         return None
     prompt, option = parse_callback_data(query.data)
-    return Inbound(user_key(query.from_user.id), at, option=option, prompt=prompt,
-                   lang_hint=query.from_user.language_code)
+    return Inbound(
+        user_key(query.from_user.id),
+        at,
+        option=option,
+        prompt=prompt,
+        lang_hint=query.from_user.language_code,
+    )
 
 
 # --- buttons ----------------------------------------------------------------------------------
+
 
 def callback_data(prompt: int | None, position: int, option_id: str) -> str:
     """`<prompt>:<option id>`, or `<prompt>:#<position>` (1-based) when the id would not fit
@@ -110,13 +117,20 @@ def keyboard(outbound: Outbound) -> InlineKeyboardMarkup | None:
     """One button a row: labels such as "Degree: Master's" are too long to share a row."""
     if not outbound.options:
         return None
-    rows = [[InlineKeyboardButton(text=option.label or option.id,
-                                  callback_data=callback_data(outbound.prompt, position, option.id))]
-            for position, option in enumerate(outbound.options, 1)]
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=option.label or option.id,
+                callback_data=callback_data(outbound.prompt, position, option.id),
+            )
+        ]
+        for position, option in enumerate(outbound.options, 1)
+    ]
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 # --- texts ------------------------------------------------------------------------------------
+
 
 def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
@@ -140,7 +154,7 @@ def _cut_line(line: str, limit: int) -> list[str]:
         space = max(line.rfind(" ", 0, end + 1), line.rfind("\t", 0, end + 1))
         if space > 0:
             pieces.append(line[:space])
-            line = line[space + 1:]
+            line = line[space + 1 :]
         else:
             pieces.append(line[:end])
             line = line[end:]
@@ -172,10 +186,11 @@ def clip(text: str, limit: int) -> str:
     """At most `limit` UTF-16 units, with an ellipsis when cut."""
     if utf16_len(text) <= limit:
         return text
-    return text[:_fitting(text, limit - 1)] + "…"
+    return text[: _fitting(text, limit - 1)] + "…"
 
 
 # --- what goes out ----------------------------------------------------------------------------
+
 
 def attachment_method(chat: int, attachment: Attachment) -> TelegramMethod[Any]:
     """Pictures as photos (shown inline), anything else (the .ics calendar) as a document."""
@@ -201,15 +216,18 @@ def send_methods(chat: int, outbound: Outbound) -> list[TelegramMethod[Any]]:
 
 def bot_commands(t: Text, commands: Sequence[tuple[str, str]]) -> list[BotCommand]:
     """The command menu in one language (descriptions are msgids)."""
-    return [BotCommand(command=name, description=clip(t(summary), 256)) for name, summary in commands]
+    return [
+        BotCommand(command=name, description=clip(t(summary), 256)) for name, summary in commands
+    ]
 
 
 # --- after a press ----------------------------------------------------------------------------
 
+
 class Press(Enum):
     ACCEPTED = "accepted"  # the choice was taken: show it on the question
-    STALE = "stale"        # the engine refused it as out of date: just drop the old buttons
-    UNKNOWN = "unknown"    # no prompt followed (an error, or the data was erased): leave it
+    STALE = "stale"  # the engine refused it as out of date: just drop the old buttons
+    UNKNOWN = "unknown"  # no prompt followed (an error, or the data was erased): leave it
 
 
 def judge_press(prompt: int | None, replies: Sequence[Outbound]) -> Press:
@@ -248,6 +266,9 @@ def press_edit(query: CallbackQuery, press: Press) -> TelegramMethod[Any] | None
         return None  # an inaccessible (old) message, or nothing to take away
     label = chosen_label(query)
     if press is Press.ACCEPTED and label is not None and message.text is not None:
-        return EditMessageText(chat_id=message.chat.id, message_id=message.message_id,
-                               text=answered_text(message.text, label))
+        return EditMessageText(
+            chat_id=message.chat.id,
+            message_id=message.message_id,
+            text=answered_text(message.text, label),
+        )
     return EditMessageReplyMarkup(chat_id=message.chat.id, message_id=message.message_id)

@@ -13,8 +13,11 @@ from kvisa.bot.errors import ConfigError
 
 __all__ = ["WeChatChannel", "check_settings", "from_settings"]
 
-REQUIRED = (("WECHAT_TOKEN", "wechat_token"), ("WECHAT_APP_ID", "wechat_app_id"),
-            ("WECHAT_APP_SECRET", "wechat_app_secret"))
+REQUIRED = (
+    ("WECHAT_TOKEN", "wechat_token"),
+    ("WECHAT_APP_ID", "wechat_app_id"),
+    ("WECHAT_APP_SECRET", "wechat_app_secret"),
+)
 
 
 def check_settings(settings: Settings) -> bool:
@@ -23,10 +26,15 @@ def check_settings(settings: Settings) -> bool:
     if len(missing) == len(REQUIRED):
         return False
     if missing:
-        raise ConfigError(missing[0], "WeChat needs WECHAT_TOKEN, WECHAT_APP_ID and WECHAT_APP_SECRET together")
+        raise ConfigError(
+            missing[0], "WeChat needs WECHAT_TOKEN, WECHAT_APP_ID and WECHAT_APP_SECRET together"
+        )
     key = settings.wechat_encoding_aes_key
     if key is not None and not valid_aes_key(key):
-        raise ConfigError("WECHAT_ENCODING_AES_KEY", "must be the 43-character EncodingAESKey from the account's console")
+        raise ConfigError(
+            "WECHAT_ENCODING_AES_KEY",
+            "must be the 43-character EncodingAESKey from the account's console",
+        )
     return True
 
 
@@ -42,9 +50,16 @@ def from_settings(services: Services) -> WeChatChannel | None:
     if not check_settings(settings):
         return None
     if not settings.public_base_url:
-        raise ConfigError("KVISA_PUBLIC_URL", "WeChat sends calendar files as links to this server: "
-                                              "set the https URL where users reach it")
+        raise ConfigError(
+            "KVISA_PUBLIC_URL",
+            "WeChat sends calendar files as links to this server: "
+            "set the https URL where users reach it",
+        )
     assert settings.wechat_app_id and settings.wechat_app_secret
-    api = WeChatApi(services.engine.storage, settings.wechat_app_id, settings.wechat_app_secret,
-                    settings.wechat_api_base)
+    api = WeChatApi(
+        services.engine.storage,
+        settings.wechat_app_id,
+        settings.wechat_app_secret,
+        settings.wechat_api_base,
+    )
     return WeChatChannel(services, api)

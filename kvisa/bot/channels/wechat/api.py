@@ -43,7 +43,9 @@ def translate(exc: WeChatClientException | requests.RequestException) -> Channel
         # requests puts the URL in its messages, and ours carry the access token: name the
         # path only (and callers raise this `from None`, so the original is not logged).
         url = getattr(exc.request, "path_url", "") or ""
-        return ChannelError(f"wechat: {type(exc).__name__} calling {url.split('?')[0] or 'the API'}")
+        return ChannelError(
+            f"wechat: {type(exc).__name__} calling {url.split('?')[0] or 'the API'}"
+        )
     code = exc.errcode
     message = f"wechat {code}: {exc.errmsg}"
     if code in NOT_FOLLOWING:
@@ -71,8 +73,11 @@ class ThreadClient(WeChatClient):  # type: ignore[misc]
         return token
 
     def fetch_access_token(self) -> dict[str, Any]:
-        response = self._http.get(f"{self.API_BASE_URL}token", timeout=FETCH_TIMEOUT, params={
-            "grant_type": "client_credential", "appid": self.appid, "secret": self.secret})
+        response = self._http.get(
+            f"{self.API_BASE_URL}token",
+            timeout=FETCH_TIMEOUT,
+            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+        )
         response.raise_for_status()
         result = self._handle_result(response)  # raises WeChatClientException on an errcode
         if not isinstance(result, dict) or not result.get("access_token"):
@@ -129,7 +134,9 @@ class WeChatApi:
         result = await self._call(lambda c: c.media.upload("image", media))
         return str(result["media_id"])
 
-    async def send_template(self, openid: str, template_id: str, data: dict[str, dict[str, str]]) -> None:
+    async def send_template(
+        self, openid: str, template_id: str, data: dict[str, dict[str, str]]
+    ) -> None:
         await self._call(lambda c: c.message.send_template(openid, template_id, data))
 
     async def create_menu(self, menu: dict[str, Any]) -> None:

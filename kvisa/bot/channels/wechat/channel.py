@@ -42,7 +42,9 @@ REPLY_MEMORY = 60.0  # how long a passive reply is kept to answer a retry of its
 # it is kept for the retry; a quicker one (nearly all) is not, which saves a storage write.
 REMEMBER_AFTER = 1.0
 STOP_GRACE = 10.0  # seconds stop() waits for deliveries still under way
-PLEASE_TYPE = N_("I can only read typed text. Please type your answer, or send the number of an option.")
+PLEASE_TYPE = N_(
+    "I can only read typed text. Please type your answer, or send the number of an option."
+)
 
 
 class BodyTooLarge(Exception):
@@ -84,8 +86,14 @@ async def done_by(task: asyncio.Future[Any], deadline: float) -> bool:
 class WeChatChannel(Channel):
     name = "wechat"
 
-    def __init__(self, services: Services, api: WeChatApi, *, reply_deadline: float = REPLY_DEADLINE,
-                 remember_after: float = REMEMBER_AFTER) -> None:
+    def __init__(
+        self,
+        services: Services,
+        api: WeChatApi,
+        *,
+        reply_deadline: float = REPLY_DEADLINE,
+        remember_after: float = REMEMBER_AFTER,
+    ) -> None:
         settings = services.settings
         assert settings.wechat_token and settings.wechat_app_id and settings.wechat_app_secret
         assert settings.public_base_url
@@ -97,9 +105,16 @@ class WeChatChannel(Channel):
         self.token = settings.wechat_token
         self.app_id = settings.wechat_app_id
         self.template_id = settings.wechat_template_reminder
-        self.crypto = (WeChatCrypto(settings.wechat_token, settings.wechat_encoding_aes_key, settings.wechat_app_id)
-                       if settings.wechat_encoding_aes_key else None)
-        self.files = FileLinks(self.storage, settings.wechat_app_secret, settings.public_base_url, self.clock)
+        self.crypto = (
+            WeChatCrypto(
+                settings.wechat_token, settings.wechat_encoding_aes_key, settings.wechat_app_id
+            )
+            if settings.wechat_encoding_aes_key
+            else None
+        )
+        self.files = FileLinks(
+            self.storage, settings.wechat_app_secret, settings.public_base_url, self.clock
+        )
         self.reply_deadline = reply_deadline
         self.remember_after = remember_after
         self._tasks: set[asyncio.Task[None]] = set()
@@ -135,7 +150,9 @@ class WeChatChannel(Channel):
         task.add_done_callback(done)
 
     @staticmethod
-    async def _after(earlier: asyncio.Task[None] | None, work: Callable[[], Awaitable[None]]) -> None:
+    async def _after(
+        earlier: asyncio.Task[None] | None, work: Callable[[], Awaitable[None]]
+    ) -> None:
         if earlier is not None:
             await asyncio.wait({earlier})  # its outcome is its own business
         await work()
@@ -179,8 +196,14 @@ class WeChatChannel(Channel):
             return await self._reply(request, message, retry, arrived, [t(PLEASE_TYPE)])
         return self._answer(request, wire.SUCCESS)  # nothing to do (e.g. a VIEW event)
 
-    async def _converse(self, request: web.Request, message: BaseMessage, retry: str, arrived: float,
-                        inbound: Inbound) -> web.StreamResponse:
+    async def _converse(
+        self,
+        request: web.Request,
+        message: BaseMessage,
+        retry: str,
+        arrived: float,
+        inbound: Inbound,
+    ) -> web.StreamResponse:
         """A turn of the conversation, answered passively if it is done in time. The message
         is marked as seen in the same storage step that commits the turn (one round trip
         fewer than a claim of its own); a retry is recognised there, across processes too."""
@@ -200,8 +223,14 @@ class WeChatChannel(Channel):
         earlier = await self.storage.get_value(f"{retry}:reply")
         return self._answer(request, earlier.decode() if earlier else wire.SUCCESS)
 
-    async def _reply(self, request: web.Request, message: BaseMessage, retry: str, arrived: float,
-                     parts: Sequence[Part]) -> web.StreamResponse:
+    async def _reply(
+        self,
+        request: web.Request,
+        message: BaseMessage,
+        retry: str,
+        arrived: float,
+        parts: Sequence[Part],
+    ) -> web.StreamResponse:
         """The first text as the passive reply; the rest by customer-service messages."""
         first, rest = (parts[0], list(parts[1:])) if parts else (None, [])
         reply = wire.SUCCESS
@@ -221,7 +250,9 @@ class WeChatChannel(Channel):
 
     def _answer(self, request: web.Request, reply: str) -> web.Response:
         sealed = wire.seal(reply, request.query, self.crypto, self._timestamp())
-        return web.Response(text=sealed, content_type="application/xml" if sealed != wire.SUCCESS else "text/plain")
+        return web.Response(
+            text=sealed, content_type="application/xml" if sealed != wire.SUCCESS else "text/plain"
+        )
 
     def _timestamp(self) -> int:
         return int(self.clock.now().timestamp())
@@ -234,10 +265,16 @@ class WeChatChannel(Channel):
             return await self.engine.handle(inbound, once=once)
         except AlreadyClaimed:
             return None
-        except Exception:  # the engine answers its own errors; anything else is a bug, still answered
+        except (
+            Exception
+        ):  # the engine answers its own errors; anything else is a bug, still answered
             log.exception("a WeChat turn failed")
             t = await self._text_for(inbound.user)
-            return [Outbound(t("Sorry, something went wrong on our side. Please try again in a minute."))]
+            return [
+                Outbound(
+                    t("Sorry, something went wrong on our side. Please try again in a minute.")
+                )
+            ]
 
     async def _text_for(self, user: UserKey) -> Text:
         """The catalog of the user's language, as stored by the engine."""
@@ -258,7 +295,9 @@ class WeChatChannel(Channel):
                     links[id(attachment)] = f"{attachment.caption or attachment.filename}\n{link}"
         return convert.parts_of(outbounds, lambda attachment: links[id(attachment)])
 
-    async def _deliver_when_done(self, user: UserKey, turn: asyncio.Task[list[Outbound] | None]) -> None:
+    async def _deliver_when_done(
+        self, user: UserKey, turn: asyncio.Task[list[Outbound] | None]
+    ) -> None:
         outbounds = await turn
         if outbounds is None:  # a retry of a message handled elsewhere: that one answers
             return
@@ -285,7 +324,9 @@ class WeChatChannel(Channel):
 
     # --- pushes ------------------------------------------------------------------------------
 
-    async def send(self, user: UserKey, messages: Sequence[Outbound], *, news: bool = False) -> None:
+    async def send(
+        self, user: UserKey, messages: Sequence[Outbound], *, news: bool = False
+    ) -> None:
         """Customer-service messages inside the 48-hour window, the reminder template outside.
         A broadcast (`news`) never goes as a template: WeChat reserves templates for service
         notices, so outside the window it is Undeliverable."""
@@ -306,6 +347,8 @@ class WeChatChannel(Channel):
         if news:
             raise Undeliverable(f"{user} is outside WeChat's customer-service window")
         if not self.template_id:
-            raise ChannelError(f"{user} is outside WeChat's customer-service window and "
-                               "WECHAT_TEMPLATE_REMINDER is not set")
+            raise ChannelError(
+                f"{user} is outside WeChat's customer-service window and "
+                "WECHAT_TEMPLATE_REMINDER is not set"
+            )
         await self.api.send_template(user.id, self.template_id, convert.template_data(messages))

@@ -24,8 +24,19 @@ TEXT_LIMIT = 2000
 TEMPLATE_FIELD = 20
 TEMPLATE_REMARK = 200
 # Messages a user sends that the bot cannot read: it asks them to type instead.
-UNREADABLE = frozenset({"voice", "image", "location", "video", "shortvideo", "link", "file",
-                        "miniprogrampage", "unknown"})
+UNREADABLE = frozenset(
+    {
+        "voice",
+        "image",
+        "location",
+        "video",
+        "shortvideo",
+        "link",
+        "file",
+        "miniprogrampage",
+        "unknown",
+    }
+)
 # XML 1.0 allows no control characters but tab and newlines, not even inside CDATA.
 XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -85,7 +96,9 @@ def event_of(message: BaseMessage, at: dt.datetime) -> Event:
 
 def is_event(message: BaseMessage) -> bool:
     # wechatpy gives an event it does not know the type "unknown", like an unknown message.
-    return isinstance(message, BaseEvent) or str(message._data.get("MsgType", "")).lower() == "event"
+    return (
+        isinstance(message, BaseEvent) or str(message._data.get("MsgType", "")).lower() == "event"
+    )
 
 
 def retry_key(message: BaseMessage) -> str:
@@ -136,7 +149,9 @@ def pack(texts: Iterable[str], limit: int = TEXT_LIMIT) -> list[str]:
 def split(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     """`text` in pieces of at most `limit` bytes, cut between lines where possible, so a
     numbered option is never torn in two."""
-    if not text.startswith("\n") and utf8_len(text) <= limit:  # most replies: as the loop would give
+    if (
+        not text.startswith("\n") and utf8_len(text) <= limit
+    ):  # most replies: as the loop would give
         return [text] if text.strip() else []
     pieces: list[str] = []
     current = ""

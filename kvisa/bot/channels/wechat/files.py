@@ -65,22 +65,32 @@ class FileLinks:
         """Store the file and return its link."""
         file_id = secrets.token_urlsafe(18)
         expires = int((self.clock.now() + LINK_LIFETIME).timestamp())
-        await self.storage.set_value(f"wechat:file:{file_id}", pack(attachment),
-                                     ttl=LINK_LIFETIME.total_seconds())
+        await self.storage.set_value(
+            f"wechat:file:{file_id}", pack(attachment), ttl=LINK_LIFETIME.total_seconds()
+        )
         sig = signature(self.key, file_id, expires)
         return f"{self.base_url}/wechat/files/{file_id}?exp={expires}&sig={sig}"
 
     async def serve(self, request: web.Request) -> web.Response:
         file_id = request.match_info["file_id"]
         if not FILE_ID.fullmatch(file_id) or not valid(
-                self.key, file_id, request.query.get("exp", ""), request.query.get("sig", ""), self.clock.now()):
+            self.key,
+            file_id,
+            request.query.get("exp", ""),
+            request.query.get("sig", ""),
+            self.clock.now(),
+        ):
             return web.Response(status=403, text="this link is not valid or has expired")
         value = await self.storage.get_value(f"wechat:file:{file_id}")
         if value is None:
             return web.Response(status=404, text="this file is no longer available")
         attachment = unpack(value)
-        return web.Response(body=attachment.data, content_type=attachment.content_type, headers={
-            "Content-Disposition": f'attachment; filename="{attachment.filename}"',
-            "Cache-Control": "private, no-store",
-            "X-Content-Type-Options": "nosniff",
-        })
+        return web.Response(
+            body=attachment.data,
+            content_type=attachment.content_type,
+            headers={
+                "Content-Disposition": f'attachment; filename="{attachment.filename}"',
+                "Cache-Control": "private, no-store",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )

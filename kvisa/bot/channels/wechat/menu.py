@@ -20,25 +20,34 @@ NAME_LIMIT = 16  # bytes: WeChat's limit for a top-level button name
 def button_name(catalogs: Catalogs, label: str) -> str:
     """`清单 Checklist` when it fits, else the Chinese alone, else the English alone."""
     zh, en = catalogs["zh"](label), catalogs["en"](label)
-    for name in ([f"{zh} {en}", zh, en] if zh != en else [en]):
+    for name in [f"{zh} {en}", zh, en] if zh != en else [en]:
         if utf8_len(name) <= NAME_LIMIT:
             return name
     return en.encode()[:NAME_LIMIT].decode(errors="ignore")
 
 
 def menu(catalogs: Catalogs) -> dict[str, Any]:
-    return {"button": [{"type": "click", "name": button_name(catalogs, label), "key": command}
-                       for command, label in BUTTONS]}
+    return {
+        "button": [
+            {"type": "click", "name": button_name(catalogs, label), "key": command}
+            for command, label in BUTTONS
+        ]
+    }
 
 
 async def install_menu(settings: Settings, catalogs: Catalogs) -> dict[str, Any]:
     """Create the menu through WeChat's API (with the token shared by the running bot)."""
     if not check_settings(settings):
-        raise ConfigError("WECHAT_APP_ID", "WeChat is not configured (WECHAT_TOKEN, WECHAT_APP_ID, WECHAT_APP_SECRET)")
+        raise ConfigError(
+            "WECHAT_APP_ID",
+            "WeChat is not configured (WECHAT_TOKEN, WECHAT_APP_ID, WECHAT_APP_SECRET)",
+        )
     assert settings.wechat_app_id and settings.wechat_app_secret
     definition = menu(catalogs)
     async with open_storage(settings.storage_url) as storage:
-        api = WeChatApi(storage, settings.wechat_app_id, settings.wechat_app_secret, settings.wechat_api_base)
+        api = WeChatApi(
+            storage, settings.wechat_app_id, settings.wechat_app_secret, settings.wechat_api_base
+        )
         try:
             await api.create_menu(definition)
         finally:

@@ -61,7 +61,9 @@ class AccessTokens:
                 finally:
                     await self.storage.release(self.lock)
             if time.monotonic() > deadline:
-                raise ChannelError("wechat: gave up waiting for another process to fetch the access token")
+                raise ChannelError(
+                    "wechat: gave up waiting for another process to fetch the access token"
+                )
             await asyncio.sleep(POLL_INTERVAL)
 
     async def _usable(self, refused: str | None) -> str | None:

@@ -29,9 +29,11 @@ from kvisa.bot.channels.wechat.convert import xml_text
 ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SUCCESS = "success"  # the reply that tells WeChat "received, nothing to show"
 TEXT_FIELDS = ("Content", "EventKey", "Event", "MsgType")  # what convert reads as text
-TEXT_REPLY = ("<xml>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[{content}]]></Content>\n"
-              "<FromUserName><![CDATA[{source}]]></FromUserName>\n<ToUserName><![CDATA[{target}]]></ToUserName>\n"
-              "<CreateTime>{time}</CreateTime>\n</xml>")
+TEXT_REPLY = (
+    "<xml>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[{content}]]></Content>\n"
+    "<FromUserName><![CDATA[{source}]]></FromUserName>\n<ToUserName><![CDATA[{target}]]></ToUserName>\n"
+    "<CreateTime>{time}</CreateTime>\n</xml>"
+)
 
 
 class Rejected(Exception):
@@ -61,7 +63,9 @@ def check_signature(token: str, query: Mapping[str, str]) -> None:
         raise Forged("bad signature")
 
 
-def open_body(body: bytes, query: Mapping[str, str], token: str, crypto: WeChatCrypto | None) -> str:
+def open_body(
+    body: bytes, query: Mapping[str, str], token: str, crypto: WeChatCrypto | None
+) -> str:
     """The message XML: the body itself in plain mode, the decrypted envelope in safe mode."""
     try:
         text = body.decode("utf-8")
@@ -75,10 +79,14 @@ def open_body(body: bytes, query: Mapping[str, str], token: str, crypto: WeChatC
         raise Forged("safe mode expects an encrypted message")
     encrypted = envelope_encrypt(text)
     timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
-    if not hmac.compare_digest(sign(token, timestamp, nonce, encrypted), query.get("msg_signature", "")):
+    if not hmac.compare_digest(
+        sign(token, timestamp, nonce, encrypted), query.get("msg_signature", "")
+    ):
         raise Forged("bad msg_signature")
     try:
-        return str(crypto.decrypt_message({"Encrypt": encrypted}, query["msg_signature"], timestamp, nonce))
+        return str(
+            crypto.decrypt_message({"Encrypt": encrypted}, query["msg_signature"], timestamp, nonce)
+        )
     except (InvalidAppIdException, InvalidSignatureException) as exc:
         raise Forged("encrypted for another account") from exc
     except (ValueError, TypeError, IndexError, struct.error, binascii.Error) as exc:
@@ -163,8 +171,9 @@ def text_reply(message: BaseMessage, text: str, timestamp: int) -> str:
     """The passive reply XML answering `message` with one text: what wechatpy's TextReply
     renders, byte for byte (a test compares them), from a template at a tenth of the cost.
     The account ids were checked by `parse` and `xml_text` makes the text safe in CDATA."""
-    return TEXT_REPLY.format(source=message.target, target=message.source, time=int(timestamp),
-                             content=xml_text(text))
+    return TEXT_REPLY.format(
+        source=message.target, target=message.source, time=int(timestamp), content=xml_text(text)
+    )
 
 
 def seal(reply: str, query: Mapping[str, str], crypto: WeChatCrypto | None, timestamp: int) -> str:
