@@ -48,20 +48,20 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import redis  # noqa: E402
+import redis
 
-from bench.common import percentile  # noqa: E402
-from kvisa.bot.broadcasts.segment import Segment  # noqa: E402
-from kvisa.bot.broadcasts.store import Broadcast, BroadcastStore  # noqa: E402
-from kvisa.bot.channels.telegram import TelegramChannel  # noqa: E402
-from kvisa.bot.clock import FixedClock  # noqa: E402
-from kvisa.bot.config import Settings  # noqa: E402
-from kvisa.bot.engine.session import Session  # noqa: E402
-from kvisa.bot.reminders.service import RULES_KEY  # noqa: E402
-from kvisa.bot.server import Server  # noqa: E402
-from kvisa.storage.base import Storage, UserKey  # noqa: E402
-from tests.channels.telegram.fake_api import SENDING, TOKEN, FakeBotApi, Sent  # noqa: E402
-from tests.support import free_port  # noqa: E402
+from bench.common import percentile
+from kvisa.bot.broadcasts.segment import Segment
+from kvisa.bot.broadcasts.store import Broadcast, BroadcastStore
+from kvisa.bot.channels.telegram import TelegramChannel
+from kvisa.bot.clock import FixedClock
+from kvisa.bot.config import Settings
+from kvisa.bot.reminders.service import RULES_KEY
+from kvisa.bot.server import Server
+from kvisa.bot.session import Kind, Session, Waiting
+from kvisa.storage.base import Storage, UserKey
+from tests.channels.telegram.fake_api import SENDING, TOKEN, FakeBotApi, Sent
+from tests.support import free_port
 
 NOW = dt.datetime(2026, 11, 25, 4, tzinfo=dt.UTC)  # noon in Shanghai
 FIRST_CHAT = 8_000_000_000
@@ -76,7 +76,7 @@ def applicant(lang: str) -> dict[str, Any]:
         lang=lang,
         consent_at="2026-11-01T00:00:00+00:00",
         finished=True,  # type: ignore[arg-type]
-        awaiting={"kind": "menu"},
+        awaiting=Waiting(Kind.MENU),
         answers={"park": "lingang", "plan": "employed"},
         events={"entered": "2026-11-20"},
         last_seen="2026-11-25T03:00:00+00:00",

@@ -30,20 +30,20 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import redis  # noqa: E402
+import redis
 
-from bench.common import percentile  # noqa: E402
-from kvisa.bot.channels.base import Services  # noqa: E402
-from kvisa.bot.clock import FixedClock  # noqa: E402
-from kvisa.bot.config import Settings, load_content  # noqa: E402
-from kvisa.bot.engine.engine import Engine  # noqa: E402
-from kvisa.bot.engine.session import Session  # noqa: E402
-from kvisa.bot.engine.types import Inbound  # noqa: E402
-from kvisa.bot.reminders.service import ReminderService  # noqa: E402
-from kvisa.bot.reminders.settings import ReminderSettings  # noqa: E402
-from kvisa.storage.base import UserKey  # noqa: E402
-from kvisa.storage.redis import RedisStorage  # noqa: E402
-from tests.channels.telegram.fake_api import SENDING, TOKEN, ApiError, Call, FakeBotApi  # noqa: E402
+from bench.common import percentile
+from kvisa.bot.channels.base import Services
+from kvisa.bot.clock import FixedClock
+from kvisa.bot.config import Settings, load_content
+from kvisa.bot.engine.engine import Engine
+from kvisa.bot.messages import Inbound
+from kvisa.bot.reminders.service import ReminderService
+from kvisa.bot.reminders.settings import ReminderSettings
+from kvisa.bot.session import Kind, Session, Waiting
+from kvisa.storage.base import UserKey
+from kvisa.storage.redis import RedisStorage
+from tests.channels.telegram.fake_api import SENDING, TOKEN, ApiError, Call, FakeBotApi
 
 LIMIT = 30.0  # messages a second the fake accepts, as Telegram's broadcast limit
 ENTERED = "2026-11-20"  # act by Fri 4 Dec; the 7-day reminder is at 09:00 Shanghai on 27 Nov
@@ -77,7 +77,7 @@ def state() -> dict[str, Any]:
     return Session(
         consent_at="2026-11-01T00:00:00+00:00",
         finished=True,
-        awaiting={"kind": "menu"},
+        awaiting=Waiting(Kind.MENU),
         answers={
             "park": "other",
             "plan": "employed",

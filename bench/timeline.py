@@ -15,10 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kvisa.bot.attachments.calendar_file import timeline_ics  # noqa: E402
-from kvisa.bot.attachments.picture import render_timeline_png  # noqa: E402
-from kvisa.bot.config import Settings, load_content  # noqa: E402
-from kvisa.bot.policy.timeline import build_timeline  # noqa: E402
+from kvisa.bot.attachments.calendar_file import timeline_ics
+from kvisa.bot.attachments.picture import render_timeline_png
+from kvisa.bot.config import Settings, load_content
+from kvisa.bot.policy.timeline import build_timeline
 
 RUNS = 40
 

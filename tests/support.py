@@ -11,9 +11,10 @@ from typing import Any
 from kvisa.bot.config import Settings, load_content
 from kvisa.bot.content.model import Flows
 from kvisa.bot.engine.engine import Engine
-from kvisa.bot.engine.types import Inbound, Outbound
 from kvisa.bot.i18n import Catalogs
-from kvisa.storage.base import Storage, UserKey
+from kvisa.bot.messages import Inbound, Outbound
+from kvisa.identity import UserKey
+from kvisa.storage.base import Storage
 
 NOON_SHANGHAI = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
 

@@ -213,7 +213,7 @@ def test_console_saves_the_timeline_picture_and_calendar_and_prints_their_paths(
 def test_broadcast_from_files_dry_run_queue_status_cancel(tmp_path: Path) -> None:
     import asyncio
 
-    from kvisa.storage.base import UserKey
+    from kvisa.identity import UserKey
     from kvisa.storage.sqlite import SqliteStorage
     from tests.broadcasts.conftest import applicant
 

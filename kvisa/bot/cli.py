@@ -15,8 +15,8 @@ from typing import Any
 
 from kvisa.bot.clock import Clock, FixedClock, SystemClock
 from kvisa.bot.config import Settings, load_content
-from kvisa.bot.errors import BotError, FlowError, InputError
 from kvisa.bot.i18n import lang_from_hint
+from kvisa.errors import BotError, FlowError, InputError
 
 EXIT_USAGE, EXIT_INPUT = 2, 1
 

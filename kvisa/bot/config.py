@@ -10,10 +10,10 @@ from pathlib import Path
 from kvisa.bot.broadcasts.settings import BroadcastSettings
 from kvisa.bot.content.loader import load_flows
 from kvisa.bot.content.model import Flows
-from kvisa.bot.errors import ConfigError
 from kvisa.bot.i18n import Catalogs
 from kvisa.bot.pacing import DEFAULT_RATES, rates_from_env
 from kvisa.bot.paths import flows_dir
+from kvisa.errors import ConfigError
 
 
 @dataclass(frozen=True)

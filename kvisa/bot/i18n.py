@@ -16,8 +16,8 @@ from typing import Literal
 from babel import Locale
 from babel.dates import format_date
 
-from kvisa.bot.errors import ConfigError
 from kvisa.bot.paths import locales_dir
+from kvisa.errors import ConfigError
 
 Lang = Literal["en", "zh"]
 LANGS: tuple[Lang, ...] = ("en", "zh")

@@ -13,7 +13,7 @@ import asyncio
 import os
 from collections.abc import Mapping
 
-from kvisa.bot.errors import ConfigError
+from kvisa.errors import ConfigError
 
 # Messages a second per platform: Telegram's documented bulk limit; WeChat's customer-service
 # messages have a daily quota rather than a rate, 50 a second keeps a burst polite.

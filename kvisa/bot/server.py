@@ -18,10 +18,10 @@ from kvisa.bot.channels.base import Channel, Services
 from kvisa.bot.clock import Clock, SystemClock
 from kvisa.bot.config import Settings, load_content
 from kvisa.bot.engine.engine import Engine
-from kvisa.bot.errors import ConfigError, StorageError
 from kvisa.bot.pacing import pacers as make_pacers
 from kvisa.bot.reminders.service import ReminderService
 from kvisa.bot.reminders.settings import ReminderSettings
+from kvisa.errors import ConfigError, StorageError
 from kvisa.storage import open_storage
 from kvisa.storage.base import Storage
 

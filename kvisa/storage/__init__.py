@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from kvisa.storage.base import Record, Storage, UserKey
+from kvisa.storage.base import Record, Storage
 
-__all__ = ["Record", "Storage", "UserKey", "open_storage"]
+__all__ = ["Record", "Storage", "open_storage"]
 
 
 def open_storage(url: str) -> Storage:

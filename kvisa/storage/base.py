@@ -12,7 +12,8 @@ from typing import Any, Self, TypeVar
 
 import orjson
 
-from kvisa.bot.errors import ConflictError, StorageError
+from kvisa.errors import ConflictError, StorageError
+from kvisa.identity import UserKey
 
 T = TypeVar("T")
 JSON = dict[str, Any]
@@ -34,24 +35,6 @@ def decode_record(backend: str, key: object, text: bytes | str) -> JSON:
     if not isinstance(data, dict):
         raise StorageError(f"{backend}: record {key} is not a JSON object")
     return data
-
-
-@dataclass(frozen=True, order=True)
-class UserKey:
-    """A user on one channel: ``telegram:12345``, ``wechat:oAbC...``, ``console:alice``."""
-
-    channel: str
-    id: str
-
-    def __str__(self) -> str:
-        return f"{self.channel}:{self.id}"
-
-    @classmethod
-    def parse(cls, text: str) -> UserKey:
-        channel, sep, ident = text.partition(":")
-        if not sep or not channel or not ident:
-            raise ValueError(f"not a channel-qualified user id: {text!r}")
-        return cls(channel, ident)
 
 
 @dataclass(frozen=True)

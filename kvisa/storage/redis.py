@@ -15,14 +15,14 @@ from redis.client import NEVER_DECODE
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
-from kvisa.bot.errors import ConflictError, StorageError
+from kvisa.errors import ConflictError, StorageError
+from kvisa.identity import UserKey
 from kvisa.storage.base import (
     JSON,
     AlreadyClaimed,
     Once,
     Record,
     Storage,
-    UserKey,
     decode_record,
     encode_record,
 )

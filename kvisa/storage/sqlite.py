@@ -22,8 +22,9 @@ from typing import Any, Self
 
 import aiosqlite
 
-from kvisa.bot.errors import StorageError
-from kvisa.storage.base import JSON, Record, Storage, UserKey, decode_record, encode_record
+from kvisa.errors import StorageError
+from kvisa.identity import UserKey
+from kvisa.storage.base import JSON, Record, Storage, decode_record, encode_record
 
 URL_PREFIX = "sqlite:///"
 MEMORY = ":memory:"

@@ -11,9 +11,10 @@ import pytest
 
 from kvisa.bot.clock import FixedClock
 from kvisa.bot.config import Settings
-from kvisa.bot.engine.session import Session
 from kvisa.bot.server import Server
-from kvisa.storage.base import Storage, UserKey
+from kvisa.bot.session import Kind, Session, Waiting
+from kvisa.identity import UserKey
+from kvisa.storage.base import Storage
 from tests.channels.telegram.conftest import Telegram, fake
 from tests.channels.telegram.fake_api import TOKEN, FakeBotApi
 from tests.support import NOON_SHANGHAI, free_port
@@ -31,7 +32,7 @@ def applicant(
             lang=lang,
             consent_at="2026-11-01T00:00:00+00:00",
             finished=True,  # type: ignore[arg-type]
-            awaiting={"kind": "menu"},
+            awaiting=Waiting(Kind.MENU),
             answers={"park": park, "plan": "employed"},
             events=events or {"entered": "2026-11-20"},
             last_seen="2026-11-25T03:00:00+00:00",

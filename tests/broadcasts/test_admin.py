@@ -8,7 +8,7 @@ import asyncio
 import aiohttp
 
 from kvisa.bot.broadcasts.store import BroadcastStore
-from kvisa.storage.base import UserKey
+from kvisa.identity import UserKey
 from tests.broadcasts.conftest import ADMIN, ADMIN_TOKEN, Serve, broadcasts_to, store_applicants
 from tests.channels.telegram.fake_api import FakeBotApi
 

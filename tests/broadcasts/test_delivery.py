@@ -7,7 +7,7 @@ import asyncio
 
 from kvisa.bot.broadcasts.segment import Segment
 from kvisa.bot.broadcasts.store import BroadcastStore
-from kvisa.storage.base import UserKey
+from kvisa.identity import UserKey
 from tests.broadcasts.conftest import Serve, broadcasts_to, store_applicants
 from tests.channels.telegram.fake_api import SENDING, FakeBotApi
 

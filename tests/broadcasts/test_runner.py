@@ -17,10 +17,11 @@ from kvisa.bot.broadcasts.segment import Segment
 from kvisa.bot.broadcasts.settings import BroadcastSettings
 from kvisa.bot.broadcasts.store import Broadcast, BroadcastStore
 from kvisa.bot.clock import FixedClock
-from kvisa.bot.engine.types import Outbound
-from kvisa.bot.errors import Undeliverable
+from kvisa.bot.messages import Outbound
 from kvisa.bot.pacing import Pacer
-from kvisa.storage.base import Storage, UserKey
+from kvisa.errors import Undeliverable
+from kvisa.identity import UserKey
+from kvisa.storage.base import Storage
 from kvisa.storage.redis import RedisStorage
 from kvisa.storage.sqlite import SqliteStorage
 from tests.broadcasts.conftest import applicant

@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kvisa.bot.broadcasts.segment import Segment, choices
-from kvisa.bot.engine.session import Session
-from kvisa.bot.errors import InputError
-from kvisa.storage.base import UserKey
+from kvisa.bot.session import Session
+from kvisa.errors import InputError
+from kvisa.identity import UserKey
 from tests.support import ACADEMIC, content
 
 FLOWS, CATALOGS = content()

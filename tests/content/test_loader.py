@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from kvisa.bot.content.loader import load_flows
-from kvisa.bot.errors import FlowError
 from kvisa.bot.paths import flows_dir
+from kvisa.errors import FlowError
 
 
 @pytest.fixture

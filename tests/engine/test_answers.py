@@ -7,15 +7,9 @@ import datetime as dt
 import pytest
 
 from kvisa.bot.content.model import Option
-from kvisa.bot.engine.answers import (
-    Rejected,
-    coerce_field,
-    match_option,
-    parse_country,
-    parse_date,
-    readable,
-)
-from kvisa.bot.errors import InputError
+from kvisa.bot.engine.choice import match_option, readable
+from kvisa.bot.policy.answers import Invalid, coerce_field, parse_country, parse_date
+from kvisa.errors import InputError
 from tests.support import content
 
 TODAY = dt.date(2026, 11, 25)
@@ -42,12 +36,12 @@ def test_year_first_dates_in_common_forms_are_read(text: str) -> None:
     ["1990-02-31", "2026-13-01", "0199-01-01", "199-1-1", "27.04.1998", "tomorrow", "1998-04", ""],
 )
 def test_impossible_or_ambiguous_dates_get_a_hint(text: str) -> None:
-    assert isinstance(parse_date(text), Rejected)
+    assert isinstance(parse_date(text), Invalid)
 
 
 def test_day_first_dates_get_a_specific_hint_not_the_generic_one() -> None:
     generic, day_first = parse_date("tomorrow"), parse_date("27.04.1998")
-    assert isinstance(generic, Rejected) and isinstance(day_first, Rejected)
+    assert isinstance(generic, Invalid) and isinstance(day_first, Invalid)
     assert generic.hint != day_first.hint
 
 
@@ -72,7 +66,7 @@ def test_countries_by_english_or_chinese_name_or_code(text: str, code: str) -> N
 
 @pytest.mark.parametrize("text", ["Atlantis", "EU", "Europe", "ZZ", "world"])
 def test_unknown_countries_and_regions_are_refused(text: str) -> None:
-    assert isinstance(parse_country(text), Rejected)
+    assert isinstance(parse_country(text), Invalid)
 
 
 def test_options_match_by_number_id_or_label_ignoring_case_and_width() -> None:

@@ -10,30 +10,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kvisa.bot.content.model import Flows
-from kvisa.bot.engine.answers import typed
 from kvisa.bot.engine.engine import Engine
-from kvisa.bot.engine.session import Session
-from kvisa.bot.engine.types import Inbound, Outbound
+from kvisa.bot.messages import Inbound, Outbound
+from kvisa.bot.policy.answers import answer_value
 from kvisa.bot.policy.eligibility import facts_of
 from kvisa.bot.policy.zones import zone_choices
-from kvisa.storage.base import UserKey
+from kvisa.bot.session import Kind, Session
+from kvisa.identity import UserKey
 from tests.support import NOON_SHANGHAI, content
 
-AWAITING_KINDS = {
-    "question",
-    "consent",
-    "edit",
-    "lang",
-    "confirm",
-    "checklist",
-    "faq",
-    "menu",
-    "reminders",
-    "report",
-    "event_date",
-    "event_confirm",
-    "deficiency",
-}
 USER = UserKey("console", "fuzz")
 
 commands = st.sampled_from(
@@ -156,11 +141,10 @@ def check_state(flows: Flows, data: dict[str, Any] | None) -> None:
         assert question.when is None or question.when.holds(facts_of(flows, typed_answers)), (
             question.id
         )
-        typed_answers[question.id] = typed(question, value)
-    if session.awaiting is not None:
-        assert session.awaiting["kind"] in AWAITING_KINDS
-        if session.awaiting["kind"] == "question":
-            assert session.awaiting["id"] in question_ids
+        typed_answers[question.id] = answer_value(question, value)
+    if session.awaiting is not None and session.awaiting.kind is Kind.QUESTION:
+        assert session.awaiting.subject in question_ids
+    assert Session.from_json(data).to_json() == data  # the pending prompt reads back as stored
     assert set(session.ticked) <= {i.id for i in flows.items}
     assert session.lang in ("en", "zh")
 

@@ -8,7 +8,7 @@ from icalendar import Calendar
 from PIL import Image
 
 from kvisa.bot.engine.engine import Engine
-from kvisa.storage.base import UserKey
+from kvisa.identity import UserKey
 from tests.support import ACADEMIC, Chat
 
 

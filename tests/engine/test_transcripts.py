@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from kvisa.bot.engine.engine import Engine
-from kvisa.bot.engine.session import Session
 from kvisa.bot.engine.turn import Turn
 from kvisa.bot.policy.eligibility import assess
+from kvisa.bot.session import Kind, Session, Waiting
 from kvisa.storage.sqlite import SqliteStorage
 from tests.support import ACADEMIC, Chat, content, engine_on
 
@@ -19,8 +19,8 @@ def assessment_of(state: dict[str, object]) -> object:
 
 
 def _inbound():  # type: ignore[no-untyped-def]
-    from kvisa.bot.engine.types import Inbound
-    from kvisa.storage.base import UserKey
+    from kvisa.bot.messages import Inbound
+    from kvisa.identity import UserKey
     from tests.support import NOON_SHANGHAI
 
     return Inbound(UserKey("console", "x"), NOON_SHANGHAI, text="")
@@ -218,7 +218,7 @@ async def test_lang_command_switches_language_and_keeps_answers(chat: Chat) -> N
 
 
 async def test_stale_button_changes_nothing(chat: Chat, engine: Engine) -> None:
-    from kvisa.bot.engine.types import Inbound
+    from kvisa.bot.messages import Inbound
 
     await chat.send("/start")
     await chat.choose("agree")
@@ -293,7 +293,7 @@ async def test_progress_counts_questions_that_still_apply(chat: Chat) -> None:
 
 
 def test_session_round_trips_through_json() -> None:
-    session = Session(lang="zh", answers={"degree": "master"}, awaiting={"kind": "menu"})
+    session = Session(lang="zh", answers={"degree": "master"}, awaiting=Waiting(Kind.MENU))
     assert Session.from_json(session.to_json()) == session
 
 
@@ -317,7 +317,7 @@ def test_policy_matches_the_shipped_rules_for_a_plain_case() -> None:
 async def test_option_by_position_is_the_nth_option_of_the_current_prompt(
     chat: Chat, engine: Engine
 ) -> None:
-    from kvisa.bot.engine.types import Inbound
+    from kvisa.bot.messages import Inbound
 
     await chat.send("/start")
     await chat.choose("agree")

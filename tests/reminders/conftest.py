@@ -13,12 +13,13 @@ import pytest
 
 from kvisa.bot.clock import FixedClock
 from kvisa.bot.engine.engine import Engine
-from kvisa.bot.engine.session import Session
-from kvisa.bot.engine.types import Outbound
-from kvisa.bot.errors import Blocked, RateLimited
+from kvisa.bot.messages import Outbound
 from kvisa.bot.reminders.service import ReminderService
 from kvisa.bot.reminders.settings import ReminderSettings
-from kvisa.storage.base import Storage, UserKey
+from kvisa.bot.session import Kind, Session, Waiting
+from kvisa.errors import Blocked, RateLimited
+from kvisa.identity import UserKey
+from kvisa.storage.base import Storage
 from kvisa.storage.redis import RedisStorage
 from kvisa.storage.sqlite import SqliteStorage
 from tests.support import Chat, engine_on
@@ -53,7 +54,7 @@ def session(
         lang=lang,
         consent_at="2026-11-01T00:00:00+00:00",
         answers=dict(ANSWERS),  # type: ignore[arg-type]
-        awaiting={"kind": "menu"},
+        awaiting=Waiting(Kind.MENU),
         finished=True,
         events={k: v.isoformat() for k, v in events.items()},
     ).to_json()

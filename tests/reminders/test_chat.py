@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from kvisa.bot.engine.engine import Engine
-from kvisa.bot.engine.types import Inbound
+from kvisa.bot.messages import Inbound
 from kvisa.bot.policy.zones import zone_choices
 from kvisa.storage.sqlite import SqliteStorage
 from tests.reminders.conftest import MORNING, session
@@ -126,8 +126,8 @@ async def test_reminders_lists_what_is_scheduled_and_pauses_and_resumes(
 
 
 def test_kvisa_assess_takes_the_time_zone_as_optional() -> None:
-    from kvisa.bot.errors import InputError
     from kvisa.bot.policy.profile import answers_from_profile
+    from kvisa.errors import InputError
     from tests.support import content
 
     flows, _ = content()

@@ -9,7 +9,7 @@ from pathlib import Path
 from kvisa.bot.channels.console import ConsoleChannel
 from kvisa.bot.clock import FixedClock
 from kvisa.bot.engine.engine import Engine
-from kvisa.storage.base import UserKey
+from kvisa.identity import UserKey
 from kvisa.storage.sqlite import SqliteStorage
 from tests.reminders.conftest import MORNING, session
 

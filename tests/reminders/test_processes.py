@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from kvisa.bot.reminders.coordinator import RedisCoordinator
-from kvisa.storage.base import UserKey
+from kvisa.identity import UserKey
 from kvisa.storage.redis import RedisStorage
 from tests.reminders.conftest import MORNING, session
 

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from kvisa.bot.clock import FixedClock
-from kvisa.bot.engine.types import Inbound
+from kvisa.bot.messages import Inbound
 from kvisa.bot.reminders import jobs
 from kvisa.bot.reminders.service import ReminderService
-from kvisa.storage.base import Storage, UserKey
+from kvisa.identity import UserKey
+from kvisa.storage.base import Storage
 from kvisa.storage.redis import RedisStorage
 from kvisa.storage.sqlite import SqliteStorage
 from tests.reminders.conftest import ENTERED, MORNING, Recorder, ServiceFactory, session

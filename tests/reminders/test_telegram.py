@@ -10,7 +10,7 @@ from kvisa.bot.channels.telegram import TelegramChannel
 from kvisa.bot.clock import FixedClock
 from kvisa.bot.config import Settings
 from kvisa.bot.server import Server
-from kvisa.storage.base import UserKey
+from kvisa.identity import UserKey
 from tests.channels.telegram.fake_api import TOKEN, FakeBotApi
 from tests.reminders.conftest import session
 from tests.support import free_port

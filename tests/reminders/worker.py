@@ -22,11 +22,11 @@ import aiohttp
 from kvisa.bot.clock import FixedClock
 from kvisa.bot.config import Settings, load_content
 from kvisa.bot.engine.engine import Engine
-from kvisa.bot.engine.types import Outbound
-from kvisa.bot.errors import ChannelError
+from kvisa.bot.messages import Outbound
 from kvisa.bot.reminders.service import ReminderService
 from kvisa.bot.reminders.settings import ReminderSettings
-from kvisa.storage.base import UserKey
+from kvisa.errors import ChannelError
+from kvisa.identity import UserKey
 from kvisa.storage.redis import RedisStorage
 
 

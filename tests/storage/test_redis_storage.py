@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from kvisa.bot.errors import StorageError
-from kvisa.storage import UserKey, open_storage
+from kvisa.errors import StorageError
+from kvisa.identity import UserKey
+from kvisa.storage import open_storage
 from kvisa.storage.base import AlreadyClaimed, Once
 from kvisa.storage.redis import KeyBuilder, RedisStorage
 

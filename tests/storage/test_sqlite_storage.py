@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from kvisa.bot.errors import StorageError
-from kvisa.storage import UserKey, open_storage
+from kvisa.errors import StorageError
+from kvisa.identity import UserKey
+from kvisa.storage import open_storage
 from kvisa.storage.sqlite import SqliteStorage
 
 ALICE = UserKey("telegram", "1001")

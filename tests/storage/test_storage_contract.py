@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from kvisa.storage import Storage, UserKey
+from kvisa.identity import UserKey
+from kvisa.storage import Storage
 from kvisa.storage.base import JSON, AlreadyClaimed, Once
 
 StorageFactory = Callable[[], Storage]

@@ -14,6 +14,7 @@ from icalendar import Alarm, Calendar, Event
 
 from kvisa.bot.i18n import N_, Text
 from kvisa.bot.policy.timeline import Deadline, Estimate, Timeline
+from kvisa.bot.policy.zones import SHANGHAI
 
 PRODID = "-//KVisa bot//Timeline//EN"
 UID_DOMAIN = "kvisa.bot"
@@ -50,7 +51,7 @@ def timeline_ics(
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
     calendar.add("x-wr-calname", t("K visa deadlines"))
-    calendar.add("x-wr-timezone", "Asia/Shanghai")
+    calendar.add("x-wr-timezone", SHANGHAI.key)
     for deadline in timeline.deadlines:
         # A condition (the passport's validity) is not a day to act on: an alarm would ring for nothing.
         if deadline.kind == "condition":

@@ -17,10 +17,11 @@ from kvisa.bot.broadcasts import texts
 from kvisa.bot.broadcasts.compose import Composer
 from kvisa.bot.broadcasts.segment import Segment
 from kvisa.bot.broadcasts.store import Broadcast, BroadcastStore
-from kvisa.bot.engine.types import Inbound, Outbound, UiOption
-from kvisa.bot.errors import InputError
 from kvisa.bot.i18n import N_, Catalogs, Lang, Text, lang_from_hint
-from kvisa.storage.base import Storage, UserKey
+from kvisa.bot.messages import Inbound, Outbound, UiOption
+from kvisa.errors import InputError
+from kvisa.identity import UserKey
+from kvisa.storage.base import Storage
 
 log = logging.getLogger(__name__)
 

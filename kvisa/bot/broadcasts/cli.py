@@ -20,7 +20,7 @@ from kvisa.bot.broadcasts.segment import Segment
 from kvisa.bot.broadcasts.store import Broadcast, BroadcastStore
 from kvisa.bot.clock import SystemClock
 from kvisa.bot.config import Settings, load_content
-from kvisa.bot.errors import InputError
+from kvisa.errors import InputError
 from kvisa.storage import open_storage
 
 FOLLOW_INTERVAL = 1.0

@@ -12,10 +12,10 @@ from kvisa.bot.broadcasts.segment import Segment
 from kvisa.bot.broadcasts.store import Broadcast, BroadcastStore
 from kvisa.bot.clock import Clock
 from kvisa.bot.content.model import Flows
-from kvisa.bot.engine.session import within_reply_window
-from kvisa.bot.errors import InputError
 from kvisa.bot.i18n import Catalogs
-from kvisa.storage.base import UserKey
+from kvisa.bot.session import within_reply_window
+from kvisa.errors import InputError
+from kvisa.identity import UserKey
 
 
 @dataclass(frozen=True)

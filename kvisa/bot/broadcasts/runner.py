@@ -28,13 +28,13 @@ from kvisa.bot.broadcasts.segment import may_receive
 from kvisa.bot.broadcasts.settings import BroadcastSettings
 from kvisa.bot.broadcasts.store import Broadcast, BroadcastStore, State, tally
 from kvisa.bot.clock import Clock
-from kvisa.bot.engine.session import within_reply_window
-from kvisa.bot.engine.types import Outbound
-from kvisa.bot.errors import Blocked, ChannelError, RateLimited, Undeliverable
 from kvisa.bot.i18n import Catalogs, Lang
+from kvisa.bot.messages import Outbound
 from kvisa.bot.pacing import Pacer
 from kvisa.bot.reminders.coordinator import Coordinator, LocalCoordinator, RedisCoordinator
-from kvisa.storage.base import UserKey
+from kvisa.bot.session import within_reply_window
+from kvisa.errors import Blocked, ChannelError, RateLimited, Undeliverable
+from kvisa.identity import UserKey
 
 log = logging.getLogger(__name__)
 

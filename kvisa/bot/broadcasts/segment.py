@@ -24,10 +24,10 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from kvisa.bot.content.model import Flows
-from kvisa.bot.engine.answers import typed
-from kvisa.bot.errors import InputError
+from kvisa.bot.policy.answers import answer_value
 from kvisa.bot.policy.eligibility import assess
-from kvisa.storage.base import UserKey
+from kvisa.errors import InputError
+from kvisa.identity import UserKey
 
 CHANNELS = ("telegram", "wechat")
 LANGS = ("en", "zh")
@@ -173,7 +173,9 @@ def choices(flows: Flows) -> dict[str, tuple[str, ...]]:
 def eligible_channels(flows: Flows, answers: Mapping[str, Any], today: dt.date) -> frozenset[str]:
     """The channels a finished interview qualifies for (none while answers are missing)."""
     try:
-        typed_answers = {q.id: typed(q, answers[q.id]) for q in flows.questions if q.id in answers}
+        typed_answers = {
+            q.id: answer_value(q, answers[q.id]) for q in flows.questions if q.id in answers
+        }
         return frozenset(assess(flows, typed_answers, today).channels)
     except (KeyError, ValueError, TypeError, InputError):
         return frozenset()

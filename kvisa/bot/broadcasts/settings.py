@@ -6,8 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kvisa.bot.errors import ConfigError
-from kvisa.storage.base import UserKey
+from kvisa.errors import ConfigError
+from kvisa.identity import UserKey
 
 CHANNELS = ("telegram", "wechat", "console")
 

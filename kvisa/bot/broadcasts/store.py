@@ -25,7 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from kvisa.storage.base import Storage, UserKey
+from kvisa.identity import UserKey
+from kvisa.storage.base import Storage
 
 CHUNK = 200  # recipients per stored chunk: each state change rewrites one chunk (a few KB)
 INDEX = "bc:index"

@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kvisa.bot.engine.types import Outbound
+from kvisa.bot.messages import Outbound
 from kvisa.bot.pacing import Pacer
-from kvisa.storage.base import UserKey
+from kvisa.identity import UserKey
 
 if TYPE_CHECKING:
     from aiohttp import web

@@ -16,11 +16,11 @@ from typing import TextIO
 
 from kvisa.bot.clock import Clock, FixedClock, parse_delta
 from kvisa.bot.engine.engine import Engine
-from kvisa.bot.engine.types import Inbound, Outbound
 from kvisa.bot.i18n import lang_from_hint
+from kvisa.bot.messages import Inbound, Outbound
 from kvisa.bot.reminders.delivery import Deliverer
 from kvisa.bot.reminders.settings import ReminderSettings
-from kvisa.storage.base import UserKey
+from kvisa.identity import UserKey
 
 
 def render(outbound: Outbound) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Container, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from kvisa.bot.content.calendar import load_calendar
 from kvisa.bot.content.model import (
     QUESTION_KINDS,
     AgeRule,
@@ -38,9 +39,8 @@ from kvisa.bot.content.model import (
     WorkingDaysVariant,
 )
 from kvisa.bot.content.yamlsrc import Node, load_yaml
-from kvisa.bot.errors import FlowError
 from kvisa.bot.i18n import N_
-from kvisa.bot.policy.workdays import load_calendar
+from kvisa.errors import FlowError
 
 T = TypeVar("T")
 
@@ -577,14 +577,13 @@ class _Reader:
         question = fields(
             doc["deficiency_tolerance"],
             (doc.file, doc.line_of("deficiency_tolerance")),
-            {"text", "why", "source"},
+            {"text", "source"},
         )
         self.source_ref(question)
         return TimelineRules(
             events,
             RelativeDate(spec),
             text(question, "text"),
-            text(question, "why"),
             steps,
             unique(estimates, lambda e: e.id, doc, "estimates"),
             unique(deadlines, lambda d: d.id, doc, "deadlines"),

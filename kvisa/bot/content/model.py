@@ -7,10 +7,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-if TYPE_CHECKING:
-    from kvisa.bot.policy.workdays import WorkCalendar
+from kvisa.bot.content.calendar import WorkCalendar
 
 QuestionKind = Literal["choice", "yesno", "date", "country", "text", "zone"]
 # "zone": one of the clocks of the country of residence; the options are built when asked.
@@ -287,7 +286,6 @@ class TimelineRules:
     events: tuple[EventDef, ...]
     earliest_event: RelativeDate
     deficiency_question: str
-    deficiency_why: str
     steps: tuple[StepRule, ...]
     estimates: tuple[EstimateRule, ...]
     deadlines: tuple[DeadlineRule, ...]

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from kvisa.bot.errors import FlowError
+from kvisa.errors import FlowError
 
 
 class Node(dict[str, Any]):

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from kvisa.bot.content.model import Flows
-from kvisa.bot.engine.turn import OptionsMemo, Turn
-from kvisa.bot.engine.types import Inbound, Outbound, materialize
-from kvisa.bot.errors import BotError
-from kvisa.bot.i18n import Catalogs, lang_from_hint
-from kvisa.storage.base import Once, Storage, UserKey
+from kvisa.bot.engine.handlers import REGISTRY
+from kvisa.bot.engine.turn import Shared, Turn
+from kvisa.bot.i18n import Catalogs, Text, lang_from_hint
+from kvisa.bot.messages import Inbound, Outbound, materialize
+from kvisa.bot.ordering import KeyedLocks
+from kvisa.errors import BotError
+from kvisa.identity import UserKey
+from kvisa.storage.base import Once, Storage
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,16 @@ Listener = Callable[[UserKey, dict[str, Any] | None, dict[str, Any] | None], Awa
 # Consulted before the turn: replies when the message is its business (an admin's broadcast
 # commands and drafts), None to let the applicant's turn handle it.
 Interceptor = Callable[[Inbound], Awaitable[list[Outbound] | None]]
+
+
+def apology(t: Text) -> str:
+    """What a user is told when their message could not be handled on our side."""
+    return t("Sorry, something went wrong on our side. Please try again in a minute.")
+
+
+def commands() -> Sequence[tuple[str, str]]:
+    """(name, summary msgid) of the commands users are shown: /help, the platforms' lists."""
+    return REGISTRY.listed()
 
 
 class Engine:
@@ -39,22 +50,14 @@ class Engine:
         self.interceptor: Interceptor | None = None
         # Keeps one user's turns in order within this process; the storage's version check
         # keeps them consistent across processes.
-        self._locks: weakref.WeakValueDictionary[UserKey, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
-        self._options: OptionsMemo = {}  # translated once for every user (see Turn)
-
-    def _lock(self, user: UserKey) -> asyncio.Lock:
-        lock = self._locks.get(user)
-        if lock is None:
-            lock = self._locks[user] = asyncio.Lock()
-        return lock
+        self._locks: KeyedLocks[UserKey] = KeyedLocks()
+        self._shared: Shared = {}  # built once for every user (Conversation.shared)
 
     def turn(
         self, data: dict[str, Any] | None, inbound: Inbound
     ) -> tuple[dict[str, Any] | None, list[Outbound]]:
         """The pure part: state and message in, new state and replies out."""
-        return Turn(self.flows, self.catalogs, data, inbound, self._options).run()
+        return Turn(self.flows, self.catalogs, data, inbound, self._shared).run()
 
     async def mark_inactive(self, user: UserKey) -> None:
         """The user blocked the bot or unsubscribed: no pushes until they write again."""
@@ -64,7 +67,7 @@ class Engine:
         """The replies to `inbound`, its state change committed. With `once` (a channel's
         message id), a message delivered twice is applied once: the claim is taken in the same
         atomic step as the write, and AlreadyClaimed raised, nothing changed, if it was taken."""
-        async with self._lock(inbound.user):
+        async with self._locks(inbound.user):
             if self.interceptor is not None:
                 try:
                     intercepted = await self.interceptor(inbound)
@@ -91,8 +94,7 @@ class Engine:
             return [await materialize(reply) for reply in replies]
 
     def _apology(self, inbound: Inbound) -> Outbound:
-        t = self.catalogs[lang_from_hint(inbound.lang_hint)]
-        return Outbound(t("Sorry, something went wrong on our side. Please try again in a minute."))
+        return Outbound(apology(self.catalogs[lang_from_hint(inbound.lang_hint)]))
 
     async def _tell(
         self, user: UserKey, before: dict[str, Any] | None, after: dict[str, Any] | None

@@ -7,28 +7,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kvisa.bot.content.model import Flows, Question
-from kvisa.bot.engine.session import Session
-from kvisa.bot.i18n import N_, Text
+from kvisa.bot.i18n import Text
 from kvisa.bot.policy.eligibility import Assessment
 from kvisa.bot.policy.zones import ZoneChoice
-
-COMMANDS: tuple[tuple[str, str], ...] = (
-    ("start", N_("start or resume the interview")),
-    ("help", N_("show this help")),
-    ("back", N_("go back to the previous question")),
-    ("edit", N_("change one of your answers")),
-    ("checklist", N_("your document checklist")),
-    ("timeline", N_("your deadlines, and reporting a step")),
-    ("calendar", N_("your deadlines as a calendar file")),
-    ("reminders", N_("your reminders: see, pause or resume them")),
-    ("news", N_("the agency's policy updates: /news off or /news on")),
-    ("faq", N_("common questions")),
-    ("parks", N_("Zhangjiang and Lingang perks")),
-    ("lang", N_("English / 中文")),
-    ("mydata", N_("see everything we store about you")),
-    ("reset", N_("start the interview again")),
-    ("delete", N_("erase all your data")),
-)
+from kvisa.bot.session import Outcome, Session
 
 
 def answer_label(t: Text, question: Question, value: Any) -> str:
@@ -50,9 +32,10 @@ def pair(t: Text, title: str, detail: str) -> str:
     return t("{title}: {detail}", title=title, detail=detail)
 
 
-def help_text(t: Text) -> str:
+def help_text(t: Text, commands: Iterable[tuple[str, str]]) -> str:
+    """The commands (name, summary msgid) as a list."""
     lines = [t("Commands you can send at any time:")]
-    lines += [f"/{name} — {t(summary)}" for name, summary in COMMANDS]
+    lines += [f"/{name} — {t(summary)}" for name, summary in commands]
     return "\n".join(lines)
 
 
@@ -126,25 +109,25 @@ def checklist(t: Text, flows: Flows, result: Assessment, ticked: Iterable[str]) 
     return "\n".join(lines)
 
 
-def change_summary(t: Text, flows: Flows, before: Mapping[str, Any], after: Assessment) -> str:
+def change_summary(t: Text, flows: Flows, before: Outcome, after: Assessment) -> str:
     """What an edit changed in the verdict and the checklist."""
     titles = {c.id: t(c.title) for c in flows.channels}
     item_titles = {i.id: t(i.title) for i in flows.items}
     lines = []
-    if before["eligible"] != after.eligible:
+    if before.eligible != after.eligible:
         lines.append(
             t("Verdict: you now qualify.")
             if after.eligible
             else t("Verdict: you no longer qualify.")
         )
-    gained = [c for c in after.channels if c not in before["channels"]]
-    lost = [c for c in before["channels"] if c not in after.channels]
+    gained = [c for c in after.channels if c not in before.channels]
+    lost = [c for c in before.channels if c not in after.channels]
     if gained:
         lines.append(t("Channels added: {names}", names=t(", ").join(titles[c] for c in gained)))
     if lost:
         lines.append(t("Channels removed: {names}", names=t(", ").join(titles[c] for c in lost)))
-    added = [i for i in after.checklist_ids if i not in before["checklist"]]
-    removed = [i for i in before["checklist"] if i not in after.checklist_ids]
+    added = [i for i in after.checklist_ids if i not in before.checklist]
+    removed = [i for i in before.checklist if i not in after.checklist_ids]
     if added:
         lines.append(
             t("New on your checklist: {items}", items=t(", ").join(item_titles[i] for i in added))
@@ -213,3 +196,16 @@ def parks(t: Text, flows: Flows) -> str:
         blocks.append("\n".join(lines))
     blocks.append(source_note(t, flows, flows.parks[0].source))
     return "\n\n".join(blocks)
+
+
+def event_problem(t: Text, flows: Flows, problem: tuple[str, Mapping[str, Any]]) -> str:
+    """Why a reported date cannot be right, naming the other step involved."""
+    message, params = problem
+    if "step" in params:
+        other = flows.timeline.event(params["step"])
+        params = {
+            **params,
+            "step": t(other.done) if other else params["step"],
+            "date": t.date(params["date"], "medium"),
+        }
+    return t(message, **params)

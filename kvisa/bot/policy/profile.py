@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from kvisa.bot.content.model import Flows
-from kvisa.bot.engine.answers import coerce_field, parse_date, typed
-from kvisa.bot.errors import InputError
 from kvisa.bot.i18n import Text
+from kvisa.bot.policy.answers import answer_value, coerce_field, parse_date
 from kvisa.bot.policy.eligibility import assess, facts_of
 from kvisa.bot.policy.timeline import build_timeline, event_problem
+from kvisa.errors import InputError
 
 
 def answers_from_profile(
@@ -30,7 +30,7 @@ def answers_from_profile(
                 answers[question.id] = question.date.default.resolve(today)
                 continue
             raise InputError(question.id, "a value (this field is required)", None)
-        answers[question.id] = typed(question, coerce_field(question, raw, today))
+        answers[question.id] = answer_value(question, coerce_field(question, raw, today))
     return answers
 
 

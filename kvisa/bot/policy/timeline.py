@@ -12,19 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from kvisa.bot.content.model import Flows, add_months
+from kvisa.bot.content.model import Condition, Flows, add_months
 from kvisa.bot.policy.eligibility import facts_of
 
 PLANNED_APPLICATION = "planned_application"  # the answer that starts the timeline (an event too)
-EVENTS = (
-    "planned_application",
-    "visa_applied",
-    "entered",
-    "work_permit_submitted",
-    "work_permit_granted",
-    "residence_permit_submitted",
-    "residence_permit_granted",
-)
 StepId = str  # a step id of flows/timeline.yaml: visa, work_permit, residence_permit
 StepStatus = Literal["done", "current", "upcoming"]
 
@@ -207,3 +198,16 @@ def event_problem(
                 "date": events[other_id],
             }
     return None
+
+
+def asks_deficiency(flows: Flows, facts: Mapping[str, Any], event_id: str) -> bool:
+    """Whether a deadline counted from `event_id` depends on deficiency tolerance (Lingang) for
+    someone with these facts: then reporting the event asks whether they used it."""
+    for rule in flows.timeline.deadlines:
+        if rule.when and "deficiency_tolerance" in rule.when.facts and event_id in rule.after:
+            others = Condition(
+                tuple(term for term in rule.when.terms if term[0] != "deficiency_tolerance")
+            )
+            if others.holds(facts):
+                return True
+    return False

@@ -11,7 +11,8 @@ from babel import Locale
 from babel.core import get_global
 from babel.dates import get_timezone_location
 
-SHANGHAI = "Asia/Shanghai"
+# Deadlines are dates in Shanghai: the one definition of its zone, and of "today" there.
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Two dates that tell standard time from daylight-saving time in both hemispheres.
 _PROBES = (dt.datetime(2026, 1, 15, 12), dt.datetime(2026, 7, 15, 12))
 
@@ -50,9 +51,14 @@ def zone_choices(country: str) -> tuple[ZoneChoice, ...]:
     return tuple(ZoneChoice(names[0], tuple(names)) for _, names in ordered)
 
 
+def shanghai_today(at: dt.datetime) -> dt.date:
+    """The date in Shanghai at the moment `at`."""
+    return at.astimezone(SHANGHAI).date()
+
+
 def home_zone(country: str | None, chosen: str | None) -> str:
     """The zone to use for someone living in `country`: their choice, or the only clock there."""
     choices = zone_choices(country) if country else ()
     if chosen and any(chosen in c.members for c in choices):
         return chosen
-    return choices[0].zone if len(choices) == 1 else (chosen or SHANGHAI)
+    return choices[0].zone if len(choices) == 1 else (chosen or SHANGHAI.key)

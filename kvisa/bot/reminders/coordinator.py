@@ -24,7 +24,7 @@ from typing import cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from kvisa.storage.base import UserKey
+from kvisa.identity import UserKey
 
 log = logging.getLogger(__name__)
 

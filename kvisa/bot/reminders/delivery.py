@@ -27,15 +27,15 @@ from typing import Any, Literal
 
 from kvisa.bot.clock import Clock
 from kvisa.bot.content.model import Flows
-from kvisa.bot.engine.types import Outbound
-from kvisa.bot.errors import Blocked, ChannelError, RateLimited
 from kvisa.bot.i18n import Catalogs
+from kvisa.bot.messages import Outbound
 from kvisa.bot.pacing import Pacer, pacers
+from kvisa.bot.policy.reminders import Delivery, Outlook, Reminder, active, outlook
 from kvisa.bot.reminders import texts
-from kvisa.bot.reminders.due import Delivery, Outlook, active, outlook
-from kvisa.bot.reminders.plan import Reminder
 from kvisa.bot.reminders.settings import ReminderSettings
-from kvisa.storage.base import Storage, UserKey
+from kvisa.errors import Blocked, ChannelError, RateLimited
+from kvisa.identity import UserKey
+from kvisa.storage.base import Storage
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from apscheduler.util import datetime_to_utc_timestamp  # type: ignore[import-un
 from redis import Redis
 from sqlalchemy import select
 
-from kvisa.storage.base import UserKey
+from kvisa.identity import UserKey
 
 if TYPE_CHECKING:
     from kvisa.bot.reminders.service import ReminderService

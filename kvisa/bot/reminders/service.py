@@ -31,12 +31,13 @@ from kvisa.bot.clock import Clock
 from kvisa.bot.content.model import Flows
 from kvisa.bot.engine.engine import Engine
 from kvisa.bot.pacing import Pacer
+from kvisa.bot.policy.reminders import active, plan_answers, plan_inputs, planned
+from kvisa.bot.policy.zones import shanghai_today
 from kvisa.bot.reminders import jobs
 from kvisa.bot.reminders.coordinator import Coordinator, LocalCoordinator, RedisCoordinator
 from kvisa.bot.reminders.delivery import Deliverer, Next, Sender
-from kvisa.bot.reminders.due import active, plan_answers, plan_inputs, planned, shanghai_today
 from kvisa.bot.reminders.settings import ReminderSettings
-from kvisa.storage.base import UserKey
+from kvisa.identity import UserKey
 
 log = logging.getLogger(__name__)
 

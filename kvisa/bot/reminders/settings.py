@@ -6,8 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kvisa.bot.errors import ConfigError
 from kvisa.bot.pacing import DEFAULT_RATES, rates_from_env
+from kvisa.errors import ConfigError
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 from kvisa.bot.content.model import Flows
-from kvisa.bot.engine.types import Outbound, UiOption
 from kvisa.bot.i18n import Catalogs, Lang, Text, bilingual
+from kvisa.bot.messages import Outbound, UiOption
+from kvisa.bot.policy.reminders import Delivery
 from kvisa.bot.policy.timeline import Timeline
-from kvisa.bot.reminders.due import Delivery, shanghai_today
+from kvisa.bot.policy.zones import shanghai_today
 
 DONE, LATER = "rem:done:", "rem:later:"
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from kvisa.bot.engine.render import COMMANDS
+from kvisa.bot.engine.engine import commands
+
+COMMANDS = commands()
 from tests.channels.telegram.conftest import Serve, interview
 from tests.support import ACADEMIC, content
 

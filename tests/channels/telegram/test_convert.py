@@ -17,9 +17,11 @@ from hypothesis import strategies as st
 
 from kvisa.bot.channels.telegram import convert
 from kvisa.bot.channels.telegram.convert import Press
-from kvisa.bot.engine.render import COMMANDS
-from kvisa.bot.engine.types import Attachment, Outbound, UiOption
-from kvisa.storage.base import UserKey
+from kvisa.bot.engine.engine import commands
+
+COMMANDS = commands()
+from kvisa.bot.messages import Attachment, Outbound, UiOption
+from kvisa.identity import UserKey
 from tests.channels.telegram.fake_api import FakeBotApi, Sent
 from tests.support import NOON_SHANGHAI, content
 

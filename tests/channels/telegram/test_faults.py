@@ -14,9 +14,9 @@ from kvisa.bot.channels.telegram import TelegramChannel
 from kvisa.bot.channels.telegram.api import LeanSession, Retry
 from kvisa.bot.clock import FixedClock
 from kvisa.bot.config import Settings
-from kvisa.bot.engine.types import Outbound, UiOption
-from kvisa.bot.errors import Blocked, ChannelError, RateLimited
-from kvisa.storage.base import UserKey
+from kvisa.bot.messages import Outbound, UiOption
+from kvisa.errors import Blocked, ChannelError, RateLimited
+from kvisa.identity import UserKey
 from kvisa.storage.sqlite import SqliteStorage
 from tests.channels.telegram.conftest import Serve
 from tests.channels.telegram.fake_api import TOKEN, FakeBotApi

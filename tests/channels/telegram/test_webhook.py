@@ -8,7 +8,7 @@ from kvisa.bot.channels.base import Services
 from kvisa.bot.channels.telegram import from_settings
 from kvisa.bot.clock import FixedClock
 from kvisa.bot.config import Settings
-from kvisa.bot.errors import ConfigError
+from kvisa.errors import ConfigError
 from kvisa.storage.sqlite import SqliteStorage
 from tests.channels.telegram.conftest import WEBHOOK_SECRET, Serve
 from tests.channels.telegram.fake_api import TOKEN

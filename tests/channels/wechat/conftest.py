@@ -19,9 +19,10 @@ from kvisa.bot.channels.wechat import WeChatChannel, from_settings
 from kvisa.bot.clock import FixedClock
 from kvisa.bot.config import Settings
 from kvisa.bot.engine.engine import Engine
-from kvisa.bot.engine.types import Inbound, Outbound
+from kvisa.bot.messages import Inbound, Outbound
 from kvisa.bot.server import Server, build_app
-from kvisa.storage.base import Once, Storage, UserKey
+from kvisa.identity import UserKey
+from kvisa.storage.base import Once, Storage
 from tests.channels.wechat.callbacks import AES_KEY, TOKEN, WeChatServers, WeChatUser
 from tests.channels.wechat.fake_api import APP_ID, APP_SECRET, FakeWeChatApi
 from tests.support import NOON_SHANGHAI, content, free_port

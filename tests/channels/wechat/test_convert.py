@@ -11,8 +11,8 @@ from wechatpy import parse_message  # type: ignore[import-untyped]
 
 from kvisa.bot.channels.wechat import convert
 from kvisa.bot.channels.wechat.convert import Picture, Unreadable, Unsubscribed
-from kvisa.bot.engine.types import Attachment, Inbound, Outbound, UiOption
-from kvisa.storage.base import UserKey
+from kvisa.bot.messages import Attachment, Inbound, Outbound, UiOption
+from kvisa.identity import UserKey
 from tests.channels.wechat.callbacks import message_xml
 
 AT = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)

@@ -15,9 +15,9 @@ from kvisa.bot.channels.wechat import WeChatChannel
 from kvisa.bot.channels.wechat.api import WeChatApi
 from kvisa.bot.channels.wechat.channel import done_by
 from kvisa.bot.engine.engine import Engine
-from kvisa.bot.engine.types import Outbound
-from kvisa.bot.errors import Blocked, ChannelError
-from kvisa.storage.base import UserKey
+from kvisa.bot.messages import Outbound
+from kvisa.errors import Blocked, ChannelError
+from kvisa.identity import UserKey
 from kvisa.storage.sqlite import SqliteStorage
 from tests.channels.wechat.conftest import TEMPLATE_ID, Bot, GatedEngine, ServeChannel, StartBot
 from tests.support import content

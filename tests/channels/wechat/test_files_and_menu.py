@@ -12,9 +12,11 @@ from kvisa.bot.channels.wechat import files
 from kvisa.bot.channels.wechat.convert import utf8_len
 from kvisa.bot.channels.wechat.menu import NAME_LIMIT, menu
 from kvisa.bot.cli import main
-from kvisa.bot.engine.render import COMMANDS
-from kvisa.bot.engine.types import Attachment, Outbound
-from kvisa.storage.base import UserKey
+from kvisa.bot.engine.engine import commands
+
+COMMANDS = commands()
+from kvisa.bot.messages import Attachment, Outbound
+from kvisa.identity import UserKey
 from tests.channels.wechat.callbacks import TOKEN
 from tests.channels.wechat.conftest import Bot
 from tests.channels.wechat.fake_api import APP_ID, APP_SECRET, FakeWeChatApi

@@ -14,7 +14,8 @@ from kvisa.bot.channels.base import Services
 from kvisa.bot.channels.wechat import WeChatChannel
 from kvisa.bot.channels.wechat.api import WeChatApi
 from kvisa.bot.engine.engine import Engine
-from kvisa.storage.base import Storage, UserKey
+from kvisa.identity import UserKey
+from kvisa.storage.base import Storage
 from kvisa.storage.redis import RedisStorage
 from kvisa.storage.sqlite import SqliteStorage
 from tests.channels.wechat.callbacks import message_xml

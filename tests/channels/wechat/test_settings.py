@@ -9,7 +9,7 @@ from kvisa.bot.channels.wechat import check_settings, from_settings
 from kvisa.bot.clock import SystemClock
 from kvisa.bot.config import Settings
 from kvisa.bot.engine.engine import Engine
-from kvisa.bot.errors import ConfigError
+from kvisa.errors import ConfigError
 from kvisa.storage.sqlite import SqliteStorage
 from tests.channels.wechat.callbacks import AES_KEY
 from tests.support import content

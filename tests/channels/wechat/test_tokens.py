@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from kvisa.bot.channels.wechat.api import WeChatApi
-from kvisa.bot.engine.types import Outbound
-from kvisa.bot.errors import ChannelError
-from kvisa.storage.base import Storage, UserKey
+from kvisa.bot.messages import Outbound
+from kvisa.errors import ChannelError
+from kvisa.identity import UserKey
+from kvisa.storage.base import Storage
 from kvisa.storage.redis import RedisStorage
 from kvisa.storage.sqlite import SqliteStorage
 from tests.channels.wechat.conftest import ServeChannel

@@ -11,7 +11,7 @@ from aiogram.utils.token import TokenValidationError, validate_token
 from kvisa.bot.channels.base import Services
 from kvisa.bot.channels.telegram.api import LeanSession
 from kvisa.bot.channels.telegram.channel import TelegramChannel
-from kvisa.bot.errors import ConfigError
+from kvisa.errors import ConfigError
 
 __all__ = ["TelegramChannel", "from_settings"]
 

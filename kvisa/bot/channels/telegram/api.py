@@ -23,7 +23,7 @@ from aiogram.methods import TelegramMethod
 from aiogram.types import InputFile
 from aiohttp import ClientError, ClientTimeout
 
-from kvisa.bot.errors import Blocked, ChannelError, RateLimited
+from kvisa.errors import Blocked, ChannelError, RateLimited
 
 T = TypeVar("T")
 

@@ -33,10 +33,10 @@ from pydantic import ValidationError
 from kvisa.bot.channels.base import Channel, Services
 from kvisa.bot.channels.telegram import convert
 from kvisa.bot.channels.telegram.api import GetRawUpdates, Retry, call, describe
-from kvisa.bot.engine.render import COMMANDS
-from kvisa.bot.engine.types import Inbound, Outbound
-from kvisa.bot.errors import Blocked, ChannelError, StorageError
-from kvisa.storage.base import UserKey
+from kvisa.bot.engine.engine import commands
+from kvisa.bot.messages import Inbound, Outbound
+from kvisa.errors import Blocked, ChannelError, StorageError
+from kvisa.identity import UserKey
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +92,10 @@ class TelegramChannel(Channel):
 
     async def start(self) -> None:
         catalogs = self.services.catalogs
-        await self.call(SetMyCommands(commands=convert.bot_commands(catalogs["en"], COMMANDS)))
+        await self.call(SetMyCommands(commands=convert.bot_commands(catalogs["en"], commands())))
         await self.call(
             SetMyCommands(
-                commands=convert.bot_commands(catalogs["zh"], COMMANDS), language_code="zh"
+                commands=convert.bot_commands(catalogs["zh"], commands()), language_code="zh"
             )
         )
         if self.webhook_url:

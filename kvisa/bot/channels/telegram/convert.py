@@ -30,9 +30,9 @@ from aiogram.types import (
     Update,
 )
 
-from kvisa.bot.engine.types import Attachment, Inbound, Outbound
 from kvisa.bot.i18n import Text
-from kvisa.storage.base import UserKey
+from kvisa.bot.messages import Attachment, Inbound, Outbound
+from kvisa.identity import UserKey
 
 CHANNEL = "telegram"
 TEXT_LIMIT = 4096  # characters of a message, counted in UTF-16 code units as Telegram does

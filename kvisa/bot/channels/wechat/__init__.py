@@ -9,7 +9,7 @@ from kvisa.bot.channels.base import Services
 from kvisa.bot.channels.wechat.api import WeChatApi
 from kvisa.bot.channels.wechat.channel import WeChatChannel
 from kvisa.bot.config import Settings
-from kvisa.bot.errors import ConfigError
+from kvisa.errors import ConfigError
 
 __all__ = ["WeChatChannel", "check_settings", "from_settings"]
 

@@ -17,8 +17,8 @@ from wechatpy.client import WeChatClient  # type: ignore[import-untyped]
 from wechatpy.exceptions import WeChatClientException  # type: ignore[import-untyped]
 
 from kvisa.bot.channels.wechat.tokens import FETCH_TIMEOUT, AccessTokens
-from kvisa.bot.engine.types import Attachment
-from kvisa.bot.errors import Blocked, ChannelError, RateLimited
+from kvisa.bot.messages import Attachment
+from kvisa.errors import Blocked, ChannelError, RateLimited
 from kvisa.storage.base import Storage
 
 T = TypeVar("T")

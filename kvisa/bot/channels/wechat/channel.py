@@ -26,11 +26,13 @@ from kvisa.bot.channels.wechat import convert, wire
 from kvisa.bot.channels.wechat.api import OutsideWindow, WeChatApi
 from kvisa.bot.channels.wechat.convert import Part, Picture, Unreadable, Unsubscribed
 from kvisa.bot.channels.wechat.files import FileLinks
-from kvisa.bot.engine.session import Session, within_reply_window
-from kvisa.bot.engine.types import Inbound, Outbound
-from kvisa.bot.errors import Blocked, BotError, ChannelError, Undeliverable
+from kvisa.bot.engine.engine import apology
 from kvisa.bot.i18n import N_, Text
-from kvisa.storage.base import AlreadyClaimed, Once, UserKey
+from kvisa.bot.messages import Inbound, Outbound
+from kvisa.bot.session import Session, within_reply_window
+from kvisa.errors import Blocked, BotError, ChannelError, Undeliverable
+from kvisa.identity import UserKey
+from kvisa.storage.base import AlreadyClaimed, Once
 
 log = logging.getLogger(__name__)
 
@@ -270,11 +272,7 @@ class WeChatChannel(Channel):
         ):  # the engine answers its own errors; anything else is a bug, still answered
             log.exception("a WeChat turn failed")
             t = await self._text_for(inbound.user)
-            return [
-                Outbound(
-                    t("Sorry, something went wrong on our side. Please try again in a minute.")
-                )
-            ]
+            return [Outbound(apology(t))]
 
     async def _text_for(self, user: UserKey) -> Text:
         """The catalog of the user's language, as stored by the engine."""

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from wechatpy.events import BaseEvent  # type: ignore[import-untyped]
 from wechatpy.messages import BaseMessage  # type: ignore[import-untyped]
 
-from kvisa.bot.engine.types import Attachment, Inbound, Outbound
-from kvisa.storage.base import UserKey
+from kvisa.bot.messages import Attachment, Inbound, Outbound
+from kvisa.identity import UserKey
 
 # WeChat refuses a customer-service text over 2048 bytes of UTF-8 (45002 "content size out of
 # limit") and cuts passive replies near it; it documents no exact figure, so stay below.

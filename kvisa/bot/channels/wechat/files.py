@@ -17,7 +17,7 @@ import secrets
 from aiohttp import web
 
 from kvisa.bot.clock import Clock
-from kvisa.bot.engine.types import Attachment
+from kvisa.bot.messages import Attachment
 from kvisa.storage.base import Storage
 
 LINK_LIFETIME = dt.timedelta(days=7)

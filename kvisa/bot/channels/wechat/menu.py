@@ -8,8 +8,8 @@ from kvisa.bot.channels.wechat import check_settings
 from kvisa.bot.channels.wechat.api import WeChatApi
 from kvisa.bot.channels.wechat.convert import utf8_len
 from kvisa.bot.config import Settings
-from kvisa.bot.errors import ConfigError
 from kvisa.bot.i18n import N_, Catalogs
+from kvisa.errors import ConfigError
 from kvisa.storage import open_storage
 
 # Each button's key is the command it sends (see convert.event_of: CLICK -> /key).

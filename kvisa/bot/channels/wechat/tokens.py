@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from kvisa.bot.errors import ChannelError
+from kvisa.errors import ChannelError
 from kvisa.storage.base import Storage
 
 # Store the token this much shorter than WeChat says it lives (7200 s), so no process uses

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kvisa.bot.i18n import SEPARATOR
+from kvisa.bot.policy.reminders import outlook, plan_answers, plan_inputs, planned
 from kvisa.bot.reminders import texts
-from kvisa.bot.reminders.due import outlook, plan_answers, plan_inputs, planned
 from tests.reminders.conftest import MORNING, session
 from tests.support import content
 

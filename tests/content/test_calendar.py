@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kvisa.bot.errors import FlowError, InputError
-from kvisa.bot.policy.workdays import WorkCalendar, load_calendar
+from kvisa.bot.content.calendar import WorkCalendar, load_calendar
+from kvisa.errors import FlowError, InputError
 
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
 calendar = WorkCalendar()

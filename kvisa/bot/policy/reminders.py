@@ -1,5 +1,9 @@
-"""What a user's reminders call for at a given moment: which to send now, how, and when to
-look again. Pure: the stored session and a time in, decisions out.
+"""A user's reminders: which to send and when, at a civil hour of their own day, and what is
+due at a given moment. Pure: the stored session and a time in, decisions out.
+
+Times are aware datetimes in UTC; the user's clock decides the local hour. 09:00 exists on
+every day in every zone (daylight-saving changes happen at night), so a reminder planned for
+the morning never lands in the quiet hours.
 
 A reminder that could not go out on time (the service was down, the user's quiet hours) is
 sent late, with wording that says so, as long as its deadline has not passed; several missed
@@ -15,11 +19,116 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from kvisa.bot.content.model import COMPUTED_FROM, Flows
-from kvisa.bot.engine.answers import typed
+from kvisa.bot.content.model import COMPUTED_FROM, Flows, ReminderRules
+from kvisa.bot.policy.answers import answer_value
 from kvisa.bot.policy.timeline import PLANNED_APPLICATION, Timeline, build_timeline
-from kvisa.bot.policy.zones import SHANGHAI
-from kvisa.bot.reminders.plan import RESIDENCE, Reminder, deliverable, plan, user_zone
+from kvisa.bot.policy.zones import SHANGHAI, home_zone, shanghai_today
+
+RESIDENCE = "residence_country"  # the answer whose clock a user has before entering China
+
+Kind = Literal["deadline", "nudge"]
+
+
+@dataclass(frozen=True, order=True)
+class Reminder:
+    """One message to deliver. `key` is its identity for the exactly-once ledger: it changes
+    when the date it announces changes, so a moved deadline is announced again."""
+
+    at: dt.datetime  # when to deliver (UTC)
+    kind: Kind
+    target: str  # deadline id, or estimate id for a nudge
+    offset: int  # days before the act-by day (0: the morning of the day); 0 for nudges
+    day: dt.date  # the act-by day announced, or the estimate's latest day for a nudge
+
+    def key(self, user: str) -> str:
+        return f"{user}|{self.kind}|{self.target}|{self.day.isoformat()}|{self.offset}"
+
+
+def user_zone(
+    answers: Mapping[str, object], events: Mapping[str, dt.date], chosen: str | None
+) -> ZoneInfo:
+    """Shanghai once the user has entered China; before, the clock of their country of residence."""
+    if "entered" in events:
+        return SHANGHAI
+    country = answers.get(RESIDENCE)
+    return ZoneInfo(home_zone(country if isinstance(country, str) else None, chosen))
+
+
+def civil_time(day: dt.date, zone: ZoneInfo, hour: int) -> dt.datetime:
+    """`hour`:00 local on `day`, as UTC."""
+    return dt.datetime(day.year, day.month, day.day, hour, tzinfo=zone).astimezone(dt.UTC)
+
+
+def deliverable(at: dt.datetime, zone: ZoneInfo, rules: ReminderRules) -> dt.datetime:
+    """`at`, or the next civil delivery time when `at` falls in the user's quiet hours."""
+    local = at.astimezone(zone)
+    if rules.quiet_until <= local.hour < rules.quiet_from:
+        return at
+    day = local.date() if local.hour < rules.quiet_until else local.date() + dt.timedelta(days=1)
+    return civil_time(day, zone, rules.hour)
+
+
+def plan(
+    flows: Flows, timeline: Timeline, zone: ZoneInfo, snoozed: Mapping[str, str] = {}
+) -> list[Reminder]:
+    """Every reminder for the timeline's open action deadlines and pending decisions, past and
+    future (the scheduler decides what a missed one becomes). `snoozed` maps a deadline id (or
+    an estimate id, for a nudge) to the ISO day the user asked to be reminded again ("remind me
+    tomorrow")."""
+    rules = flows.timeline.reminders
+    reminders = []
+    for deadline in timeline.deadlines:
+        if deadline.kind != "action" or deadline.met:
+            continue
+        for offset in rules.offsets:
+            day = deadline.act_by - dt.timedelta(days=offset)
+            reminders.append(
+                Reminder(
+                    civil_time(day, zone, rules.hour),
+                    "deadline",
+                    deadline.id,
+                    offset,
+                    deadline.act_by,
+                )
+            )
+        if deadline.id in snoozed:
+            again = dt.date.fromisoformat(snoozed[deadline.id])
+            if again <= deadline.act_by:
+                offset = (deadline.act_by - again).days
+                reminders.append(
+                    Reminder(
+                        civil_time(again, zone, rules.hour),
+                        "deadline",
+                        deadline.id,
+                        offset,
+                        deadline.act_by,
+                    )
+                )
+    nudges = {e.id: e.nudge for e in flows.timeline.estimates if e.nudge}
+    for estimate in timeline.estimates:
+        event = nudges.get(estimate.id)
+        if event and event not in timeline.events:
+            day = estimate.latest + dt.timedelta(days=1)
+            reminders.append(
+                Reminder(
+                    civil_time(day, zone, rules.hour), "nudge", estimate.id, 0, estimate.latest
+                )
+            )
+            if estimate.id in snoozed:
+                # Asked again on the snooze day; the offset (negative: days after the latest
+                # expected day) gives the repeated question a ledger key of its own.
+                again = max(dt.date.fromisoformat(snoozed[estimate.id]), day)
+                reminders.append(
+                    Reminder(
+                        civil_time(again, zone, rules.hour),
+                        "nudge",
+                        estimate.id,
+                        (estimate.latest - again).days,
+                        estimate.latest,
+                    )
+                )
+    return sorted(set(reminders))
+
 
 How = Literal["on_time", "late", "passed"]
 # Past this delay a reminder says it is late (a queue of due reminders takes minutes).
@@ -27,11 +136,6 @@ LATE_AFTER = dt.timedelta(hours=1)
 TIME_ZONE = "time_zone"  # the answer naming the clock, when the country of residence has several
 # What planned() reads of a stored session besides its answers.
 PLAN_FIELDS = ("events", "deficiency_tolerance", "snoozed", "reminders_dismissed")
-_SHANGHAI = ZoneInfo(SHANGHAI)
-
-
-def shanghai_today(at: dt.datetime) -> dt.date:
-    return at.astimezone(_SHANGHAI).date()
 
 
 @dataclass(frozen=True)
@@ -73,7 +177,9 @@ def active(data: Mapping[str, Any] | None) -> bool:
 
 def timeline_of(flows: Flows, data: Mapping[str, Any], today: dt.date) -> Timeline:
     answers = data.get("answers", {})
-    typed_answers = {q.id: typed(q, answers[q.id]) for q in flows.questions if q.id in answers}
+    typed_answers = {
+        q.id: answer_value(q, answers[q.id]) for q in flows.questions if q.id in answers
+    }
     events = {k: dt.date.fromisoformat(v) for k, v in data.get("events", {}).items()}
     return build_timeline(flows, typed_answers, events, today, data.get("deficiency_tolerance"))
 
@@ -143,7 +249,7 @@ def outlook(flows: Flows, user: str, data: Mapping[str, Any] | None, now: dt.dat
     """What is due for `user` at `now` and when to look again (None: nothing planned, or the
     user gets no reminders: paused, blocked, or nothing stored)."""
     if not active(data):
-        return Outlook(_SHANGHAI, None, (), (), None, None)
+        return Outlook(SHANGHAI, None, (), (), None, None)
     assert data is not None
     rules = flows.timeline.reminders
     today = shanghai_today(now)

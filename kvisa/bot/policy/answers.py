@@ -1,7 +1,7 @@
 """Turning what a user typed (or a profile field) into an answer value, or a specific hint.
 
 Stored answers are JSON: choice -> option id, yesno -> bool, date -> "YYYY-MM-DD",
-country -> ISO 3166-1 alpha-2 code, text -> str. `typed()` turns them into Python values.
+country -> ISO 3166-1 alpha-2 code, text -> str. `answer_value()` turns them into the Python values the policy reads.
 """
 
 from __future__ import annotations
@@ -9,19 +9,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from babel import Locale
 from babel.core import get_global
 
 from kvisa.bot.content.model import Question
-from kvisa.bot.errors import InputError
 from kvisa.bot.i18n import N_
-
-MAX_MESSAGE = 1000  # longer messages are refused before any parsing
+from kvisa.errors import InputError
 
 _YEAR_FIRST = re.compile(r"^(\d{1,4})\s*[-/.年\s]\s*(\d{1,2})\s*[-/.月\s]\s*(\d{1,2})\s*日?$")
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
@@ -30,7 +28,7 @@ _NOT_COUNTRIES = frozenset({"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ"})
 
 
 @dataclass(frozen=True)
-class Rejected:
+class Invalid:
     """Why an input was refused: a msgid and its parameters."""
 
     hint: str
@@ -42,53 +40,24 @@ def normalize(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
-def readable(text: str) -> bool:
-    """True when the text has at least one letter or digit (not only emoji or punctuation)."""
-    return any(unicodedata.category(ch)[0] in "LN" for ch in text)
-
-
-class _Identified(Protocol):
-    @property
-    def id(self) -> str: ...
-
-
-OptionT = TypeVar("OptionT", bound=_Identified)
-
-
-def match_option(
-    text: str, options: Iterable[OptionT], labels: Mapping[str, Iterable[str]]
-) -> OptionT | None:
-    """The option meant by a number (1-based), an option id, or a label in any language."""
-    wanted = normalize(text)
-    options = tuple(options)
-    if wanted.isdigit():
-        index = int(wanted)
-        return options[index - 1] if 1 <= index <= len(options) else None
-    for option in options:
-        names = {normalize(option.id), *(normalize(label) for label in labels.get(option.id, ()))}
-        if wanted in names:
-            return option
-    return None
-
-
-def parse_date(text: str) -> dt.date | Rejected:
+def parse_date(text: str) -> dt.date | Invalid:
     value = normalize(text)
     match = _YEAR_FIRST.match(value) or _COMPACT.match(value)
     if not match:
         if _DAY_FIRST.match(value):
-            return Rejected(
+            return Invalid(
                 N_(
                     "Please write the year first, like 1998-04-27, so the day and month cannot be mixed up."
                 )
             )
-        return Rejected(N_("Please type a date like 1998-04-27."))
+        return Invalid(N_("Please type a date like 1998-04-27."))
     year, month, day = (int(part) for part in match.groups())
     if len(match.group(1)) != 4 or year < 1900:
-        return Rejected(N_("Please check the year: write it with four digits, like 1998-04-27."))
+        return Invalid(N_("Please check the year: write it with four digits, like 1998-04-27."))
     try:
         return dt.date(year, month, day)
     except ValueError:
-        return Rejected(N_("That date does not exist. Please check the day and the month."))
+        return Invalid(N_("That date does not exist. Please check the day and the month."))
 
 
 @cache
@@ -106,10 +75,10 @@ def _country_names() -> dict[str, str]:
     return names
 
 
-def parse_country(text: str) -> str | Rejected:
+def parse_country(text: str) -> str | Invalid:
     code = _country_names().get(normalize(text).replace(".", ""))
     if code is None:
-        return Rejected(
+        return Invalid(
             N_(
                 "I don't know that country. Type its name in English or Chinese, or its two-letter code (for example DE)."
             )
@@ -117,36 +86,36 @@ def parse_country(text: str) -> str | Rejected:
     return code
 
 
-def check_date_range(question: Question, day: dt.date, today: dt.date) -> Rejected | None:
+def check_date_range(question: Question, day: dt.date, today: dt.date) -> Invalid | None:
     rule = question.date
     assert rule is not None
     earliest, latest = rule.earliest.resolve(today), rule.latest.resolve(today)
     if day < earliest:
-        return Rejected(rule.too_early or N_("That date is too early. Please check it."))
+        return Invalid(rule.too_early or N_("That date is too early. Please check it."))
     if day > latest:
-        return Rejected(rule.too_late or N_("That date is too late. Please check it."))
+        return Invalid(rule.too_late or N_("That date is too late. Please check it."))
     return None
 
 
-def parse_typed(question: Question, text: str, today: dt.date) -> Any | Rejected:
+def parse_typed(question: Question, text: str, today: dt.date) -> Any | Invalid:
     """A typed reply (not an option) to `question`: the JSON answer value or a hint."""
     if question.kind == "date":
         day = parse_date(text)
-        if isinstance(day, Rejected):
+        if isinstance(day, Invalid):
             return day
         return check_date_range(question, day, today) or day.isoformat()
     if question.kind == "country":
         return parse_country(text)
     if question.kind == "text":
         if len(text) > question.max_length:
-            return Rejected(
+            return Invalid(
                 N_("Please keep it under {limit} characters."), {"limit": question.max_length}
             )
         return " ".join(text.split())
-    return Rejected(N_("Please choose one of the options, by its number or its name."))
+    return Invalid(N_("Please choose one of the options, by its number or its name."))
 
 
-def typed(question: Question, value: Any) -> Any:
+def answer_value(question: Question, value: Any) -> Any:
     """A stored JSON answer as the Python value the policy uses."""
     return dt.date.fromisoformat(value) if question.kind == "date" else value
 
@@ -183,7 +152,7 @@ def coerce_field(question: Question, value: Any, today: dt.date) -> Any:
         if not isinstance(value, str):
             raise InputError(question.id, "a date as YYYY-MM-DD", value)
         parsed = parse_date(value)
-        if isinstance(parsed, Rejected):
+        if isinstance(parsed, Invalid):
             raise InputError(question.id, "a real date as YYYY-MM-DD", value)
         out_of_range = check_date_range(question, parsed, today)
         if out_of_range:

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kvisa.bot.policy.reminders import civil_time, deliverable, plan, user_zone
 from kvisa.bot.policy.timeline import build_timeline
 from kvisa.bot.policy.zones import home_zone, zone_choices
-from kvisa.bot.reminders.plan import civil_time, deliverable, plan, user_zone
 from tests.support import content
 
 TODAY = dt.date(2026, 11, 25)

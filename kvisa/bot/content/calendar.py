@@ -38,7 +38,7 @@ from typing import Any, Literal
 import holidays
 
 from kvisa.bot.content.yamlsrc import Node, load_yaml
-from kvisa.bot.errors import FlowError, InputError
+from kvisa.errors import FlowError, InputError
 
 # The package has no "published" flag: for a year without a notice it quietly applies its
 # weekend rule and labels nothing as estimated. Its China data holds the notices for 2001-2026

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from kvisa.storage.base import UserKey
+from kvisa.identity import UserKey
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,40 @@
+"""Reading a typed reply as one of the options offered: by its number, id or label."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Mapping
+from typing import Protocol, TypeVar
+
+from kvisa.bot.policy.answers import normalize
+
+MAX_MESSAGE = 1000  # longer messages are refused before any parsing
+
+
+def readable(text: str) -> bool:
+    """True when the text has at least one letter or digit (not only emoji or punctuation)."""
+    return any(unicodedata.category(ch)[0] in "LN" for ch in text)
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+OptionT = TypeVar("OptionT", bound=_Identified)
+
+
+def match_option(
+    text: str, options: Iterable[OptionT], labels: Mapping[str, Iterable[str]]
+) -> OptionT | None:
+    """The option meant by a number (1-based), an option id, or a label in any language."""
+    wanted = normalize(text)
+    options = tuple(options)
+    if wanted.isdigit():
+        index = int(wanted)
+        return options[index - 1] if 1 <= index <= len(options) else None
+    for option in options:
+        names = {normalize(option.id), *(normalize(label) for label in labels.get(option.id, ()))}
+        if wanted in names:
+            return option
+    return None
