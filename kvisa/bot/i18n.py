@@ -15,6 +15,7 @@ from typing import Literal
 
 from babel import Locale
 from babel.dates import format_date
+from babel.messages.mofile import read_mo
 
 from kvisa.bot.paths import locales_dir
 from kvisa.errors import ConfigError
@@ -78,13 +79,24 @@ class Catalogs:
                     "(run `make catalogs`, or reinstall the package)",
                 ) from exc
             self._texts[lang] = Text(lang, translations, Locale.parse(_BABEL_LOCALE[lang]))
+        self._chinese = _translated(directory, _CATALOG_LOCALE["zh"])
 
     def __getitem__(self, lang: Lang) -> Text:
         return self._texts[lang]
 
     def has_chinese(self, message: str) -> bool:
-        catalog: dict[object, str] = getattr(self._texts["zh"].translations, "_catalog", {})
-        return bool(catalog.get(message))
+        return message in self._chinese
+
+
+def _translated(directory: Path, locale: str) -> frozenset[str]:
+    """The message ids a compiled catalog translates (read with Babel: gettext keeps its table
+    private)."""
+    path = gettext.find(DOMAIN, str(directory), [locale])
+    if path is None:
+        return frozenset()
+    with open(path, "rb") as fh:
+        catalog = read_mo(fh)
+    return frozenset(m.id for m in catalog if isinstance(m.id, str) and m.id and m.string)
 
 
 # Between the two languages of a message pushed to a user (reminders, broadcasts).

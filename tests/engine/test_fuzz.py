@@ -124,7 +124,7 @@ def check_state(flows: Flows, data: dict[str, Any] | None) -> None:
     assert set(session.answers) <= question_ids
     if not session.consented:
         assert session.answers == {}
-    typed_answers = {}
+    values = {}
     for question in flows.questions:
         if question.id not in session.answers:
             continue
@@ -138,10 +138,8 @@ def check_state(flows: Flows, data: dict[str, Any] | None) -> None:
         elif question.kind == "zone":  # one of the clocks of the country of residence
             assert value in {c.zone for c in zone_choices(session.answers["residence_country"])}
         # every kept answer still applies given the answers before it
-        assert question.when is None or question.when.holds(facts_of(flows, typed_answers)), (
-            question.id
-        )
-        typed_answers[question.id] = answer_value(question, value)
+        assert question.when is None or question.when.holds(facts_of(flows, values)), question.id
+        values[question.id] = answer_value(question, value)
     if session.awaiting is not None and session.awaiting.kind is Kind.QUESTION:
         assert session.awaiting.subject in question_ids
     assert Session.from_json(data).to_json() == data  # the pending prompt reads back as stored

@@ -23,13 +23,13 @@ async def test_moving_the_clock_shows_each_reminder_that_fell_due(
         MORNING[7].replace(hour=0)
     )  # 08:00 in Shanghai: the 7-day reminder is an hour away
     console = ConsoleChannel(engine, clock, "me", None, tmp_path, out=out)
-    await console.send("/clock +5d")
+    await console.handle_line("/clock +5d")
     shown = out.getvalue()
     assert shown.count("🔔") == 2  # the 7- and the 3-day reminders, each at its own 09:00
     assert "in 7 days" in shown and "in 3 days" in shown and "comes late" not in shown
     assert "[rem:done:work_permit_apply]" in shown
-    await console.send("rem:done:work_permit_apply")
-    await console.send("/clock +5d")
+    await console.handle_line("rem:done:work_permit_apply")
+    await console.handle_line("/clock +5d")
     assert out.getvalue().count("🔔") == 2  # done: nothing more for this deadline
     record = await storage.get(UserKey("console", "me"))
     assert record and len(record.data["reminders_sent"]) == 2
@@ -39,5 +39,7 @@ async def test_the_clock_command_needs_a_fixed_clock(engine: Engine, tmp_path: P
     from kvisa.bot.clock import SystemClock
 
     out = io.StringIO()
-    await ConsoleChannel(engine, SystemClock(), "me", None, tmp_path, out=out).send("/clock +1d")
+    await ConsoleChannel(engine, SystemClock(), "me", None, tmp_path, out=out).handle_line(
+        "/clock +1d"
+    )
     assert "--clock" in out.getvalue()

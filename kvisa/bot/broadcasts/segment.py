@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from kvisa.bot.content.model import Flows
-from kvisa.bot.policy.answers import answer_value
+from kvisa.bot.policy.answers import answer_values
 from kvisa.bot.policy.eligibility import assess
 from kvisa.errors import InputError
 from kvisa.identity import UserKey
@@ -173,9 +173,6 @@ def choices(flows: Flows) -> dict[str, tuple[str, ...]]:
 def eligible_channels(flows: Flows, answers: Mapping[str, Any], today: dt.date) -> frozenset[str]:
     """The channels a finished interview qualifies for (none while answers are missing)."""
     try:
-        typed_answers = {
-            q.id: answer_value(q, answers[q.id]) for q in flows.questions if q.id in answers
-        }
-        return frozenset(assess(flows, typed_answers, today).channels)
+        return frozenset(assess(flows, answer_values(flows, answers), today).channels)
     except (KeyError, ValueError, TypeError, InputError):
         return frozenset()

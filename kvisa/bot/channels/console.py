@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from kvisa.bot.channels.base import Channel
 from kvisa.bot.clock import Clock, FixedClock, parse_delta
 from kvisa.bot.engine.engine import Engine
 from kvisa.bot.i18n import lang_from_hint
@@ -46,7 +47,11 @@ async def stdin_lines() -> AsyncIterator[str]:
         yield line.rstrip("\r\n")
 
 
-class ConsoleChannel:
+class ConsoleChannel(Channel):
+    """One user at a terminal: a line in is a message, replies and reminders are printed."""
+
+    name = "console"
+
     def __init__(
         self,
         engine: Engine,
@@ -70,14 +75,15 @@ class ConsoleChannel:
                 engine.catalogs,
                 engine.storage,
                 clock,
-                {"console": self.remind},
+                {"console": self.send},
                 ReminderSettings(),
             )
             if reminders
             else None
         )
 
-    async def send(self, text: str) -> None:
+    async def handle_line(self, text: str) -> None:
+        """One line typed by the user (`/clock +3d` moves a fixed clock)."""
         if text.strip().lower().startswith("/clock"):
             return await self.move_clock(text.strip()[len("/clock") :].strip())
         inbound = Inbound.from_text(self.user, text, self.clock.now(), self.lang_hint)
@@ -85,8 +91,10 @@ class ConsoleChannel:
             self.show(outbound)
         await self.deliver_due()
 
-    async def remind(self, user: UserKey, messages: Sequence[Outbound]) -> None:
-        """The console's way of speaking first: print, marked as a reminder."""
+    async def send(
+        self, user: UserKey, messages: Sequence[Outbound], *, news: bool = False
+    ) -> None:
+        """The console's way of speaking first (a reminder): print, marked with a bell."""
         for outbound in messages:
             print("🔔", end=" ", file=self.out)
             self.show(outbound)
@@ -146,7 +154,7 @@ class ConsoleChannel:
         print(file=self.out)
 
     async def run(self, lines: AsyncIterator[str]) -> None:
-        await self.send("/start")
+        await self.handle_line("/start")
         while True:
             if self.interactive:
                 print("> ", end="", file=self.out, flush=True)
@@ -154,4 +162,4 @@ class ConsoleChannel:
                 line = await anext(lines)
             except StopAsyncIteration:
                 return
-            await self.send(line)
+            await self.handle_line(line)

@@ -6,6 +6,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Protocol, TypeVar
 
+from kvisa.bot.i18n import Text
 from kvisa.bot.policy.answers import normalize
 
 MAX_MESSAGE = 1000  # longer messages are refused before any parsing
@@ -14,6 +15,22 @@ MAX_MESSAGE = 1000  # longer messages are refused before any parsing
 def readable(text: str) -> bool:
     """True when the text has at least one letter or digit (not only emoji or punctuation)."""
     return any(unicodedata.category(ch)[0] in "LN" for ch in text)
+
+
+def unreadable(t: Text, text: str) -> str | None:
+    """Why a typed message cannot be read as any answer (empty, too long, only symbols)."""
+    if not text.strip():
+        return t("I received an empty message. Please type your answer, or choose an option.")
+    if len(text) > MAX_MESSAGE:
+        return t(
+            "That message is too long for me ({length} characters). Please answer in a few words.",
+            length=len(text),
+        )
+    if not readable(text):
+        return t(
+            "I could not read that (emoji or symbols only). Please answer in words or numbers."
+        )
+    return None
 
 
 class _Identified(Protocol):

@@ -13,12 +13,12 @@ from typing import Any, TypeVar
 
 from kvisa.bot.content.model import Flows, Question
 from kvisa.bot.engine import interview, render
-from kvisa.bot.engine.choice import MAX_MESSAGE, match_option, readable
+from kvisa.bot.engine.choice import match_option, unreadable
 from kvisa.bot.engine.handlers import REGISTRY
 from kvisa.bot.engine.registry import Prompt, Registry
 from kvisa.bot.i18n import LANGS, Catalogs, Lang, Text, lang_from_hint
 from kvisa.bot.messages import Inbound, Outbound, UiOption
-from kvisa.bot.policy.answers import answer_value
+from kvisa.bot.policy.answers import answer_values
 from kvisa.bot.policy.eligibility import Assessment, assess, facts_of
 from kvisa.bot.policy.reminders import timeline_of
 from kvisa.bot.policy.timeline import Timeline
@@ -176,30 +176,12 @@ class Turn:
 
     def typed_text(self, text: str) -> None:
         t = self.t
-        if not text.strip():
-            self.say(
-                t("I received an empty message. Please type your answer, or choose an option.")
-            )
-            return self.ask_current()
         action = self.registry.action_for(text.strip())
         if action is not None:  # a reminder's option typed (the console shows its id)
             return action.run(self, text.strip())
-        if len(text) > MAX_MESSAGE:
-            self.say(
-                t(
-                    "That message is too long for me ({length} characters). "
-                    "Please answer in a few words.",
-                    length=len(text),
-                )
-            )
-            return self.ask_current()
-        if not readable(text):
-            self.say(
-                t(
-                    "I could not read that (emoji or symbols only). "
-                    "Please answer in words or numbers."
-                )
-            )
+        problem = unreadable(t, text)
+        if problem is not None:
+            self.say(problem)
             return self.ask_current()
         prompt, options = self.pending(), self.options()
         if options:
@@ -244,8 +226,7 @@ class Turn:
     # --- what the answers mean ---------------------------------------------------------------
 
     def answers(self) -> dict[str, Any]:
-        stored = self.session.answers
-        return {q.id: answer_value(q, stored[q.id]) for q in self.flows.questions if q.id in stored}
+        return answer_values(self.flows, self.session.answers)
 
     def facts(self) -> dict[str, Any]:
         return facts_of(self.flows, self.answers())

@@ -17,7 +17,7 @@ from typing import Any
 from babel import Locale
 from babel.core import get_global
 
-from kvisa.bot.content.model import Question
+from kvisa.bot.content.model import Flows, Question
 from kvisa.bot.i18n import N_
 from kvisa.errors import InputError
 
@@ -118,6 +118,11 @@ def parse_typed(question: Question, text: str, today: dt.date) -> Any | Invalid:
 def answer_value(question: Question, value: Any) -> Any:
     """A stored JSON answer as the Python value the policy uses."""
     return dt.date.fromisoformat(value) if question.kind == "date" else value
+
+
+def answer_values(flows: Flows, stored: Mapping[str, Any]) -> dict[str, Any]:
+    """Every stored answer of the interview as the value the policy uses (dates as dates)."""
+    return {q.id: answer_value(q, stored[q.id]) for q in flows.questions if q.id in stored}
 
 
 @cache

@@ -66,7 +66,7 @@ def facts_of(
 
 
 def assess(flows: Flows, answers: Mapping[str, Any], today: dt.date) -> Assessment:
-    """Decide on typed answers (dates as `date`, yes/no as bool). `today` fills a missing
+    """Decide on answer values (dates as `date`, yes/no as bool). `today` fills a missing
     planned application date. Raises KeyError for a required answer that is missing."""
     planned = answers.get("planned_application") or today
     age = age_on(answers["birth_date"], planned)

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from kvisa.bot.content.model import COMPUTED_FROM, Flows, ReminderRules
-from kvisa.bot.policy.answers import answer_value
+from kvisa.bot.policy.answers import answer_values
 from kvisa.bot.policy.timeline import PLANNED_APPLICATION, Timeline, build_timeline
 from kvisa.bot.policy.zones import SHANGHAI, home_zone, shanghai_today
 
@@ -176,12 +176,10 @@ def active(data: Mapping[str, Any] | None) -> bool:
 
 
 def timeline_of(flows: Flows, data: Mapping[str, Any], today: dt.date) -> Timeline:
-    answers = data.get("answers", {})
-    typed_answers = {
-        q.id: answer_value(q, answers[q.id]) for q in flows.questions if q.id in answers
-    }
+    """The timeline of a stored session (its answers, reported steps and deficiency choice)."""
+    answers = answer_values(flows, data.get("answers", {}))
     events = {k: dt.date.fromisoformat(v) for k, v in data.get("events", {}).items()}
-    return build_timeline(flows, typed_answers, events, today, data.get("deficiency_tolerance"))
+    return build_timeline(flows, answers, events, today, data.get("deficiency_tolerance"))
 
 
 def plan_answers(flows: Flows) -> frozenset[str]:

@@ -100,7 +100,7 @@ def build_timeline(
     today: dt.date,
     deficiency_tolerance: bool | None = None,
 ) -> Timeline:
-    """Deadlines, decision windows and step bars for typed answers and reported events."""
+    """Deadlines, decision windows and step bars for answer values and reported events."""
     calendar, rules = flows.calendar, flows.timeline
     extra = {} if deficiency_tolerance is None else {"deficiency_tolerance": deficiency_tolerance}
     facts = facts_of(flows, answers, extra)
