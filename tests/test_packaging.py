@@ -60,7 +60,10 @@ def test_wheel_carries_flows_and_compiled_locales_and_runs_outside_the_checkout(
     assert install.returncode == 0, install.stderr
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    code = "import kvisa.bot.paths, sys; from kvisa.bot.cli import main; print(kvisa.bot.paths.flows_dir()); sys.exit(main(['flows', 'check']))"
+    code = (
+        "import sys; from kvisa.bot.paths import flows_dir; from kvisa.bot.cli import main; "
+        "print(flows_dir()); sys.exit(main(['flows', 'check']))"
+    )
     run = subprocess.run(
         [sys.executable, "-c", code],
         cwd=elsewhere,

@@ -1,4 +1,4 @@
-"""`kvisa serve`: one HTTP server (webhooks, /healthz) and every channel whose settings are present."""
+"""`kvisa serve`: one HTTP server (webhooks, /healthz) and every channel that is configured."""
 
 from __future__ import annotations
 

@@ -120,7 +120,8 @@ class Storage(ABC):
 
     @abstractmethod
     async def set_value(self, name: str, value: bytes, ttl: float | None = None) -> None:
-        """Store `value` under `name`, replacing any; it expires after `ttl` seconds (None: never)."""
+        """Store `value` under `name`, replacing any; it expires after `ttl` seconds (None:
+        never)."""
 
     @abstractmethod
     async def get_value(self, name: str) -> bytes | None:

@@ -261,14 +261,18 @@ class SqliteStorage(Storage):
         now = time.time()
         sql = (
             "INSERT INTO stored_values (name, value, expires_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
+            "ON CONFLICT (name) DO UPDATE "
+            "SET value = excluded.value, expires_at = excluded.expires_at"
         )
         await self._execute(sql, (name, bytes(value), None if ttl is None else now + ttl))
         await self._sweep_now_and_then(now)
 
     async def get_value(self, name: str) -> bytes | None:
         # An expired row may linger until the next sweep; the query itself hides it.
-        sql = "SELECT value FROM stored_values WHERE name = ? AND (expires_at IS NULL OR expires_at > ?)"
+        sql = (
+            "SELECT value FROM stored_values "
+            "WHERE name = ? AND (expires_at IS NULL OR expires_at > ?)"
+        )
         rows = await self._fetch(sql, (name, time.time()))
         return bytes(rows[0][0]) if rows else None
 

@@ -25,8 +25,12 @@ ZH = {
     "{title}: the last day to act is tomorrow": "{title}：明天是最后办理日",
     ESTIMATED_NOTE: "此为估算：当年的官方节假日安排尚未公布，日期可能变动。",
     "Deadline: {date}.": "截止日期：{date}。",
-    "The deadline falls on {holiday}, when offices are closed: act by {act_by}.": "截止日期适逢{holiday}，办事机构不办公：请最迟于{act_by}办理。",
-    "Offices are closed on that day: act by {act_by}.": "当天办事机构不办公：请最迟于{act_by}办理。",
+    "The deadline falls on {holiday}, when offices are closed: act by {act_by}.": (
+        "截止日期适逢{holiday}，办事机构不办公：请最迟于{act_by}办理。"
+    ),
+    "Offices are closed on that day: act by {act_by}.": (
+        "当天办事机构不办公：请最迟于{act_by}办理。"
+    ),
     "Expected on {date}.": "预计日期：{date}。",
     "Expected between {earliest} and {latest}.": "预计在{earliest}至{latest}之间。",
     "This is the usual processing time, not a deadline.": "这是通常的办理时间，并非截止日期。",

@@ -28,7 +28,9 @@ CHINESE = {
     "not started yet": "尚未开始",
     "{title}: {earliest} – {latest}": "{title}：{earliest}至{latest}",
     "act by {date}": "请于{date}前办理",
-    "≈ estimated: the official holiday calendar for that year is not published yet": "≈ 估算：该年度官方节假日安排尚未公布",
+    "≈ estimated: the official holiday calendar for that year is not published yet": (
+        "≈ 估算：该年度官方节假日安排尚未公布"
+    ),
     "Apply for the work permit": "申请工作许可",
     "Lingang supplementary documents": "临港补充材料",
     "Stay limit": "停留期限",
@@ -193,7 +195,7 @@ def with_statuses(statuses: tuple[StepStatus, ...]) -> Timeline:
         events={},
         steps=tuple(
             step(id, status, start, start + dt.timedelta(14), status != "done")
-            for id, status, start in zip(STEP_IDS, statuses, starts)
+            for id, status, start in zip(STEP_IDS, statuses, starts, strict=True)
         ),
         deadlines=(
             Deadline("stay_limit", "Stay limit", D(2026, 6, 3), D(2026, 6, 3), False),

@@ -1,4 +1,5 @@
-"""Random sequences of messages, buttons and commands: every input gets a reply, state stays valid."""
+"""Random sequences of messages, buttons and commands: every input gets a reply, the state
+stays valid."""
 
 from __future__ import annotations
 

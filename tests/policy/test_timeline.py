@@ -41,7 +41,8 @@ def test_deadline_on_national_day_moves_to_the_last_working_day_before() -> None
 
 
 def test_work_permit_decision_counts_the_october_make_up_saturday() -> None:
-    # Submitted Tue 29 Sep: 30 Sep, 8, 9, 10 (Saturday worked), 12, 13, 14 -> 7th; 15, 16, 19 -> 10th.
+    # Submitted Tue 29 Sep: 30 Sep, 8, 9, 10 (Saturday worked), 12, 13, 14 -> 7th;
+    # 15, 16, 19 -> 10th.
     tl = timeline({"entered": dt.date(2026, 9, 20), "work_permit_submitted": dt.date(2026, 9, 29)})
     window = estimate(tl, "work_permit_decision")
     assert (window.earliest, window.latest) == (dt.date(2026, 10, 14), dt.date(2026, 10, 19))

@@ -146,7 +146,8 @@ async def test_a_file_from_before_the_counter_continues_above_its_versions(db_pa
     db_path.parent.mkdir(parents=True)
     with connect(db_path) as db:
         db.execute(
-            "CREATE TABLE users (key TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL)"
+            "CREATE TABLE users "
+            "(key TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL)"
         )
         db.execute("INSERT INTO users VALUES (?, 7, '{}')", (str(ALICE),))
 

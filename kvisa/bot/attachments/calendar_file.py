@@ -53,7 +53,8 @@ def timeline_ics(
     calendar.add("x-wr-calname", t("K visa deadlines"))
     calendar.add("x-wr-timezone", SHANGHAI.key)
     for deadline in timeline.deadlines:
-        # A condition (the passport's validity) is not a day to act on: an alarm would ring for nothing.
+        # A condition (the passport's validity) is not a day to act on: an alarm would ring
+        # for nothing.
         if deadline.kind == "condition":
             continue
         event = _all_day(user_ref, deadline.id, stamp, deadline.act_by, deadline.act_by)

@@ -1,4 +1,4 @@
-"""What broadcasts say: the message an applicant gets, and the admin's preview and progress. Pure."""
+"""What broadcasts say: the message an applicant gets, the admin's preview and progress. Pure."""
 
 from __future__ import annotations
 
@@ -120,8 +120,10 @@ def audience(t: Text, per_channel: dict[str, int], outside_window: int) -> str:
     if outside_window:
         lines.append(
             t.plural(
-                "{n} WeChat user is outside the 48-hour window and cannot be reached by message now.",
-                "{n} WeChat users are outside the 48-hour window and cannot be reached by message now.",
+                "{n} WeChat user is outside the 48-hour window "
+                "and cannot be reached by message now.",
+                "{n} WeChat users are outside the 48-hour window "
+                "and cannot be reached by message now.",
                 outside_window,
             )
         )

@@ -109,7 +109,8 @@ class ConsoleChannel(Channel):
         if not isinstance(self.clock, FixedClock):
             print(
                 t(
-                    "/clock works when the chat runs on a fixed time: kvisa chat --clock 2026-12-01T09:00"
+                    "/clock works when the chat runs on a fixed time: "
+                    "kvisa chat --clock 2026-12-01T09:00"
                 ),
                 file=self.out,
             )

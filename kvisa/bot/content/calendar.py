@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -258,10 +259,8 @@ def _as_date(node: Node, key: str, value: Any, year: int) -> date:
     if type(value) is date:  # not datetime, a date subclass: a time of day means a typo
         day = value
     elif isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
-        try:
+        with suppress(ValueError):
             day = date.fromisoformat(value.strip())
-        except ValueError:
-            pass
     if day is None:
         raise node.error(f"`{key}`: {value!r} is not a date like 2027-02-05", key)
     # The New Year break of `year` may start in the last days of December before it.

@@ -35,10 +35,8 @@ class Condition:
         return frozenset(name for name, _ in self.terms)
 
     def holds(self, facts: Mapping[str, Any]) -> bool:
-        for (
-            name,
-            allowed,
-        ) in self.terms:  # a loop, not all(...): conditions are tested on every turn
+        # A loop, not all(...): conditions are tested on every turn.
+        for name, allowed in self.terms:
             if name not in facts or not allows(allowed, facts[name]):
                 return False
         return True
@@ -246,7 +244,8 @@ class EstimateRule:
 
 @dataclass(frozen=True)
 class DeadlineRule:
-    """A date counted from the first known `after` event in calendar days, months or working days."""
+    """A date counted from the first known `after` event, in calendar days, months or working
+    days."""
 
     id: str
     title: str

@@ -99,7 +99,8 @@ def timeline_text(t: Text, flows: Flows, timeline: Timeline) -> str:
         )
     lines.append(
         t(
-            "Report a step below when it happens; send /calendar to add the deadlines to your phone's calendar."
+            "Report a step below when it happens; "
+            "send /calendar to add the deadlines to your phone's calendar."
         )
     )
     return "\n".join(lines)

@@ -1,7 +1,8 @@
 """Turning what a user typed (or a profile field) into an answer value, or a specific hint.
 
 Stored answers are JSON: choice -> option id, yesno -> bool, date -> "YYYY-MM-DD",
-country -> ISO 3166-1 alpha-2 code, text -> str. `answer_value()` turns them into the Python values the policy reads.
+country -> ISO 3166-1 alpha-2 code, text -> str. `answer_value()` turns them into the Python
+values the policy reads.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def parse_date(text: str) -> dt.date | Invalid:
         if _DAY_FIRST.match(value):
             return Invalid(
                 N_(
-                    "Please write the year first, like 1998-04-27, so the day and month cannot be mixed up."
+                    "Please write the year first, like 1998-04-27, "
+                    "so the day and month cannot be mixed up."
                 )
             )
         return Invalid(N_("Please type a date like 1998-04-27."))
@@ -80,7 +82,8 @@ def parse_country(text: str) -> str | Invalid:
     if code is None:
         return Invalid(
             N_(
-                "I don't know that country. Type its name in English or Chinese, or its two-letter code (for example DE)."
+                "I don't know that country. Type its name in English or Chinese, "
+                "or its two-letter code (for example DE)."
             )
         )
     return code

@@ -37,7 +37,7 @@ class ZoneChoice:
 
 @cache
 def zone_choices(country: str) -> tuple[ZoneChoice, ...]:
-    """The distinct clocks of a country (ISO alpha-2), west to east; one entry for most countries."""
+    """The distinct clocks of a country (ISO alpha-2), west to east; one for most countries."""
     groups: dict[tuple[dt.timedelta | None, ...], list[str]] = {}
     for name in get_global("territory_zones").get(country, ()):
         try:

@@ -114,10 +114,10 @@ def target_of(conv: Conversation, target: str) -> tuple[str, str | None, dt.date
         deadline = next((d for d in timeline.deadlines if d.id == target), None)
         if rule.id == target and rule.kind == "action" and deadline is not None:
             return rule.title, rule.met_by, deadline.act_by
+    estimated = {e.id for e in timeline.estimates}
     for estimate in rules.estimates:
-        if estimate.id == target and estimate.nudge:
-            if any(e.id == target for e in timeline.estimates):
-                return estimate.title, estimate.nudge, None
+        if estimate.id == target and estimate.nudge and target in estimated:
+            return estimate.title, estimate.nudge, None
     return None
 
 
