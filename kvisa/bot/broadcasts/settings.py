@@ -13,6 +13,8 @@ from kvisa.storage.base import UserKey
 
 @dataclass(frozen=True)
 class BroadcastSettings:
+    """Who may broadcast, the admin API's token, the sender's name, and the runner's pace."""
+
     admins: frozenset[UserKey] = frozenset()
     # The HTTP admin API is off without it.
     admin_token: SecretStr | None = field(default=None, repr=False)

@@ -11,6 +11,8 @@ from kvisa.bot.settings import DEFAULT_RATES, Settings
 
 @dataclass(frozen=True)
 class ReminderSettings:
+    """The reminder service's leases, leader lock, rates and concurrency."""
+
     # How long one delivery may hold a reminder (claim, send, record). A process killed in
     # the middle leaves the claim to expire: the reminder then goes out this much later.
     lease: float = 300.0
