@@ -59,7 +59,8 @@ from kvisa.bot.config import Settings
 from kvisa.bot.reminders.service import RULES_KEY
 from kvisa.bot.server import Server
 from kvisa.bot.session import Kind, Session, Waiting
-from kvisa.storage.base import Storage, UserKey
+from kvisa.identity import UserKey
+from kvisa.storage.base import Storage
 from tests.channels.telegram.fake_api import SENDING, TOKEN, FakeBotApi, Sent
 from tests.support import free_port
 

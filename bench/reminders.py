@@ -41,7 +41,7 @@ from kvisa.bot.messages import Inbound
 from kvisa.bot.reminders.service import ReminderService
 from kvisa.bot.reminders.settings import ReminderSettings
 from kvisa.bot.session import Kind, Session, Waiting
-from kvisa.storage.base import UserKey
+from kvisa.identity import UserKey
 from kvisa.storage.redis import RedisStorage
 from tests.channels.telegram.fake_api import SENDING, TOKEN, ApiError, Call, FakeBotApi
 

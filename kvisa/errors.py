@@ -2,6 +2,7 @@
 
 BotError
  ├── ConfigError        a setting is missing or malformed (names the variable)
+ │    └── SettingsError every bad setting at once (`problems`, one ConfigError each)
  ├── FlowError          flows/ content is invalid (names file and line)
  ├── InputError         a value given to the policy is not what the field expects
  ├── StorageError       the storage backend failed or stayed contended
@@ -13,6 +14,8 @@ BotError
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class BotError(Exception):
@@ -26,6 +29,16 @@ class ConfigError(BotError):
         super().__init__(f"{variable}: {problem}")
         self.variable = variable
         self.problem = problem
+
+
+class SettingsError(ConfigError):
+    """Every bad setting found at start; `problems` holds one ConfigError each."""
+
+    def __init__(self, problems: Sequence[ConfigError]) -> None:
+        first = problems[0]
+        super().__init__(first.variable, first.problem)
+        self.args = ("\n".join(str(problem) for problem in problems),)
+        self.problems = tuple(problems)
 
 
 class FlowError(BotError):

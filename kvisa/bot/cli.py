@@ -1,4 +1,4 @@
-"""The `kvisa` command: chat, serve, assess, flows check, wechat menu, broadcast(s)."""
+"""The `kvisa` command: chat, serve, assess, flows and config check, wechat menu, broadcast(s)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import datetime as dt
 import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from kvisa.bot.clock import Clock, FixedClock, SystemClock
-from kvisa.bot.config import Settings, load_content
+from kvisa.bot.config import Settings, content_dir, load_content
 from kvisa.bot.i18n import lang_from_hint
-from kvisa.errors import BotError, FlowError, InputError
+from kvisa.errors import BotError, FlowError, InputError, SettingsError
 
 EXIT_USAGE, EXIT_INPUT = 2, 1
 
@@ -110,10 +110,19 @@ def assess(args: argparse.Namespace, settings: Settings) -> int:
 def flows_check(args: argparse.Namespace, settings: Settings) -> int:
     flows, _ = load_content(settings)
     print(
-        f"flows OK ({settings.flows_dir}): {len(flows.questions)} questions, {len(flows.items)} checklist "
-        f"items, {len(flows.faq)} FAQ entries, {len(flows.parks)} parks, {len(flows.messages)} texts "
-        "all translated"
+        f"flows OK ({content_dir(settings)}): {len(flows.questions)} questions, "
+        f"{len(flows.items)} checklist items, {len(flows.faq)} FAQ entries, "
+        f"{len(flows.parks)} parks, {len(flows.messages)} texts all translated"
     )
+    return 0
+
+
+def config_check(args: argparse.Namespace, settings: Settings) -> int:
+    # Reached only with valid settings: main() has already named every bad one and exited 2.
+    for variable, value, is_set in settings.effective():
+        note = "" if is_set else ("  # unset" if value is None else "  # default")
+        print(f"{variable}={value or ''}{note}")
+    print("settings OK")
     return 0
 
 
@@ -161,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
         run=flows_check
     )
 
+    p = sub.add_parser("config", help="settings tools")
+    config_sub = p.add_subparsers(dest="config_command", required=True)
+    config_sub.add_parser(
+        "check", help="print the effective settings (secrets masked); exit 2 naming bad ones"
+    ).set_defaults(run=config_check)
+
     p = sub.add_parser("wechat", help="WeChat Official Account tools")
     wechat_sub = p.add_subparsers(dest="wechat_command", required=True)
     wechat_sub.add_parser(
@@ -173,15 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        from dotenv import load_dotenv
-
-        load_dotenv(Path.cwd() / ".env")
-    except ImportError:  # pragma: no cover - a declared dependency
-        pass
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Run a command; the settings come from `env`, else the environment and ./.env."""
     args = build_parser().parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env(env, env_file=Path.cwd() / ".env")
+    except SettingsError as exc:
+        for problem in exc.problems:
+            print(f"kvisa: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -10,14 +10,11 @@ delays an answer: it is the broadcast that yields.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Mapping
 
-from kvisa.errors import ConfigError
+from kvisa.bot.settings import DEFAULT_RATES
 
-# Messages a second per platform: Telegram's documented bulk limit; WeChat's customer-service
-# messages have a daily quota rather than a rate, 50 a second keeps a burst polite.
-DEFAULT_RATES: Mapping[str, float] = {"telegram": 30.0, "wechat": 50.0}
+__all__ = ["DEFAULT_RATES", "Pacer", "pacers"]
 
 
 class Pacer:
@@ -54,23 +51,3 @@ class Pacer:
 def pacers(rates: Mapping[str, float]) -> dict[str, Pacer]:
     """One pacer per platform, shared by everything in the process that sends to it."""
     return {channel: Pacer(rate) for channel, rate in rates.items()}
-
-
-def rates_from_env(env: Mapping[str, str] | None = None) -> dict[str, float]:
-    """`KVISA_RATE_TELEGRAM`, `KVISA_RATE_WECHAT`: messages a second the bot sends to each."""
-    env = os.environ if env is None else env
-    rates = dict(DEFAULT_RATES)
-    for channel in list(rates):
-        name = f"KVISA_RATE_{channel.upper()}"
-        value = env.get(name)
-        if not value:
-            continue
-        try:
-            rates[channel] = float(value)
-        except ValueError:
-            raise ConfigError(
-                name, f"must be a number of messages a second, got {value!r}"
-            ) from None
-        if rates[channel] <= 0:
-            raise ConfigError(name, f"must be positive, got {value!r}")
-    return rates

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 _DISTRIBUTION = Path(__file__).resolve().parent.parent  # the `kvisa` package directory
@@ -16,9 +15,8 @@ def _data(name: str) -> Path:
 
 
 def flows_dir() -> Path:
-    """flows/: KVISA_FLOWS_DIR when set (the agency's edited copy), else the shipped one."""
-    override = os.environ.get("KVISA_FLOWS_DIR")
-    return Path(override) if override else _data("flows")
+    """The shipped flows/ (KVISA_FLOWS_DIR, read by bot/settings.py, may point elsewhere)."""
+    return _data("flows")
 
 
 def locales_dir() -> Path:

@@ -13,6 +13,7 @@ from aiohttp import web
 from kvisa.bot.broadcasts.admin import AdminChat, Notifier, admin_routes
 from kvisa.bot.broadcasts.compose import Composer
 from kvisa.bot.broadcasts.runner import BroadcastRunner
+from kvisa.bot.broadcasts.settings import BroadcastSettings
 from kvisa.bot.broadcasts.store import Broadcast, BroadcastStore
 from kvisa.bot.channels.base import Channel, Services
 from kvisa.bot.clock import Clock, SystemClock
@@ -99,7 +100,7 @@ class Server:
                 "TELEGRAM_BOT_TOKEN", "no channel is configured (set Telegram or WeChat settings)"
             )
         by_name = {c.name: c for c in self.channels}
-        engine, bc = services.engine, self.settings.broadcasts
+        engine, bc = services.engine, BroadcastSettings.from_settings(self.settings)
         store = BroadcastStore(self.storage)
         self.broadcasts = BroadcastRunner(
             store,
@@ -119,7 +120,7 @@ class Server:
 
         def admin_api(app: web.Application) -> None:
             if bc.admin_token:
-                admin_routes(app, bc.admin_token, composer, store)
+                admin_routes(app, bc.admin_token.get_secret_value(), composer, store)
 
         self.runner = web.AppRunner(
             build_app(self.storage, self.channels, admin_api), access_log=None
@@ -132,7 +133,7 @@ class Server:
             engine,
             self.clock,
             {c.name: c.send for c in self.channels},
-            ReminderSettings.from_env(),
+            ReminderSettings.from_settings(self.settings),
             redis_url=self.settings.redis_url,
             data_dir=self.settings.data_dir,
             pacers=pacers,

@@ -68,7 +68,7 @@ async def main() -> int:
             engine,
             clock,
             {"telegram": sink.send},
-            ReminderSettings.from_env(),
+            ReminderSettings.from_settings(Settings.from_env()),
             redis_url=redis_url,
             data_dir=Path(data_dir),
         )

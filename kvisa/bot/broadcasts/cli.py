@@ -103,7 +103,7 @@ async def broadcast_command(args: argparse.Namespace, settings: Settings) -> int
         print(f"segment: {str(segment) or 'everyone'}")
         print(texts.audience(catalogs["en"], audience.per_channel, audience.outside_window))
         if args.dry_run:
-            print("\n" + texts.message(catalogs, "en", en, zh, dict(settings.broadcasts.agency)))
+            print("\n" + texts.message(catalogs, "en", en, zh, settings.agency))
             return 0
         broadcast = await composer.create(en, zh, segment, author="cli")
         print(f"queued broadcast {broadcast.id}")

@@ -1,30 +1,18 @@
-"""Reminder settings from the environment; every one has a default that suits production."""
+"""What the reminder service needs: from the settings (KVISA_REMINDER_*, KVISA_RATE_*), plus
+tuning knobs; every default suits production."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kvisa.bot.pacing import DEFAULT_RATES, rates_from_env
-from kvisa.errors import ConfigError
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    value = env.get(name)
-    if not value:
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ConfigError(name, f"must be a number of seconds, got {value!r}") from None
-    if seconds <= 0:
-        raise ConfigError(name, f"must be positive, got {value!r}")
-    return seconds
+from kvisa.bot.settings import DEFAULT_RATES, Settings
 
 
 @dataclass(frozen=True)
 class ReminderSettings:
+    """The reminder service's leases, leader lock, rates and concurrency."""
+
     # How long one delivery may hold a reminder (claim, send, record). A process killed in
     # the middle leaves the claim to expire: the reminder then goes out this much later.
     lease: float = 300.0
@@ -43,14 +31,11 @@ class ReminderSettings:
     concurrency: int = 16
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ReminderSettings:
-        env = os.environ if env is None else env
-        defaults = cls()
-        rates = rates_from_env(env)
+    def from_settings(cls, settings: Settings) -> ReminderSettings:
         return cls(
-            lease=_seconds(env, "KVISA_REMINDER_LEASE", defaults.lease),
-            retry=_seconds(env, "KVISA_REMINDER_RETRY", defaults.retry),
-            leader_ttl=_seconds(env, "KVISA_REMINDER_LEADER_TTL", defaults.leader_ttl),
-            drain_interval=_seconds(env, "KVISA_REMINDER_DRAIN_INTERVAL", defaults.drain_interval),
-            rates=rates,
+            lease=settings.reminder_lease,
+            retry=settings.reminder_retry,
+            leader_ttl=settings.reminder_leader_ttl,
+            drain_interval=settings.reminder_drain_interval,
+            rates=settings.rates,
         )

@@ -89,12 +89,8 @@ def services(settings: Settings, storage: SqliteStorage) -> Services:
 async def test_bad_telegram_settings_name_the_variable(
     env: dict[str, str], variable: str, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    settings = Settings.from_env(
-        {"TELEGRAM_BOT_TOKEN": TOKEN, "KVISA_DATA_DIR": str(tmp_path)} | env
-    )
-    async with SqliteStorage(tmp_path / "kvisa.db") as storage:
-        with pytest.raises(ConfigError) as error:
-            from_settings(services(settings, storage))
+    with pytest.raises(ConfigError) as error:  # the settings are checked as they are read
+        Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "KVISA_DATA_DIR": str(tmp_path)} | env)
     assert error.value.variable == variable
 
 

@@ -35,7 +35,7 @@ def channel_with(**options: float) -> Callable[[Services], WeChatChannel]:
         api = WeChatApi(
             services.engine.storage,
             settings.wechat_app_id,
-            settings.wechat_app_secret,
+            settings.wechat_app_secret.get_secret_value(),
             settings.wechat_api_base,
         )
         return WeChatChannel(services, api, **options)

@@ -97,6 +97,7 @@ async def test_kvisa_wechat_menu_installs_the_menu(
         "WECHAT_APP_ID": APP_ID,
         "WECHAT_APP_SECRET": APP_SECRET,
         "WECHAT_API_BASE": fake_api.base_url,
+        "KVISA_PUBLIC_URL": "https://bot.example.org",  # WeChat's settings go together
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("REDIS_URL", raising=False)

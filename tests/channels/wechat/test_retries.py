@@ -34,7 +34,7 @@ def never_remembering(services: Services) -> WeChatChannel:
     api = WeChatApi(
         services.engine.storage,
         settings.wechat_app_id,
-        settings.wechat_app_secret,
+        settings.wechat_app_secret.get_secret_value(),
         settings.wechat_api_base,
     )
     return WeChatChannel(services, api, remember_after=3600.0)

@@ -1,4 +1,5 @@
-"""When the WeChat channel is on, and how a half-done configuration is reported."""
+"""When the WeChat channel is on, and how a half-done configuration is reported (as the settings
+are read: see bot/settings.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ from kvisa.storage.sqlite import SqliteStorage
 from tests.channels.wechat.callbacks import AES_KEY
 from tests.support import content
 
-FULL = {"WECHAT_TOKEN": "token", "WECHAT_APP_ID": "wx1", "WECHAT_APP_SECRET": "secret"}
+FULL = {
+    "WECHAT_TOKEN": "token",
+    "WECHAT_APP_ID": "wx1",
+    "WECHAT_APP_SECRET": "secret",
+    "KVISA_PUBLIC_URL": "https://bot.example.org",
+}
 
 
 def test_wechat_is_off_without_its_settings() -> None:
@@ -44,10 +50,16 @@ def test_a_malformed_aes_key_is_named(key: str) -> None:
 
 
 def test_wechat_without_a_public_url_is_refused_naming_it() -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({k: v for k, v in FULL.items() if k != "KVISA_PUBLIC_URL"})
+
+    assert error.value.variable == "KVISA_PUBLIC_URL"
+
+
+def test_a_configured_wechat_gives_a_channel() -> None:
     flows, catalogs = content()
     engine = Engine(flows, catalogs, SqliteStorage(":memory:"))  # never opened
 
-    with pytest.raises(ConfigError) as error:
-        from_settings(Services(Settings.from_env(FULL), engine, catalogs, SystemClock()))
+    channel = from_settings(Services(Settings.from_env(FULL), engine, catalogs, SystemClock()))
 
-    assert error.value.variable == "KVISA_PUBLIC_URL"
+    assert channel is not None and channel.name == "wechat"

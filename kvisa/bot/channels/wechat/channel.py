@@ -104,18 +104,21 @@ class WeChatChannel(Channel):
         self.storage = services.engine.storage
         self.clock = services.clock
         self.api = api
-        self.token = settings.wechat_token
+        self.token = settings.wechat_token.get_secret_value()
         self.app_id = settings.wechat_app_id
         self.template_id = settings.wechat_template_reminder
         self.crypto = (
             WeChatCrypto(
-                settings.wechat_token, settings.wechat_encoding_aes_key, settings.wechat_app_id
+                self.token, settings.wechat_encoding_aes_key.get_secret_value(), self.app_id
             )
             if settings.wechat_encoding_aes_key
             else None
         )
         self.files = FileLinks(
-            self.storage, settings.wechat_app_secret, settings.public_base_url, self.clock
+            self.storage,
+            settings.wechat_app_secret.get_secret_value(),
+            settings.public_base_url,
+            self.clock,
         )
         self.reply_deadline = reply_deadline
         self.remember_after = remember_after

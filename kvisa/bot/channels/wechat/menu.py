@@ -46,7 +46,10 @@ async def install_menu(settings: Settings, catalogs: Catalogs) -> dict[str, Any]
     definition = menu(catalogs)
     async with open_storage(settings.storage_url) as storage:
         api = WeChatApi(
-            storage, settings.wechat_app_id, settings.wechat_app_secret, settings.wechat_api_base
+            storage,
+            settings.wechat_app_id,
+            settings.wechat_app_secret.get_secret_value(),
+            settings.wechat_api_base,
         )
         try:
             await api.create_menu(definition)
