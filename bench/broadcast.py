@@ -55,10 +55,10 @@ from kvisa.bot.broadcasts.segment import Segment
 from kvisa.bot.broadcasts.store import Broadcast, BroadcastStore
 from kvisa.bot.channels.telegram import TelegramChannel
 from kvisa.bot.clock import FixedClock
-from kvisa.bot.config import Settings
 from kvisa.bot.reminders.service import RULES_KEY
 from kvisa.bot.server import Server
 from kvisa.bot.session import Kind, Session, Waiting
+from kvisa.bot.settings import Settings
 from kvisa.identity import UserKey
 from kvisa.storage.base import Storage
 from tests.channels.telegram.fake_api import SENDING, TOKEN, FakeBotApi, Sent

@@ -35,12 +35,13 @@ import redis
 from bench.common import percentile
 from kvisa.bot.channels.base import Services
 from kvisa.bot.clock import FixedClock
-from kvisa.bot.config import Settings, load_content
+from kvisa.bot.content import load_content
 from kvisa.bot.engine.engine import Engine
 from kvisa.bot.messages import Inbound
 from kvisa.bot.reminders.service import ReminderService
 from kvisa.bot.reminders.settings import ReminderSettings
 from kvisa.bot.session import Kind, Session, Waiting
+from kvisa.bot.settings import Settings
 from kvisa.identity import UserKey
 from kvisa.storage.redis import RedisStorage
 from tests.channels.telegram.fake_api import SENDING, TOKEN, ApiError, Call, FakeBotApi

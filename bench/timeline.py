@@ -17,8 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kvisa.bot.attachments.calendar_file import timeline_ics
 from kvisa.bot.attachments.picture import render_timeline_png
-from kvisa.bot.config import Settings, load_content
+from kvisa.bot.content import load_content
 from kvisa.bot.policy.timeline import build_timeline
+from kvisa.bot.settings import Settings
 
 RUNS = 40
 

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from kvisa.bot.config import Settings, load_content
+from kvisa.bot.content import load_content
 from kvisa.bot.content.model import Flows
 from kvisa.bot.engine.engine import Engine
 from kvisa.bot.i18n import Catalogs
 from kvisa.bot.messages import Inbound, Outbound
+from kvisa.bot.settings import Settings
 from kvisa.identity import UserKey
 from kvisa.storage.base import Storage
 

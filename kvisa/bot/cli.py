@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from kvisa.bot.clock import Clock, FixedClock, SystemClock
-from kvisa.bot.config import Settings, content_dir, load_content
+from kvisa.bot.content import content_dir, load_content
 from kvisa.bot.i18n import lang_from_hint
+from kvisa.bot.settings import Settings
 from kvisa.errors import BotError, FlowError, InputError, SettingsError
 
 EXIT_USAGE, EXIT_INPUT = 2, 1

@@ -17,11 +17,12 @@ from kvisa.bot.broadcasts.settings import BroadcastSettings
 from kvisa.bot.broadcasts.store import Broadcast, BroadcastStore
 from kvisa.bot.channels.base import Channel, Services
 from kvisa.bot.clock import Clock, SystemClock
-from kvisa.bot.config import Settings, load_content
+from kvisa.bot.content import load_content
 from kvisa.bot.engine.engine import Engine
 from kvisa.bot.pacing import pacers as make_pacers
 from kvisa.bot.reminders.service import ReminderService
 from kvisa.bot.reminders.settings import ReminderSettings
+from kvisa.bot.settings import Settings
 from kvisa.errors import ConfigError, StorageError
 from kvisa.storage import open_storage
 from kvisa.storage.base import Storage

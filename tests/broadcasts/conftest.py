@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from kvisa.bot.clock import FixedClock
-from kvisa.bot.config import Settings
 from kvisa.bot.server import Server
 from kvisa.bot.session import Kind, Session, Waiting
+from kvisa.bot.settings import Settings
 from kvisa.identity import UserKey
 from kvisa.storage.base import Storage
 from tests.channels.telegram.conftest import Telegram, fake

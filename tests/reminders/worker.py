@@ -20,11 +20,12 @@ from pathlib import Path
 import aiohttp
 
 from kvisa.bot.clock import FixedClock
-from kvisa.bot.config import Settings, load_content
+from kvisa.bot.content import load_content
 from kvisa.bot.engine.engine import Engine
 from kvisa.bot.messages import Outbound
 from kvisa.bot.reminders.service import ReminderService
 from kvisa.bot.reminders.settings import ReminderSettings
+from kvisa.bot.settings import Settings
 from kvisa.errors import ChannelError
 from kvisa.identity import UserKey
 from kvisa.storage.redis import RedisStorage

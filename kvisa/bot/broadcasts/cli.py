@@ -19,7 +19,8 @@ from kvisa.bot.broadcasts.compose import Composer
 from kvisa.bot.broadcasts.segment import Segment
 from kvisa.bot.broadcasts.store import Broadcast, BroadcastStore
 from kvisa.bot.clock import SystemClock
-from kvisa.bot.config import Settings, load_content
+from kvisa.bot.content import load_content
+from kvisa.bot.settings import Settings
 from kvisa.errors import InputError
 from kvisa.storage import open_storage
 

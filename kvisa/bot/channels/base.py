@@ -15,9 +15,9 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from kvisa.bot.clock import Clock
-    from kvisa.bot.config import Settings
     from kvisa.bot.engine.engine import Engine
     from kvisa.bot.i18n import Catalogs
+    from kvisa.bot.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import pytest
 
 from kvisa.bot.channels.telegram import TelegramChannel
 from kvisa.bot.clock import FixedClock
-from kvisa.bot.config import Settings
 from kvisa.bot.server import Server
+from kvisa.bot.settings import Settings
 from kvisa.identity import UserKey
 from tests.channels.telegram.fake_api import TOKEN, FakeBotApi, Sent
 from tests.support import NOON_SHANGHAI, free_port

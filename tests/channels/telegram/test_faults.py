@@ -13,8 +13,8 @@ from kvisa.bot.channels.base import Services
 from kvisa.bot.channels.telegram import TelegramChannel
 from kvisa.bot.channels.telegram.api import LeanSession, Retry
 from kvisa.bot.clock import FixedClock
-from kvisa.bot.config import Settings
 from kvisa.bot.messages import Outbound, UiOption
+from kvisa.bot.settings import Settings
 from kvisa.errors import Blocked, ChannelError, RateLimited
 from kvisa.identity import UserKey
 from kvisa.storage.sqlite import SqliteStorage

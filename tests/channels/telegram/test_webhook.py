@@ -7,7 +7,7 @@ import pytest
 from kvisa.bot.channels.base import Services
 from kvisa.bot.channels.telegram import from_settings
 from kvisa.bot.clock import FixedClock
-from kvisa.bot.config import Settings
+from kvisa.bot.settings import Settings
 from kvisa.errors import ConfigError
 from kvisa.storage.sqlite import SqliteStorage
 from tests.channels.telegram.conftest import WEBHOOK_SECRET, Serve
@@ -107,8 +107,8 @@ async def test_a_channel_that_fails_to_start_leaves_no_server_running(tmp_path) 
 
     from aiohttp import web
 
-    from kvisa.bot.config import Settings
     from kvisa.bot.server import Server
+    from kvisa.bot.settings import Settings
 
     async def unauthorized(request: web.Request) -> web.Response:
         return web.json_response(

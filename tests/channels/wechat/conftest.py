@@ -17,10 +17,10 @@ from aiohttp import web
 from kvisa.bot.channels.base import Services
 from kvisa.bot.channels.wechat import WeChatChannel, from_settings
 from kvisa.bot.clock import FixedClock
-from kvisa.bot.config import Settings
 from kvisa.bot.engine.engine import Engine
 from kvisa.bot.messages import Inbound, Outbound
 from kvisa.bot.server import Server, build_app
+from kvisa.bot.settings import Settings
 from kvisa.identity import UserKey
 from kvisa.storage.base import Once, Storage
 from tests.channels.wechat.callbacks import AES_KEY, TOKEN, WeChatServers, WeChatUser

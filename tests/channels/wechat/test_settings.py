@@ -8,8 +8,8 @@ import pytest
 from kvisa.bot.channels.base import Services
 from kvisa.bot.channels.wechat import check_settings, from_settings
 from kvisa.bot.clock import SystemClock
-from kvisa.bot.config import Settings
 from kvisa.bot.engine.engine import Engine
+from kvisa.bot.settings import Settings
 from kvisa.errors import ConfigError
 from kvisa.storage.sqlite import SqliteStorage
 from tests.channels.wechat.callbacks import AES_KEY

@@ -7,8 +7,8 @@ from typing import Any
 from kvisa.bot.channels.wechat import check_settings
 from kvisa.bot.channels.wechat.api import WeChatApi
 from kvisa.bot.channels.wechat.convert import utf8_len
-from kvisa.bot.config import Settings
 from kvisa.bot.i18n import N_, Catalogs
+from kvisa.bot.settings import Settings
 from kvisa.errors import ConfigError
 from kvisa.storage import open_storage
 
