@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, get_args
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from pydantic import (
     Field,
@@ -578,5 +578,5 @@ def _shown(value: Any) -> str | None:
     if url is not None and url.password:
         host = url.netloc.rpartition("@")[2]
         user = url.username or ""
-        return url._replace(netloc=f"{user}:****@{host}").geturl()
+        return urlunsplit((url.scheme, f"{user}:****@{host}", url.path, url.query, url.fragment))
     return text

@@ -3,12 +3,20 @@ retries."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from kvisa.bot.engine.engine import Engine
+from kvisa.bot.messages import Inbound, Outbound
+from kvisa.identity import UserKey
+from kvisa.storage.base import Once
+from kvisa.storage.sqlite import SqliteStorage
 from tests.channels.wechat.callbacks import message_xml, sign
-from tests.channels.wechat.conftest import Bot, StartBot
+from tests.channels.wechat.conftest import Bot, ServeChannel, StartBot
+from tests.support import content
 
 
 async def test_url_verification_echoes_echostr_when_signed(bot: Bot) -> None:
@@ -169,3 +177,66 @@ async def test_echoed_text_cannot_break_out_of_the_reply_cdata(bot: Bot) -> None
     assert reply.status == 200
     assert reply.fields is not None and reply.fields["MsgType"] == "text"
     assert sneaky in reply.text
+
+
+class RecordingEngine(Engine):
+    """The real engine, noting everything that reaches it."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine.flows, engine.catalogs, engine.storage)
+        self.reached: list[object] = []
+
+    async def handle(self, inbound: Inbound, *, once: Once | None = None) -> list[Outbound]:
+        self.reached.append(inbound)
+        return await super().handle(inbound, once=once)
+
+    async def mark_inactive(self, user: UserKey) -> None:
+        self.reached.append(user)
+        await super().mark_inactive(user)
+
+
+LAUGHS = "".join(f'<!ENTITY lol{n} "{f"&lol{n - 1};" * 10}">' for n in range(1, 10))
+BOMBS = {
+    "billion-laughs": (f'<!DOCTYPE xml [<!ENTITY lol0 "lol">{LAUGHS}]>', "&lol9;"),
+    "external-entity": ('<!DOCTYPE xml [<!ENTITY e SYSTEM "file:///etc/passwd">]>', "&e;"),
+}
+
+
+@pytest.mark.parametrize("where", ["envelope", "message", "plain-message"])
+@pytest.mark.parametrize(("doctype", "entity"), BOMBS.values(), ids=BOMBS.keys())
+async def test_an_entity_bomb_gets_400_and_one_log_line_and_never_reaches_the_engine(
+    tmp_path: Path,
+    serve_channel: ServeChannel,
+    caplog: pytest.LogCaptureFixture,
+    where: str,
+    doctype: str,
+    entity: str,
+) -> None:
+    storage = SqliteStorage(tmp_path / "kvisa.db")
+    flows, catalogs = content()
+    engine = RecordingEngine(Engine(flows, catalogs, storage))
+    try:
+        bot = await serve_channel(storage, engine, safe_mode=where != "plain-message")
+        user = bot.user()
+        xml = message_xml(user.openid, "text", {"MsgId": 46}).replace(
+            "</xml>", f"<Content>{entity}</Content></xml>"
+        )
+        if where == "envelope":  # WeChat's envelope of a harmless message, with the bomb on top
+            body, query = bot.servers.envelope(message_xml(user.openid, "text", {"MsgId": 46}))
+            body = doctype.encode() + body.replace(
+                b"<ToUserName>", f"<Bomb>{entity}</Bomb><ToUserName>".encode()
+            )
+        else:  # the bomb inside: encrypted and signed as WeChat would (safe mode), or as is
+            body, query = bot.servers.envelope(doctype + xml)
+
+        with caplog.at_level(logging.INFO):
+            reply = await bot.servers.post_raw(body, query)
+
+        assert reply.status == 400
+        logged = [r for r in caplog.records if r.name.startswith("kvisa")]
+        assert [r.levelno for r in logged] == [logging.WARNING]
+        assert "lol" not in logged[0].getMessage() and "passwd" not in logged[0].getMessage()
+        assert engine.reached == []
+        assert await bot.state(user) is None
+    finally:
+        await storage.close()

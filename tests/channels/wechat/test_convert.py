@@ -7,9 +7,8 @@ import datetime as dt
 import xmltodict  # type: ignore[import-untyped]
 from hypothesis import given
 from hypothesis import strategies as st
-from wechatpy import parse_message  # type: ignore[import-untyped]
 
-from kvisa.bot.channels.wechat import convert
+from kvisa.bot.channels.wechat import convert, wire
 from kvisa.bot.channels.wechat.convert import Picture, Unreadable, Unsubscribed
 from kvisa.bot.messages import Attachment, Inbound, Outbound, UiOption
 from kvisa.identity import UserKey
@@ -22,9 +21,8 @@ ICS = Attachment("deadlines.ics", "text/calendar", b"BEGIN:VCALENDAR", "Deadline
 
 
 def event_of(msg_type: str, **fields: str | int) -> convert.Event:
-    return convert.event_of(
-        parse_message(message_xml("o_alice", msg_type, fields, create_time=1)), AT
-    )
+    """The meaning of a message, read as the channel reads it."""
+    return convert.event_of(wire.parse(message_xml("o_alice", msg_type, fields, create_time=1)), AT)
 
 
 def test_a_text_is_the_users_text_for_the_engine() -> None:
@@ -75,13 +73,13 @@ def test_events_nobody_wrote_need_no_answer() -> None:
 
 
 def test_retries_are_recognised_by_msgid_and_events_by_sender_and_time() -> None:
-    text = parse_message(
-        message_xml("o_alice", "text", {"Content": "hi", "MsgId": 77}, create_time=5)
-    )
-    event = parse_message(message_xml("o_alice", "event", {"Event": "subscribe"}, create_time=5))
+    text = wire.parse(message_xml("o_alice", "text", {"Content": "hi", "MsgId": 77}, create_time=5))
+    event = wire.parse(message_xml("o_alice", "event", {"Event": "subscribe"}, create_time=5))
+    unknown = wire.parse(message_xml("o_alice", "event", {"Event": "new_thing"}, create_time=5))
 
     assert convert.retry_key(text) == "msg:77"
     assert convert.retry_key(event) == "event:o_alice:5:subscribe"
+    assert convert.retry_key(unknown) == "event:o_alice:5:unknown"  # as before wire.UnknownEvent
 
 
 def test_options_become_numbered_lines() -> None:

@@ -8,6 +8,7 @@ fresh one. wechatpy's and requests' errors become the bot's own here, and nowher
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -58,38 +59,89 @@ def translate(exc: WeChatClientException | requests.RequestException) -> Channel
 
 
 class ThreadClient(WeChatClient):  # type: ignore[misc]
-    """wechatpy's client against `api_base`, using the token handed to each call."""
+    """wechatpy's client against `api_base`, using the token handed to each call.
+
+    wechatpy's endpoints (`client.message`, `client.media`, ...) build each call and hand it to
+    the client's public `get` and `post`; here those send it on our own requests session (the
+    one wechatpy makes for itself is never used, and it offers no public way to close it), so
+    `close` closes every connection the client opened. What wechatpy does with the answer is
+    done here too: JSON decoded, an `errcode` other than 0 raised as WeChatClientException.
+    """
 
     def __init__(self, app_id: str, secret: str, api_base: str) -> None:
         super().__init__(app_id, secret, timeout=API_TIMEOUT, auto_retry=False)
         self.API_BASE_URL = f"{api_base}/cgi-bin/"
-        self._call = threading.local()  # the token of the call running in this thread
+        self.http = requests.Session()
+        self.current = threading.local()  # the token of the call running in this thread
 
     @property
     def access_token(self) -> str:
-        token: str | None = getattr(self._call, "token", None)
+        token: str | None = getattr(self.current, "token", None)
         if token is None:
             raise RuntimeError("a WeChat API call ran without a token")
         return token
 
+    def get(self, url: str, **kwargs: Any) -> Any:
+        return self.send("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        return self.send("POST", url, **kwargs)
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        with_token: bool = True,
+        api_base_url: str | None = None,
+        params: dict[str, Any] | None = None,
+        data: Any = None,
+        result_processor: Callable[[Any], Any] | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """One API call as wechatpy's client makes it (JSON bodies as UTF-8, the access token
+        as a query parameter), on our session."""
+        if not url.startswith(("http://", "https://")):
+            url = f"{api_base_url or self.API_BASE_URL}{url}"
+        params = dict(params or {})
+        if with_token:
+            params.setdefault("access_token", self.access_token)
+        if isinstance(data, dict):
+            data = json.dumps(data, ensure_ascii=False).encode("utf-8")
+        response = self.http.request(
+            method, url, params=params, data=data, timeout=timeout or self.timeout, **kwargs
+        )
+        response.raise_for_status()
+        result = response.json()  # not JSON: requests.JSONDecodeError, a RequestException
+        if isinstance(result, dict) and int(result.get("errcode") or 0) != 0:
+            raise WeChatClientException(
+                int(result["errcode"]),
+                result.get("errmsg", ""),
+                client=self,
+                request=response.request,
+                response=response,
+            )
+        return result_processor(result) if result_processor else result
+
     def fetch_access_token(self) -> dict[str, Any]:
-        response = self._http.get(
-            f"{self.API_BASE_URL}token",
+        result = self.send(
+            "GET",
+            "token",
+            with_token=False,
             timeout=FETCH_TIMEOUT,
             params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
         )
-        response.raise_for_status()
-        result = self._handle_result(response)  # raises WeChatClientException on an errcode
         if not isinstance(result, dict) or not result.get("access_token"):
             raise ChannelError("wechat: the token endpoint answered without a token")
         return result
 
     def call(self, token: str, action: Callable[[WeChatClient], T]) -> T:
-        self._call.token = token
+        self.current.token = token
         try:
             return action(self)
         finally:
-            self._call.token = None
+            self.current.token = None
 
 
 class WeChatApi:
@@ -143,4 +195,4 @@ class WeChatApi:
         await self._call(lambda c: c.menu.create(menu))
 
     def close(self) -> None:
-        self.client._http.close()
+        self.client.http.close()

@@ -185,6 +185,8 @@ class WeChatChannel(Channel):
         except BodyTooLarge:
             return web.Response(status=413)
         except wire.Rejected as exc:
+            # Why, in our own words: never the body, which may hold what a user wrote.
+            log.warning("refused a WeChat callback (%d): %s", exc.status, exc)
             return web.Response(status=exc.status)
 
         retry = f"wechat:{self.app_id}:{convert.retry_key(message)}"

@@ -74,7 +74,7 @@ def user_of(message: BaseMessage) -> UserKey:
 
 
 def event_of(message: BaseMessage, at: dt.datetime) -> Event:
-    """What a parsed WeChat message means for the engine."""
+    """What a WeChat message, as wire.parse gives it, means for the engine."""
     user = user_of(message)
     if message.type == "text":
         return Inbound.from_text(user, message.content or "", at)
@@ -95,10 +95,8 @@ def event_of(message: BaseMessage, at: dt.datetime) -> Event:
 
 
 def is_event(message: BaseMessage) -> bool:
-    # wechatpy gives an event it does not know the type "unknown", like an unknown message.
-    return (
-        isinstance(message, BaseEvent) or str(message._data.get("MsgType", "")).lower() == "event"
-    )
+    # An event wechatpy has no class for is one too: wire.parse makes it a BaseEvent.
+    return isinstance(message, BaseEvent)
 
 
 def retry_key(message: BaseMessage) -> str:

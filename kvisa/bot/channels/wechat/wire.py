@@ -3,7 +3,8 @@
 Every request WeChat sends to /wechat carries `signature` = sha1(sorted token, timestamp,
 nonce); in safe mode the body is an envelope whose `Encrypt` is AES-encrypted and signed by
 `msg_signature` = sha1(sorted token, timestamp, nonce, Encrypt). wechatpy does the hashing,
-the AES and the XML; this module only decides what a failure means: Forged (403) or
+the AES and the message model; every XML that comes from outside (the envelope, the message)
+is read by defusedxml first. This module only decides what a failure means: Forged (403) or
 Malformed (400).
 """
 
@@ -14,13 +15,16 @@ import hmac
 import re
 import struct
 from collections.abc import Mapping
-from xml.etree import ElementTree
+from xml.etree.ElementTree import Element, ParseError
 from xml.parsers.expat import ExpatError
 
+from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
+from defusedxml import ElementTree as DefusedElementTree
 from wechatpy import parse_message  # type: ignore[import-untyped]
 from wechatpy.crypto import WeChatCrypto  # type: ignore[import-untyped]
+from wechatpy.events import BaseEvent  # type: ignore[import-untyped]
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException  # type: ignore[import-untyped]
-from wechatpy.messages import MESSAGE_TYPES, BaseMessage  # type: ignore[import-untyped]
+from wechatpy.messages import BaseMessage, TextMessage, UnknownMessage  # type: ignore[import-untyped]
 from wechatpy.utils import WeChatSigner  # type: ignore[import-untyped]
 
 from kvisa.bot.channels.wechat.convert import xml_text
@@ -48,6 +52,10 @@ class Forged(Rejected):
 
 class Malformed(Rejected):
     status = 400
+
+
+class DoctypeRefused(Malformed):
+    """XML with a DOCTYPE, the door to entity bombs and external entities; WeChat sends none."""
 
 
 def sign(*values: str) -> str:
@@ -93,18 +101,33 @@ def open_body(
         raise Malformed("cannot decrypt") from exc
 
 
-def xml_root(text: str) -> ElementTree.Element | None:
-    """The `<xml>` root of a callback's XML, read with ElementTree's C parser rather than
-    xmltodict (a Python callback per element and per piece of text): this runs on every
-    message. None for anything else: not XML, another root (one in an XML namespace too), or a
-    DOCTYPE (entity declarations, which WeChat never sends)."""
-    if "<!DOCTYPE" in text:
-        return None
+class UnknownEvent(BaseEvent):  # type: ignore[misc]
+    """An event wechatpy has no class of its own for (parse_message makes it an
+    UnknownMessage, like a message of an unknown type): kept an event, so it is answered with
+    nothing rather than with "please type". Its type and event read "unknown", as wechatpy's
+    UnknownMessage reads, so its retry key is what it was."""
+
+    type = "unknown"
+    event = "unknown"
+
+
+def xml_root(text: str) -> Element:
+    """The `<xml>` root of XML from outside (the safe-mode envelope, the message), read by
+    defusedxml: a DOCTYPE, and with it every entity declaration (a billion laughs) and external
+    entity, stops the parser where it stands, before anything is expanded or fetched; WeChat
+    sends none. Malformed for that, for what is not XML, and for another root (one in an XML
+    namespace too)."""
     try:
-        root = ElementTree.fromstring(text)
-    except (ElementTree.ParseError, ValueError):
-        return None
-    return root if root.tag == "xml" else None
+        root: Element = DefusedElementTree.fromstring(
+            text, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+    except DefusedXmlException as exc:  # before ValueError: it is one
+        raise DoctypeRefused("DOCTYPE refused") from exc
+    except (ParseError, ValueError) as exc:
+        raise Malformed("not XML") from exc
+    if root.tag != "xml":
+        raise Malformed("not a WeChat <xml> document")
+    return root
 
 
 def envelope_encrypt(text: str) -> str:
@@ -115,8 +138,6 @@ def envelope_encrypt(text: str) -> str:
     namespace, which xmltodict let through, is refused as well.
     """
     root = xml_root(text)
-    if root is None:
-        raise Malformed("not a WeChat envelope")
     found = root.findall("Encrypt")
     if len(found) != 1 or len(found[0]) or found[0].attrib:
         raise Malformed("no Encrypt element")
@@ -126,32 +147,55 @@ def envelope_encrypt(text: str) -> str:
     return encrypted
 
 
-def text_message(text: str) -> BaseMessage | None:
-    """A text message (most of what users send) read with ElementTree's C parser into wechatpy's
-    TextMessage, with the fields wechatpy's parse_message would give it; None for anything else
+def text_message(root: Element) -> BaseMessage | None:
+    """A text message (most of what users send) as wechatpy's TextMessage, built from the
+    fields already read by xml_root, as parse_message would build it; None for anything else
     (events, other types, XML that is not one level of plain fields), which parse_message reads.
 
-    parse_message goes through xmltodict: after the turn, the largest cost of a message that
-    is ours. Like xmltodict, values are stripped of surrounding blanks and an empty one is None
-    (a test compares the two)."""
-    root = xml_root(text)
-    if root is None or root.attrib or (root.text or "").strip():
+    parse_message reads the XML again, with xmltodict: after the turn, the largest cost of a
+    message that is ours. Like xmltodict, values are stripped of surrounding blanks and an
+    empty one is None (a test compares the two)."""
+    if root.attrib or (root.text or "").strip():
         return None
     data: dict[str, str | None] = {}
     for element in root:
-        if len(element) or element.attrib or element.tag in data or (element.tail or "").strip():
+        if (
+            len(element)
+            or element.attrib
+            or element.tag in data
+            or element.tag.startswith("{")  # in a namespace: xmltodict names it otherwise
+            or (element.tail or "").strip()
+        ):
             return None
         data[element.tag] = (element.text or "").strip() or None
     message_type = data.get("MsgType")
     if not (isinstance(message_type, str) and message_type.lower() == "text"):
         return None
-    return MESSAGE_TYPES["text"](data)
+    return TextMessage(data)
+
+
+def check_text_fields(root: Element) -> None:
+    """Malformed unless each of TEXT_FIELDS is at most once, in no namespace and with nothing
+    but text inside: what xmltodict would read as a dict or a list where convert expects
+    text."""
+    seen: set[str] = set()
+    for element in root:
+        name = element.tag.rpartition("}")[2]
+        if name not in TEXT_FIELDS:
+            continue
+        if name in seen or element.tag != name or len(element) or element.attrib:
+            raise Malformed("nested XML where text belongs")
+        seen.add(name)
 
 
 def parse(text: str) -> BaseMessage:
     """A wechatpy message whose fields have been checked, so reading them cannot fail later."""
+    root = xml_root(text)
+    message = text_message(root)
     try:
-        message = text_message(text) or parse_message(text)
+        if message is None:
+            check_text_fields(root)
+            message = parse_message(text)  # a second, safe reading: root showed no DOCTYPE
         checks = (message.source, message.target, message.time, message.id, message.type)
     except (ExpatError, KeyError, TypeError, AttributeError, ValueError) as exc:
         raise Malformed("not a WeChat message") from exc
@@ -162,8 +206,15 @@ def parse(text: str) -> BaseMessage:
         raise Malformed("bad ToUserName")
     if not isinstance(created, int):
         raise Malformed("no CreateTime")
-    if any(not isinstance(message._data.get(name) or "", str) for name in TEXT_FIELDS):
-        raise Malformed("nested XML where text belongs")
+    if not isinstance(checks[3], int):  # wechatpy hands an element with elements inside as is
+        raise Malformed("bad MsgId")
+    if (
+        isinstance(message, UnknownMessage)
+        and (root.findtext("MsgType") or "").strip().lower() == "event"
+    ):
+        # Its fields as XML gives them (as text), for wechatpy's fields to read as they did.
+        fields = {"ToUserName": target, "FromUserName": source, "CreateTime": str(created)}
+        return UnknownEvent(fields | {"MsgType": "event", "MsgId": str(checks[3])})
     return message
 
 
