@@ -100,5 +100,5 @@ def run_assess(
     if kind == "json" and text:
         records = [json.loads(text, parse_constant=strict)]
     else:
-        records = [json.loads(line, parse_constant=strict) for line in text.splitlines()]
+        records = [json.loads(line, parse_constant=strict) for line in text.split("\n") if line]
     return Outcome(code, records, err.getvalue())
