@@ -266,3 +266,62 @@ def test_broadcast_from_files_dry_run_queue_status_cancel(tmp_path: Path) -> Non
     )
     assert "cancelling" in kvisa("broadcast", "--cancel", broadcast_id, cwd=tmp_path).stdout
     assert broadcast_id in kvisa("broadcasts", cwd=tmp_path).stdout
+
+
+def test_assess_keeps_every_row_of_a_file_with_a_byte_that_is_not_utf8(tmp_path: Path) -> None:
+    # The trial lost 14,910 of 20,000 rows and printed a traceback.
+    path = tmp_path / "candidates.csv"
+    lines = ["id," + ",".join(PROFILE)]
+    lines += [f"c{n}," + ",".join(str(v).lower() for v in PROFILE.values()) for n in range(2000)]
+    data = "\n".join(lines).encode("utf-8").replace(b"c1500,", b"Jos\xe9,")
+    path.write_bytes(data)
+    run = kvisa("assess", "--csv", str(path), "--today", "2026-11-25", cwd=tmp_path)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    out = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [line["row"] for line in out] == list(range(1, 2001))
+    assert [line["row"] for line in out if "error" in line] == [1501]
+    assert "row 1501: id: expected text in UTF-8 (byte 0xE9 is not UTF-8)" in run.stderr
+
+
+def test_assess_xlsx_in_and_xlsx_out(tmp_path: Path) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["编号", "出生日期", *[k for k in PROFILE if k != "birth_date"]])
+    sheet.append(["c1", "1988-03-01", *[v for k, v in PROFILE.items() if k != "birth_date"]])
+    book.save(tmp_path / "candidates.xlsx")
+    run = kvisa(
+        "assess",
+        "--xlsx",
+        "candidates.xlsx",
+        "--output",
+        "results.xlsx",
+        "--today",
+        "2026-11-25",
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == ""
+    results = openpyxl.load_workbook(tmp_path / "results.xlsx").worksheets[0]
+    assert [cell.value for cell in results[2]][:3] == [1, "c1", True]
+
+
+def test_assess_bad_today_is_a_message_and_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(PROFILE))
+    run = kvisa("assess", str(path), "--today", "2026-02-30", cwd=tmp_path)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.strip() == (
+        "kvisa assess: --today: expected a date as YYYY-MM-DD, got '2026-02-30'"
+    )
+    zh = kvisa("assess", str(path), "--today", "tomorrow", "--lang", "zh", cwd=tmp_path)
+    assert zh.returncode == 2 and "应为 YYYY-MM-DD" in zh.stderr
+
+
+def test_assess_empty_input_exits_non_zero(tmp_path: Path) -> None:
+    (tmp_path / "empty.csv").write_bytes(b"")
+    run = kvisa("assess", "--csv", "empty.csv", cwd=tmp_path)
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.strip() == "kvisa assess: empty.csv: the file is empty: no header and no rows"

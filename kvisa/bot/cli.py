@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import datetime as dt
-import json
 import logging
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from kvisa.bot.clock import Clock, FixedClock, SystemClock
 from kvisa.bot.content import content_dir, load_content
-from kvisa.bot.i18n import lang_from_hint
+from kvisa.bot.i18n import N_, lang_from_hint
 from kvisa.bot.settings import Settings
-from kvisa.errors import BotError, FlowError, InputError, SettingsError
+from kvisa.errors import BotError, FlowError, SettingsError
 
 EXIT_USAGE, EXIT_INPUT = 2, 1
 
@@ -56,56 +53,21 @@ async def serve_command(settings: Settings) -> int:
     return await serve(settings)
 
 
-def read_profiles(args: argparse.Namespace) -> Iterator[tuple[int, dict[str, Any] | InputError]]:
-    if args.csv:
-        with open(args.csv, newline="", encoding="utf-8-sig") as fh:
-            for number, row in enumerate(csv.DictReader(fh), 1):
-                yield number, {k.strip(): (v or "").strip() for k, v in row.items() if k}
-        return
-    with open(args.profile, encoding="utf-8") as fh:
-        try:
-            profile = json.load(fh)
-        except json.JSONDecodeError as exc:
-            yield 1, InputError("profile", f"a JSON object (line {exc.lineno}: {exc.msg})")
-            return
-    yield (
-        1,
-        profile
-        if isinstance(profile, dict)
-        else InputError("profile", "a JSON object", type(profile).__name__),
-    )
-
-
 def assess(args: argparse.Namespace, settings: Settings) -> int:
-    from kvisa.bot.policy.profile import assess_profile
+    from kvisa.bot.assess import batch
+    from kvisa.bot.assess.reading import Kind
 
     flows, catalogs = load_content(settings)
     t = catalogs[lang_from_hint(args.lang)]
-    today = dt.date.fromisoformat(args.today) if args.today else SystemClock().now().date()
-    failures = 0
-    for row, profile in read_profiles(args):
-        try:
-            if isinstance(profile, InputError):
-                raise profile
-            result = assess_profile(flows, t, profile, today)
-        except InputError as exc:
-            failures += 1
-            error = {"row": row, "field": exc.field, "expected": exc.expected, "value": exc.value}
-            print(
-                f"kvisa assess: row {row}: {exc.field}: expected {exc.expected}, got {exc.value!r}",
-                file=sys.stderr,
-            )
-            result = {"error": error}
-        if args.csv:
-            result = {
-                "row": row,
-                **({"id": profile["id"]} if isinstance(profile, dict) and "id" in profile else {}),
-                **result,
-            }
-            print(json.dumps(result, ensure_ascii=False))
-        else:
-            print(json.dumps(result, ensure_ascii=False, indent=2))
-    return EXIT_INPUT if failures else 0
+    today = batch.parse_today(args.today) if args.today else SystemClock().now().date()
+    if today is None:
+        message = N_("kvisa assess: --today: expected a date as YYYY-MM-DD, got {value!r}")
+        print(t(message, value=args.today), file=sys.stderr)
+        return EXIT_USAGE
+    kind: Kind = "csv" if args.csv else "xlsx" if args.xlsx else "json"
+    name = args.csv or args.xlsx or args.profile
+    output = Path(args.output) if args.output else None
+    return batch.assess_file(flows, t, kind, Path(name), today, output, sys.stdout, sys.stderr)
 
 
 def flows_check(args: argparse.Namespace, settings: Settings) -> int:
@@ -153,11 +115,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the channels (Telegram, WeChat) and the HTTP server")
     p.set_defaults(run=lambda a, s: asyncio.run(serve_command(s)))
 
-    p = sub.add_parser("assess", help="assess candidate profiles (JSON file or --csv FILE)")
+    p = sub.add_parser(
+        "assess", help="assess candidate profiles (JSON file, --csv FILE or --xlsx FILE)"
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("profile", nargs="?", help="a JSON file with one profile object")
     src.add_argument(
-        "--csv", metavar="FILE", help="a CSV file, one candidate a row, columns = answer ids"
+        "--csv",
+        metavar="FILE",
+        help="a CSV file (UTF-8 or GB18030), one candidate a row, columns = answer ids or aliases",
+    )
+    src.add_argument(
+        "--xlsx", metavar="FILE", help="an Excel workbook: its first sheet, as with --csv"
+    )
+    p.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write the results to FILE: a workbook if it ends in .xlsx, else JSON lines "
+        "(default: JSON on standard output)",
     )
     p.add_argument(
         "--lang", choices=["en", "zh"], default="en", help="language of titles and texts"

@@ -148,3 +148,34 @@ def test_flows_check_command_accepts_the_shipped_flows() -> None:
         timeout=60,
     )
     assert run.returncode == 0, run.stderr
+
+
+def test_a_column_alias_naming_two_questions_is_refused_at_its_line(flows_copy: Path) -> None:
+    path = flows_copy / "interview.yaml"
+    line = edit(path, 'aliases: ["国籍"]', 'aliases: ["国籍", "出生日期"]')
+    with pytest.raises(FlowError) as caught:
+        load_flows(flows_copy)
+    assert (caught.value.file, caught.value.line) == ("flows/interview.yaml", line)
+    assert "birth_date" in caught.value.problem and "出生日期" in caught.value.problem
+
+
+def test_a_column_alias_equal_to_another_question_id_is_refused(flows_copy: Path) -> None:
+    path = flows_copy / "interview.yaml"
+    line = edit(path, 'aliases: ["园区"]', 'aliases: ["园区", "Plan"]')
+    with pytest.raises(FlowError) as caught:
+        load_flows(flows_copy)
+    assert (caught.value.file, caught.value.line) == ("flows/interview.yaml", line)
+
+
+def test_a_column_alias_must_be_text(flows_copy: Path) -> None:
+    path = flows_copy / "interview.yaml"
+    line = edit(path, 'aliases: ["园区"]', "aliases: [{park: 1}]")
+    with pytest.raises(FlowError) as caught:
+        load_flows(flows_copy)
+    assert (caught.value.file, caught.value.line) == ("flows/interview.yaml", line)
+
+
+def test_the_id_column_of_assess_cannot_be_an_alias(flows_copy: Path) -> None:
+    edit(flows_copy / "interview.yaml", 'aliases: ["园区"]', 'aliases: ["园区", "ID"]')
+    with pytest.raises(FlowError, match="reserved"):
+        load_flows(flows_copy)

@@ -37,6 +37,7 @@ from kvisa.bot.content.model import (
     TimelineRules,
     Variant,
     WorkingDaysVariant,
+    column_key,
 )
 from kvisa.bot.content.yamlsrc import Node, load_yaml
 from kvisa.bot.i18n import N_
@@ -66,6 +67,8 @@ TRANSLATABLE_KEYS = frozenset(
         "too_late",
     }
 )
+# Profile columns that are not questions (`kvisa assess`): no alias may take their names.
+PROFILE_COLUMNS = frozenset({"id", "deficiency_tolerance"})
 FILES = ("sources", "policy", "interview", "checklist", "faq", "parks", "timeline")
 # Facts computed by kvisa.bot.policy rather than answered; usable in conditions.
 COMPUTED_FACTS: dict[str, frozenset[Any]] = {
@@ -137,6 +140,8 @@ class _Reader:
         self.sources: dict[str, Source] = {}
         # fact name -> allowed values, grown as questions and derived facts are read
         self.facts: dict[str, frozenset[Any]] = dict(COMPUTED_FACTS)
+        # column header key -> (question id, file, line): ids and aliases name one question each
+        self.columns: dict[str, tuple[str, str, int]] = {}
 
     def source_ref(self, node: Node) -> str:
         ref = text(node, "source")
@@ -205,7 +210,7 @@ class _Reader:
             raw,
             (doc.file, doc.line_of("questions")),
             {"id", "kind", "short", "text", "why"},
-            {"options", "when", "date", "max_length"},
+            {"options", "when", "date", "max_length", "aliases"},
         )
         qid, kind = text(node, "id"), node["kind"]
         if kind not in QUESTION_KINDS:
@@ -247,7 +252,25 @@ class _Reader:
             when,
             self.date_rule(node) if kind == "date" else None,
             int(node.get("max_length", 200)),
+            self.aliases(node, qid),
         )
+
+    def aliases(self, node: Node, qid: str) -> tuple[str, ...]:
+        """A question's other column headers: text, each naming one question only."""
+        names = items_of(node, "aliases") if "aliases" in node else []
+        for name in [qid, *names]:
+            if not isinstance(name, str) or not column_key(name):
+                raise node.error("'aliases' must be a list of column headers (text)", "aliases")
+            key = column_key(name)
+            if key in PROFILE_COLUMNS:
+                raise node.error(f"column {name!r} is reserved in profiles", "aliases")
+            owner = self.columns.setdefault(key, (qid, node.file, node.line_of("id")))
+            if owner[0] != qid:
+                raise node.error(
+                    f"column {name!r} already names question {owner[0]!r} ({owner[1]}:{owner[2]})",
+                    "aliases" if name != qid else "id",
+                )
+        return tuple(names)
 
     def read(self) -> Flows:
         self.read_sources()
@@ -463,6 +486,10 @@ class _Reader:
             doc,
             "events",
         )
+        for e, raw in zip(events, items_of(doc, "events"), strict=True):
+            if column_key(e.id) in self.columns:
+                owner = self.columns[column_key(e.id)][0]
+                raise raw.error(f"event {e.id!r} is a column of question {owner!r}", "id")
         known = {e.id for e in events} | {"planned_application"}
 
         def event_refs(node: Node, key: str) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -54,6 +55,11 @@ def allows(allowed: frozenset[Any], value: Any) -> bool:
     if isinstance(value, (list, tuple, set, frozenset)):
         return not allowed.isdisjoint(value)
     return value in allowed
+
+
+def column_key(header: str) -> str:
+    """A column header as compared with ids and aliases: width-, case- and spacing-insensitive."""
+    return " ".join(unicodedata.normalize("NFKC", header).casefold().split())
 
 
 _RELATIVE = re.compile(r"^(today|[+-]\d+[dmy])$")
@@ -119,6 +125,8 @@ class Question:
     when: Condition | None = None
     date: DateRule | None = None
     max_length: int = 200
+    # Other column headers that mean this answer in a batch file (`kvisa assess`), e.g. 出生日期.
+    aliases: tuple[str, ...] = ()
 
     def option(self, option_id: str) -> Option | None:
         return next((o for o in self.options if o.id == option_id), None)
