@@ -20,6 +20,7 @@ from tests.deploy.files import (
     interpolation_names,
 )
 
+
 def seconds(duration: str) -> float:
     match = re.fullmatch(r"(\d+)(s|m)", duration)
     assert match, duration

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from fnmatch import fnmatch
 
-from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
 from kvisa.bot.settings import VARIABLES

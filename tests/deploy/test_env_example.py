@@ -30,7 +30,9 @@ def listed() -> list[tuple[str, str]]:
 def test_env_example_is_what_the_generator_writes() -> None:
     expected = generator().render()
     actual = (DEPLOY / ".env.example").read_text(encoding="utf-8")
-    assert actual == expected, "deploy/.env.example is out of date: run `python deploy/env_example.py`"
+    assert actual == expected, (
+        "deploy/.env.example is out of date: run `python deploy/env_example.py`"
+    )
 
 
 def test_env_example_lists_every_setting_once_in_the_model_order() -> None:
