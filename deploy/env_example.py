@@ -38,7 +38,10 @@ HEADER = """\
 # What a deployment with several replicas needs to know beyond the model's description.
 NOTES = {
     "REDIS_URL": "compose.yaml: its own redis service (redis://redis:6379/0) unless set here.",
-    "KVISA_PUBLIC_URL": "compose.yaml: also Caddy's site address, so a bare https:// origin.",
+    "KVISA_PUBLIC_URL": (
+        "compose.yaml: also Caddy's site address, so a bare https:// origin: no path, no "
+        "trailing slash."
+    ),
     "TELEGRAM_WEBHOOK_URL": (
         "Required with several replicas (two processes cannot both long-poll): "
         "KVISA_PUBLIC_URL followed by /telegram."

@@ -30,7 +30,8 @@ class Replica:
     """A stand-in for one `kvisa serve`: answers every path with its name."""
 
     def __init__(self, name: str) -> None:
-        self.name, self.ready, self.seen = name, True, []
+        self.name, self.ready = name, True
+        self.seen: list[str] = []
         self.port = free_port()
         self.runner: web.AppRunner | None = None
 

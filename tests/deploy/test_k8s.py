@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import kubernetes_validate
+import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
@@ -39,6 +39,7 @@ def deployment() -> dict[str, Any]:
 
 def bot_container() -> dict[str, Any]:
     (container,) = deployment()["spec"]["template"]["spec"]["containers"]
+    assert isinstance(container, dict)
     return container
 
 
