@@ -142,9 +142,12 @@ async def test_replacing_updates_and_a_paused_job_sorts_last_and_never_comes_due
     scheduler, store = started
     add(scheduler, "ada", NOW - dt.timedelta(minutes=1))
     add(scheduler, "bob", NOW + dt.timedelta(hours=1))
+    add(scheduler, "cyd", NOW + dt.timedelta(hours=3))
     add(scheduler, "ada", NOW + dt.timedelta(hours=2), replace_existing=True)
     scheduler.pause_job("bob")
-    assert [job.id for job in store.get_all_jobs()] == ["ada", "bob"]
+    scheduler.pause_job("cyd")
+    first, *paused = [job.id for job in store.get_all_jobs()]
+    assert first == "ada" and sorted(paused) == ["bob", "cyd"]
     assert store.get_due_jobs(NOW + dt.timedelta(days=1)) == [store.lookup_job("ada")]
     assert store.get_next_run_time() == NOW + dt.timedelta(hours=2)
 

@@ -102,8 +102,8 @@ class Scheduler(AsyncIOScheduler):  # type: ignore[misc]
     on the event loop, ahead of every user's turn. One pending wake-up serves them all.
 
     `wakeup()` is the method APScheduler asks a scheduler subclass to provide; this one
-    defers to AsyncIOScheduler's own, at most once per turn of the loop. Our attributes have
-    public names so they can never be taken for, or collide with, APScheduler's private ones."""
+    defers to AsyncIOScheduler's own, with at most one wake-up waiting at a time. Our
+    attributes have public names so they cannot collide with APScheduler's private ones."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, **options: Any) -> None:
         self.wakeup_loop = loop
@@ -212,7 +212,9 @@ class JobStore(BaseJobStore):  # type: ignore[misc]
     @staticmethod
     def by_run_time(jobs: list[Any]) -> list[Any]:
         """Earliest first; paused jobs (no next run time) last, as get_all_jobs() promises."""
-        return sorted(jobs, key=lambda job: (job.next_run_time is None, stamp(job.next_run_time)))
+        return sorted(
+            jobs, key=lambda job: (job.next_run_time is None, stamp(job.next_run_time) or 0)
+        )
 
 
 class RedisStore(JobStore):
