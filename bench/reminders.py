@@ -1,9 +1,9 @@
 """Reminder benchmark on a real Redis.
 
 1. Scheduling: N applicants (default 100,000) who reported their entry into China are
-   rescheduled through the service's own path (queue -> leader -> APScheduler's Redis job
-   store): seconds, and Redis memory per applicant (INFO memory before and after, on a
-   database of its own).
+   rescheduled through the service's own path (queue -> leader -> the scheduler's Redis job
+   store, bot/reminders/jobs.py): seconds, and Redis memory per applicant (INFO memory
+   before and after, on a database of its own).
 2. Firing: M of them (default 10,000) due at once, delivered through the real Telegram
    channel (aiogram) to the fake Bot API of tests/, which here refuses more than 30 messages a
    second (429 with retry_after, as Telegram does): messages per second achieved, duplicates,
@@ -53,7 +53,8 @@ FIRST_CHAT = 8_000_000_000
 
 
 class LimitedBotApi(FakeBotApi):
-    """The fake Bot API with a global flood limit: a token bucket of LIMIT a second (burst LIMIT)."""
+    """The fake Bot API with a global flood limit: a token bucket of LIMIT a second (burst
+    LIMIT)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -210,12 +211,14 @@ async def fire(url: str, count: int, data_dir: Path) -> None:
         )
         print(
             f"  duplicates {sum(n - 1 for n in delivered.values() if n > 1)}, "
-            f"losses {sum(1 for n in delivered.values() if n == 0)}, ledger entries {ledgered}/{count}, "
+            f"losses {sum(1 for n in delivered.values() if n == 0)}, "
+            f"ledger entries {ledgered}/{count}, "
             f"429 answers {api.refused}"
         )
         print(
             f"  interactive turn latency: p50 {statistics.median(baseline) * 1000:.1f} ms, "
-            f"p99 {percentile(baseline, 0.99) * 1000:.1f} ms idle; p50 {statistics.median(during) * 1000:.1f} ms, "
+            f"p99 {percentile(baseline, 0.99) * 1000:.1f} ms idle; "
+            f"p50 {statistics.median(during) * 1000:.1f} ms, "
             f"p99 {percentile(during, 0.99) * 1000:.1f} ms while firing ({len(during)} turns)"
         )
     finally:

@@ -1,8 +1,9 @@
 """Who runs the scheduler, and how the others schedule through it.
 
 An APScheduler 3 job store must never be shared by two schedulers. With Redis, the
-processes of a deployment elect one leader with a lock that expires (SET NX PX), which the
-leader renews every third of its ttl; if the leader dies, the lock expires and another
+processes of a deployment elect one leader with redis-py's lock (`redis.asyncio.lock.Lock`:
+a key set with NX and an expiry, holding a token of its owner), which the leader renews
+every third of its ttl (`reacquire`); if the leader dies, the lock expires and another
 process takes over within about one ttl. Every process, leader or not, asks for a user's
 reminders to be rescheduled by adding the user to a Redis hash; the leader drains it. An
 entry leaves the hash only once handled, and only if nobody asked again meanwhile (a
@@ -22,24 +23,12 @@ from collections.abc import Awaitable, Callable
 from typing import cast
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import LockNotOwnedError, RedisError
 
 from kvisa.identity import UserKey
 
 log = logging.getLogger(__name__)
 
-RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 # Forget a request only if it was not renewed while it was being handled.
 DONE = """
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
@@ -58,7 +47,8 @@ class Coordinator(ABC):
 
     @abstractmethod
     async def start(self, elected: Hook, deposed: Hook) -> None:
-        """Begin; `elected` runs when this process becomes the leader, `deposed` when it stops being it."""
+        """Begin; `elected` runs when this process becomes the leader, `deposed` when it
+        stops being it."""
 
     @abstractmethod
     async def stop(self) -> None:
@@ -126,10 +116,10 @@ class RedisCoordinator(Coordinator):
         self.client = client
         self.lock_key = f"{prefix}:{name}:leader"
         self.queue_key = f"{prefix}:{name}:pending"
-        self.ttl_ms = max(1, int(ttl * 1000))
-        self.identity = uuid.uuid4().hex
-        self._renew = client.register_script(RENEW)
-        self._release = client.register_script(RELEASE)
+        self.ttl = max(ttl, 0.001)
+        self.identity = uuid.uuid4().hex  # the lock's token while this process holds it
+        # Not thread-local: the token belongs to this process's event loop, not a thread.
+        self.lock = client.lock(self.lock_key, timeout=self.ttl, thread_local=False)
         self._done = client.register_script(DONE)
         self._task: asyncio.Task[None] | None = None
         self._elected: Hook | None = None
@@ -152,30 +142,27 @@ class RedisCoordinator(Coordinator):
             self._task = None
         if self.leader:
             await self._set_leader(False)
-            try:
-                await self._release(keys=[self.lock_key], args=[self.identity])
-            except RedisError as exc:  # it expires on its own
-                log.warning("could not release the reminder leader lock: %s", exc)
+            await self._let_go()
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                async with asyncio.timeout(self.ttl_ms / 3000):
+                async with asyncio.timeout(self.ttl / 3):
                     await self._stopping.wait()
             except TimeoutError:
                 await self._step()
 
     async def _step(self) -> None:
+        held: bool
         try:
             if self.leader:
-                held = bool(
-                    await self._renew(keys=[self.lock_key], args=[self.identity, self.ttl_ms])
-                )
+                held = await self.lock.reacquire()  # the full ttl again, if still ours
             else:
-                held = bool(
-                    await self.client.set(self.lock_key, self.identity, nx=True, px=self.ttl_ms)
-                )
-        except RedisError as exc:
+                held = await self.lock.acquire(blocking=False, token=self.identity)
+        except LockNotOwnedError:  # it expired (a stall longer than the ttl): another may lead
+            log.warning("the reminder leader lock expired before it was renewed")
+            held = False
+        except RedisError as exc:  # LockError included
             # Unsure whether we still hold it: step down rather than risk two schedulers.
             log.warning("reminder leader lock: %s", exc)
             held = False
@@ -196,13 +183,22 @@ class RedisCoordinator(Coordinator):
                 log.exception("the reminder scheduler could not start")
                 if self._deposed is not None:
                     await self._deposed()
-                await self._release(keys=[self.lock_key], args=[self.identity])
+                await self._let_go()
                 return
             self.leader = True
         else:
             self.leader = False
             if self._deposed is not None:
                 await self._deposed()
+
+    async def _let_go(self) -> None:
+        """Release the lock at once, so another process need not wait for it to expire."""
+        try:
+            await self.lock.release()
+        except LockNotOwnedError:  # expired meanwhile: nothing to release
+            pass
+        except RedisError as exc:  # LockError included; it expires on its own
+            log.warning("could not release the reminder leader lock: %s", exc)
 
     async def request(self, user: UserKey) -> None:
         await self.client.hincrby(self.queue_key, str(user), 1)

@@ -1,5 +1,6 @@
-"""APScheduler 3 parts: the job (a module-level callable with plain arguments), its trigger,
-and the persistent job stores (Redis, or SQLite through SQLAlchemy).
+"""APScheduler 3 parts, through its public extension points only: the job (a module-level
+callable with plain arguments), its trigger, a scheduler that coalesces wake-ups, and job
+stores of our own (Redis, or a SQLite file).
 
 One job per user, named after the user, set for their next reminder. Its arguments say which
 reminder that is (user key, kind, target, offset, day); the delivery itself re-reads the
@@ -11,29 +12,43 @@ killed mid-delivery would lose it. ReminderTrigger keeps the job: after firing, 
 time is `retry` seconds later, until the delivery replaces the job with the next reminder
 (or removes it). A crash therefore delays a reminder by at most `retry`, never loses it.
 
-Both job stores are synchronous (redis-py's blocking client, SQLAlchemy over sqlite3). The
-scheduler calls them on the event loop when it looks for due jobs; to keep each such call
-short, due jobs are fetched in batches of BATCH (the scheduler comes back at once for the
-rest, letting other tasks run in between). Adding, replacing and removing jobs, which
-follows every delivery and every change of a user's dates, runs in a worker thread.
+Both job stores are synchronous (redis-py's blocking client, sqlite3). The scheduler calls
+them on the event loop when it looks for due jobs; to keep each such call short, a store
+hands out at most BATCH due jobs at a time (the scheduler sees more are due and comes back at
+once for the rest, letting other tasks run in between). Adding, replacing and removing jobs,
+which follows every delivery and every change of a user's dates, runs in a worker thread.
+
+The stores keep a job as the pickled `Job.__getstate__()`, under the keys and in the table
+APScheduler's own RedisJobStore and SQLAlchemyJobStore used (which we used before), so jobs
+stored by an older release carry over. A job read back is `Job(scheduler, id)` given that
+state (`__setstate__`); APScheduler's own stores also set the job's store alias, which has no
+public setter: ours stay None, which only events and `Job.pending` read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+import pickle
+import sqlite3
+import threading
+from abc import abstractmethod
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 # APScheduler 3 ships no type information.
-from apscheduler.jobstores.redis import RedisJobStore  # type: ignore[import-untyped]
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore  # type: ignore[import-untyped]
+from apscheduler.job import Job  # type: ignore[import-untyped]
+from apscheduler.jobstores.base import (  # type: ignore[import-untyped]
+    BaseJobStore,
+    ConflictingIdError,
+    JobLookupError,
+)
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 from apscheduler.schedulers.base import STATE_RUNNING  # type: ignore[import-untyped]
 from apscheduler.triggers.base import BaseTrigger  # type: ignore[import-untyped]
-from apscheduler.util import datetime_to_utc_timestamp  # type: ignore[import-untyped]
 from redis import Redis
-from sqlalchemy import select
 
 from kvisa.identity import UserKey
 
@@ -84,22 +99,39 @@ def job_id(user: UserKey) -> str:
 class Scheduler(AsyncIOScheduler):  # type: ignore[misc]
     """AsyncIOScheduler that coalesces wake-ups: APScheduler wakes the scheduler once per job
     added, and a thousand jobs added at once would queue a thousand passes over the job store
-    on the event loop, ahead of every user's turn. One pending pass serves them all."""
+    on the event loop, ahead of every user's turn. One pending wake-up serves them all.
 
-    _wakeup_pending = False
+    `wakeup()` is the method APScheduler asks a scheduler subclass to provide; this one
+    defers to AsyncIOScheduler's own, with at most one wake-up waiting at a time. Our
+    attributes have public names so they cannot collide with APScheduler's private ones."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, **options: Any) -> None:
+        self.wakeup_loop = loop
+        self.wakeup_pending = False
+        super().__init__(event_loop=loop, **options)
 
     def wakeup(self) -> None:  # any thread
-        if self._wakeup_pending or self._eventloop is None:
+        if self.wakeup_pending:
             return
-        self._wakeup_pending = True
-        self._eventloop.call_soon_threadsafe(self._pass)
+        self.wakeup_pending = True
+        self.wakeup_loop.call_soon_threadsafe(self.wakeup_once)
 
-    def _pass(self) -> None:
-        self._wakeup_pending = False
-        if self.state != STATE_RUNNING:
+    def wakeup_once(self) -> None:
+        self.wakeup_pending = False
+        if self.state == STATE_RUNNING:
+            super().wakeup()  # a pass over the job store, in the loop's next turn
+
+    async def close(self) -> None:
+        """Shut down, with no pass over the job store after it closes. Pausing turns the
+        passes already queued into no-ops (a paused scheduler skips its job stores), and the
+        loop runs them before this coroutine resumes: nothing can start a pass after that."""
+        if not self.running:
             return
-        self._stop_timer()
-        self._start_timer(self._process_jobs())
+        self.pause()
+        await asyncio.sleep(0)
+        self.shutdown(wait=False)
+        while self.running:  # it shuts down in a callback of the loop
+            await asyncio.sleep(0.001)
 
 
 class ReminderTrigger(BaseTrigger):  # type: ignore[misc]
@@ -128,48 +160,237 @@ class ReminderTrigger(BaseTrigger):  # type: ignore[misc]
         return f"reminder[{self.at.isoformat()}, retry {self.retry:g}s]"
 
 
-class RedisStore(RedisJobStore):  # type: ignore[misc]
-    """APScheduler's Redis job store on a URL, under our key prefix, due jobs in batches."""
+def stamp(moment: dt.datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def moment(seconds: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
+def text(value: object) -> str:
+    """A Redis answer (bytes: our clients do not decode) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class JobStore(BaseJobStore):  # type: ignore[misc]
+    """What our job stores share: pickling jobs, rebuilding them, dropping unreadable ones."""
+
+    scheduler: Any = None
+
+    def start(self, scheduler: Any, alias: str) -> None:
+        super().start(scheduler, alias)
+        self.scheduler = scheduler
+
+    @staticmethod
+    def encode(job: Any) -> bytes:
+        return pickle.dumps(job.__getstate__(), pickle.HIGHEST_PROTOCOL)
+
+    def decode(self, rows: Iterable[tuple[str, object]]) -> list[Any]:
+        """Jobs from (id, pickled state) rows, in order; unreadable ones are removed."""
+        jobs, broken = [], []
+        for job_id, blob in rows:
+            try:
+                if not isinstance(blob, bytes):
+                    raise TypeError("no pickled state")
+                state = pickle.loads(blob)
+                job = Job(self.scheduler, id=state["id"])
+                job.__setstate__(state)
+            except Exception as exc:  # a job nothing can run would come due on every pass
+                log.error("unreadable reminder job removed (%s)", type(exc).__name__)
+                broken.append(job_id)
+            else:
+                jobs.append(job)
+        if broken:
+            self.remove_unreadable(broken)
+        return jobs
+
+    @abstractmethod
+    def remove_unreadable(self, job_ids: list[str]) -> None:
+        """Remove these jobs, found unreadable, without asking whether they exist."""
+
+    @staticmethod
+    def by_run_time(jobs: list[Any]) -> list[Any]:
+        """Earliest first; paused jobs (no next run time) last, as get_all_jobs() promises."""
+        return sorted(
+            jobs, key=lambda job: (job.next_run_time is None, stamp(job.next_run_time) or 0)
+        )
+
+
+class RedisStore(JobStore):
+    """Jobs in a Redis hash (id -> state) and a sorted set (id -> next run time)."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        super().__init__(
-            jobs_key=f"{prefix}:reminders:jobs", run_times_key=f"{prefix}:reminders:run_times"
-        )
-        self.redis.close()
+        super().__init__()
+        self.jobs_key = f"{prefix}:reminders:jobs"
+        self.run_times_key = f"{prefix}:reminders:run_times"
         # Bounded waits: a stuck call would hold the event loop (see the module docstring).
         self.redis: Redis = Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
 
+    def shutdown(self) -> None:
+        self.redis.close()
+
+    def lookup_job(self, job_id: str) -> Any:
+        blob = self.redis.hget(self.jobs_key, job_id)
+        jobs = self.decode([(job_id, blob)]) if blob is not None else []
+        return jobs[0] if jobs else None
+
     def get_due_jobs(self, now: dt.datetime) -> list[Any]:
-        ids = self.redis.zrangebyscore(
-            self.run_times_key, 0, datetime_to_utc_timestamp(now), start=0, num=BATCH
+        raw_ids = self.redis.zrangebyscore(
+            self.run_times_key, 0, now.timestamp(), start=0, num=BATCH
         )
-        if not ids:
+        if not raw_ids:
             return []
-        return self._reconstitute_jobs(zip(ids, self.redis.hmget(self.jobs_key, *ids), strict=True))  # type: ignore[no-any-return]
+        ids = [text(raw) for raw in raw_ids]
+        return self.decode(zip(ids, self.redis.hmget(self.jobs_key, ids), strict=True))
+
+    def get_next_run_time(self) -> dt.datetime | None:
+        first = self.redis.zrange(self.run_times_key, 0, 0, withscores=True)
+        return moment(float(first[0][1])) if first else None
+
+    def get_all_jobs(self) -> list[Any]:
+        rows = self.redis.hgetall(self.jobs_key)
+        return self.by_run_time(self.decode((text(key), blob) for key, blob in rows.items()))
+
+    def add_job(self, job: Any) -> None:
+        if self.redis.hexists(self.jobs_key, job.id):
+            raise ConflictingIdError(job.id)
+        self.write(job)
+
+    def update_job(self, job: Any) -> None:
+        if not self.redis.hexists(self.jobs_key, job.id):
+            raise JobLookupError(job.id)
+        self.write(job)
+
+    def write(self, job: Any) -> None:
+        with self.redis.pipeline() as pipe:
+            pipe.hset(self.jobs_key, job.id, self.encode(job))
+            if job.next_run_time is None:
+                pipe.zrem(self.run_times_key, job.id)
+            else:
+                pipe.zadd(self.run_times_key, {job.id: job.next_run_time.timestamp()})
+            pipe.execute()
+
+    def remove_job(self, job_id: str) -> None:
+        with self.redis.pipeline() as pipe:
+            pipe.hdel(self.jobs_key, job_id)
+            pipe.zrem(self.run_times_key, job_id)
+            removed, _ = pipe.execute()
+        if not removed:
+            raise JobLookupError(job_id)
+
+    def remove_unreadable(self, job_ids: list[str]) -> None:
+        with self.redis.pipeline() as pipe:
+            pipe.hdel(self.jobs_key, *job_ids)
+            pipe.zrem(self.run_times_key, *job_ids)
+            pipe.execute()
+
+    def remove_all_jobs(self) -> None:
+        self.redis.delete(self.jobs_key, self.run_times_key)
 
 
-class SqliteStore(SQLAlchemyJobStore):  # type: ignore[misc]
-    """APScheduler's SQLAlchemy job store on a SQLite file, due jobs in batches."""
+# The table SQLAlchemyJobStore created (tablename="reminder_jobs"), so an existing file is kept.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS reminder_jobs (
+    id VARCHAR(191) NOT NULL,
+    next_run_time FLOAT,
+    job_state BLOB NOT NULL,
+    PRIMARY KEY (id)
+);
+CREATE INDEX IF NOT EXISTS ix_reminder_jobs_next_run_time ON reminder_jobs (next_run_time);
+"""
+
+
+class SqliteStore(JobStore):
+    """Jobs in a table of a SQLite file (one process: see docs/decisions.md)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        super().__init__(url=f"sqlite:///{path}", tablename="reminder_jobs")
+        super().__init__()
+        self.path = path
+        self.db: sqlite3.Connection | None = None
+        # The scheduler calls a store from the event loop and from the worker threads.
+        self.lock = threading.Lock()
+
+    def start(self, scheduler: Any, alias: str) -> None:
+        super().start(scheduler, alias)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit: every write is one statement.
+        self.db = sqlite3.connect(
+            self.path, timeout=10, isolation_level=None, check_same_thread=False
+        )
+        self.db.executescript(SCHEMA)
+
+    def shutdown(self) -> None:
+        with self.lock:
+            if self.db is not None:
+                self.db.close()
+                self.db = None
+
+    def query(self, sql: str, *params: Any) -> list[Any]:
+        with self.lock:
+            if self.db is None:
+                raise sqlite3.ProgrammingError("the reminder job store is not open")
+            return self.db.execute(sql, params).fetchall()
+
+    def change(self, sql: str, *params: Any) -> int:
+        """Run a write; the number of rows it changed."""
+        with self.lock:
+            if self.db is None:
+                raise sqlite3.ProgrammingError("the reminder job store is not open")
+            return self.db.execute(sql, params).rowcount
+
+    def lookup_job(self, job_id: str) -> Any:
+        rows = self.query("SELECT id, job_state FROM reminder_jobs WHERE id = ?", job_id)
+        jobs = self.decode(rows)
+        return jobs[0] if jobs else None
 
     def get_due_jobs(self, now: dt.datetime) -> list[Any]:
-        table = self.jobs_t
-        query = (
-            select(table.c.id, table.c.job_state)
-            .where(table.c.next_run_time <= datetime_to_utc_timestamp(now))
-            .order_by(table.c.next_run_time)
-            .limit(BATCH)
+        rows = self.query(
+            "SELECT id, job_state FROM reminder_jobs WHERE next_run_time <= ?"
+            " ORDER BY next_run_time LIMIT ?",
+            now.timestamp(),
+            BATCH,
         )
-        with self.engine.begin() as connection:
-            rows = list(connection.execute(query))
-        jobs = []
-        for row in rows:
-            try:
-                jobs.append(self._reconstitute_job(row.job_state))
-            except Exception:
-                log.exception("unreadable reminder job %s: removed", row.id)
-                self.remove_job(row.id)
-        return jobs
+        return self.decode(rows)
+
+    def get_next_run_time(self) -> dt.datetime | None:
+        rows = self.query(
+            "SELECT next_run_time FROM reminder_jobs WHERE next_run_time IS NOT NULL"
+            " ORDER BY next_run_time LIMIT 1"
+        )
+        return moment(rows[0][0]) if rows else None
+
+    def get_all_jobs(self) -> list[Any]:
+        return self.by_run_time(self.decode(self.query("SELECT id, job_state FROM reminder_jobs")))
+
+    def add_job(self, job: Any) -> None:
+        try:
+            self.change(
+                "INSERT INTO reminder_jobs (id, next_run_time, job_state) VALUES (?, ?, ?)",
+                job.id,
+                stamp(job.next_run_time),
+                self.encode(job),
+            )
+        except sqlite3.IntegrityError:
+            raise ConflictingIdError(job.id) from None
+
+    def update_job(self, job: Any) -> None:
+        changed = self.change(
+            "UPDATE reminder_jobs SET next_run_time = ?, job_state = ? WHERE id = ?",
+            stamp(job.next_run_time),
+            self.encode(job),
+            job.id,
+        )
+        if not changed:
+            raise JobLookupError(job.id)
+
+    def remove_job(self, job_id: str) -> None:
+        if not self.change("DELETE FROM reminder_jobs WHERE id = ?", job_id):
+            raise JobLookupError(job_id)
+
+    def remove_unreadable(self, job_ids: list[str]) -> None:
+        for job_id in job_ids:
+            self.change("DELETE FROM reminder_jobs WHERE id = ?", job_id)
+
+    def remove_all_jobs(self) -> None:
+        self.change("DELETE FROM reminder_jobs")

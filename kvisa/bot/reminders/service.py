@@ -14,6 +14,7 @@ set for their next one, and delivers through the user's channel when it fires.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -24,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from apscheduler.jobstores.base import BaseJobStore, JobLookupError  # type: ignore[import-untyped]
+from apscheduler.jobstores.base import JobLookupError  # type: ignore[import-untyped]
 from redis.asyncio import Redis
 
 from kvisa.bot.clock import Clock
@@ -140,21 +141,21 @@ class ReminderService:
     def leader(self) -> bool:
         return self.coordinator.leader
 
-    def job_store(self) -> BaseJobStore:
+    def job_store(self) -> jobs.JobStore:
         if self.redis_url:
             return jobs.RedisStore(self.redis_url, self.prefix)
         return jobs.SqliteStore(self.data_dir / "reminders.db")
 
     async def _elected(self) -> None:
         scheduler = jobs.Scheduler(
+            asyncio.get_running_loop(),
             timezone=dt.UTC,
-            event_loop=asyncio.get_running_loop(),
             logger=jobs.scheduler_log,
             jobstores={"default": self.job_store()},
             job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
         )
         jobs.attach(self)
-        await self._in_pool(scheduler.start)  # opens the job store (SQLAlchemy creates its table)
+        await self._in_pool(scheduler.start)  # opens the job store (SQLite creates its table)
         self.scheduler = scheduler
         self._drainer = asyncio.create_task(self._drain(), name="reminders-drain")
         self._catch_up = asyncio.create_task(self._after_rules_changed(), name="reminders-rules")
@@ -193,11 +194,9 @@ class ReminderService:
         jobs.attach(None)
         if self._pool_calls:  # no job store call may be under way while the store closes
             await asyncio.wait(set(self._pool_calls), timeout=STOP_GRACE)
-        if scheduler is not None and scheduler.running:
-            scheduler.shutdown(wait=False)
-            async with asyncio.timeout(STOP_GRACE):  # it shuts down in a callback of the loop
-                while scheduler.running:
-                    await asyncio.sleep(0.001)
+        if scheduler is not None:
+            async with asyncio.timeout(STOP_GRACE):
+                await scheduler.close()
 
     async def _in_pool(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         future = asyncio.get_running_loop().run_in_executor(
@@ -318,10 +317,8 @@ class ReminderService:
         if scheduler is None:
             return
         if upcoming is None:
-            try:
+            with contextlib.suppress(JobLookupError):  # the user had no job
                 await self._in_pool(scheduler.remove_job, jobs.job_id(user))
-            except JobLookupError:
-                pass
             return
         at, reminder = upcoming
         wall = dt.datetime.now(dt.UTC) + (at - self.clock.now())  # see the module docstring
