@@ -53,8 +53,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
                 )
 
         def sqlalchemy_store() -> Any:
-            sqlalchemy = pytest.importorskip("apscheduler.jobstores.sqlalchemy")
-            return sqlalchemy.SQLAlchemyJobStore(url=f"sqlite:///{path}", tablename="reminder_jobs")
+            from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+            return SQLAlchemyJobStore(url=f"sqlite:///{path}", tablename="reminder_jobs")
 
         yield Backend(lambda: jobs.SqliteStore(path), spoil_row, sqlalchemy_store)
         return

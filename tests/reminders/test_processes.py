@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from kvisa.bot.reminders.coordinator import RedisCoordinator
+from kvisa.bot.coordinator import RedisCoordinator
 from kvisa.identity import UserKey
 from kvisa.storage.redis import RedisStorage
 from tests.reminders.conftest import MORNING, session

@@ -28,10 +28,10 @@ from kvisa.bot.broadcasts.segment import may_receive
 from kvisa.bot.broadcasts.settings import BroadcastSettings
 from kvisa.bot.broadcasts.store import Broadcast, BroadcastStore, State, tally
 from kvisa.bot.clock import Clock
+from kvisa.bot.coordinator import Coordinator, LocalCoordinator, RedisCoordinator
 from kvisa.bot.i18n import Catalogs, Lang
 from kvisa.bot.messages import Outbound
 from kvisa.bot.pacing import Pacer
-from kvisa.bot.reminders.coordinator import Coordinator, LocalCoordinator, RedisCoordinator
 from kvisa.bot.session import within_reply_window
 from kvisa.errors import Blocked, ChannelError, RateLimited, Undeliverable
 from kvisa.identity import UserKey

@@ -128,7 +128,7 @@ class ConsoleChannel(Channel):
         # Stop at each reminder's own time on the way, as a running service would have sent it.
         end = self.clock.now() + delta
         while self.reminders is not None:
-            due = (await self.reminders.look(self.user)).next_at
+            due = (await self.reminders.outlook(self.user)).next_at
             if due is None or due > end:
                 break
             self.clock.advance(max(due - self.clock.now(), dt.timedelta(0)))

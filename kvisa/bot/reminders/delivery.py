@@ -72,7 +72,8 @@ class Deliverer:
         record = await self.storage.get(user)
         return record.data if record else None
 
-    async def look(self, user: UserKey, now: dt.datetime | None = None) -> Outlook:
+    async def outlook(self, user: UserKey, now: dt.datetime | None = None) -> Outlook:
+        """What is due for `user` now (or at `now`) and when to look again."""
         return outlook(self.flows, str(user), await self.data(user), now or self.clock.now())
 
     async def deliver(self, user: UserKey) -> Next:
@@ -82,7 +83,7 @@ class Deliverer:
 
     async def _deliver(self, user: UserKey) -> Next:
         now = self.clock.now()
-        look = await self.look(user, now)
+        look = await self.outlook(user, now)
         if not look.deliveries:
             return (look.next_at, look.next_reminder) if look.next_at else None
         retry = now + dt.timedelta(seconds=self.settings.retry)
@@ -94,7 +95,7 @@ class Deliverer:
             outcome = await self._deliver_one(user, sender, delivery, look, now)
             if outcome == "blocked":
                 return None  # rescheduled when the user writes again
-        look = await self.look(user, now)
+        look = await self.outlook(user, now)
         if look.deliveries:  # some did not go out: try again later
             return retry, look.deliveries[0].reminder
         return (look.next_at, look.next_reminder) if look.next_at else None

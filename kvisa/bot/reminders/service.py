@@ -19,26 +19,27 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import weakref
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.jobstores.base import JobLookupError  # type: ignore[import-untyped]
 from redis.asyncio import Redis
 
 from kvisa.bot.clock import Clock
 from kvisa.bot.content.model import Flows
-from kvisa.bot.engine.engine import Engine
+from kvisa.bot.coordinator import Coordinator, LocalCoordinator, RedisCoordinator
+from kvisa.bot.i18n import Catalogs
+from kvisa.bot.ordering import KeyedLocks
 from kvisa.bot.pacing import Pacer
 from kvisa.bot.policy.reminders import active, plan_answers, plan_inputs, planned
 from kvisa.bot.policy.zones import shanghai_today
 from kvisa.bot.reminders import jobs
-from kvisa.bot.reminders.coordinator import Coordinator, LocalCoordinator, RedisCoordinator
 from kvisa.bot.reminders.delivery import Deliverer, Next, Sender
 from kvisa.bot.reminders.settings import ReminderSettings
 from kvisa.identity import UserKey
+from kvisa.storage.base import Storage
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +72,28 @@ def fingerprint(
     return hashlib.blake2b("\n".join(marks).encode(), digest_size=12).hexdigest()
 
 
+# Told after a turn changed a user's stored state (the state before and after; None: erased).
+TurnListener = Callable[[UserKey, dict[str, Any] | None, dict[str, Any] | None], Awaitable[None]]
+
+
+class Conversations(Protocol):
+    """What the service needs of the engine, which it sits beside and does not import: the
+    content, the storage, a listener slot for committed turns, and marking a user unreachable."""
+
+    flows: Flows
+    catalogs: Catalogs
+    storage: Storage
+    listener: TurnListener | None
+
+    async def mark_inactive(self, user: UserKey) -> None: ...
+
+
 class ReminderService:
     """Scheduling and delivery of reminders for every user of a deployment."""
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Conversations,
         clock: Clock,
         senders: Mapping[str, Sender],
         settings: ReminderSettings,
@@ -116,9 +133,7 @@ class ReminderService:
         self._stopped = False
         self._marks: dict[str, str] = {}
         self._plan_answers = plan_answers(engine.flows)
-        self._locks: weakref.WeakValueDictionary[UserKey, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._locks: KeyedLocks[UserKey] = KeyedLocks()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -206,12 +221,6 @@ class ReminderService:
         future.add_done_callback(self._pool_calls.discard)
         return await future
 
-    def _lock(self, user: UserKey) -> asyncio.Lock:
-        lock = self._locks.get(user)
-        if lock is None:
-            lock = self._locks[user] = asyncio.Lock()
-        return lock
-
     # --- asking for rescheduling (any process) ------------------------------------------------
 
     async def on_turn(
@@ -289,9 +298,9 @@ class ReminderService:
 
     async def reschedule(self, user: UserKey) -> None:
         """Set the user's job for what is due now or next, or remove it (leader only)."""
-        async with self._lock(user):
+        async with self._locks(user):
             now = self.clock.now()
-            look = await self.deliverer.look(user, now)
+            look = await self.deliverer.outlook(user, now)
             upcoming: Next
             if look.deliveries:
                 upcoming = now, look.deliveries[0].reminder
@@ -308,7 +317,7 @@ class ReminderService:
         await asyncio.shield(task)
 
     async def _deliver(self, user: UserKey) -> None:
-        async with self._lock(user):
+        async with self._locks(user):
             upcoming = await self.deliverer.deliver(user)
             await self._set_job(user, upcoming)
 

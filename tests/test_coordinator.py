@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from kvisa.bot.reminders.coordinator import RedisCoordinator
+from kvisa.bot.coordinator import RedisCoordinator
 
 pytestmark = pytest.mark.redis
 TTL = 1.5  # renewed every 0.5 s: a loaded machine stalls less than 1 s
