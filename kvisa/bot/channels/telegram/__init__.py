@@ -1,4 +1,5 @@
-"""Telegram (aiogram 3): long polling, or a webhook at /telegram when TELEGRAM_WEBHOOK_URL is set."""
+"""Telegram (aiogram 3): long polling, or a webhook at /telegram when TELEGRAM_WEBHOOK_URL is
+set."""
 
 from __future__ import annotations
 
