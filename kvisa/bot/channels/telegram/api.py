@@ -86,7 +86,7 @@ class LeanSession(AiohttpSession):
 
 
 class NotPlain(Exception):
-    """A value JSON cannot carry as it is (a file, a date, an enum): aiogram's form must."""
+    """A value JSON cannot carry as it is (a file, a date): aiogram's own form must."""
 
 
 def plain(value: Any, bot: Bot) -> Any:
