@@ -7,11 +7,13 @@ Bot API and the simulated users. Two figures for each bot:
   has asked (closed loop): updates per second, and latency from update to reply (the echo
   bot is sent as many messages a user as the interview takes);
 - fixed rate: updates pushed at a steady rate (open loop): p50 and p99 latency.
+Each phase also gives the bot process's CPU time per update (Linux, from /proc): steadier than
+updates per second while other programs load the machine.
 "Reply" is the message that completes the turn: for the interview the next question (the
 message with buttons), for the echo bot its echo. Storage is Redis.
 
-Run: .venv/bin/python bench/telegram_throughput.py [--users 50] [--rate 100] [--seconds 10] [--rounds 3]
-     [--gc-freeze]
+Run: .venv/bin/python bench/telegram_throughput.py [--users 50] [--rate 100] [--seconds 10]
+     [--rounds 3] [--gc-freeze]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import asyncio
 import gc
 import itertools
+import math
 import os
 import signal
 import statistics
@@ -220,10 +223,11 @@ class Driver:
         return total / (loop.time() - start), self.latencies
 
 
-def report(label: str, rate: float, latencies: list[float]) -> None:
+def report(label: str, rate: float, latencies: list[float], cpu: float) -> None:
     print(
         f"  {label:<28} {rate:8.1f} updates/s   p50 {percentile(latencies, 0.5) * 1000:7.1f} ms   "
-        f"p99 {percentile(latencies, 0.99) * 1000:7.1f} ms   ({len(latencies)} updates)"
+        f"p99 {percentile(latencies, 0.99) * 1000:7.1f} ms   CPU {cpu * 1e6:5.0f} us/update   "
+        f"({len(latencies)} updates)"
     )
 
 
@@ -245,7 +249,20 @@ def clean_redis(redis_url: str, chats: int) -> None:
             client.zrem("kvisa:reminders:run_times", *jobs)
 
 
-async def bench(kind: str, args: argparse.Namespace) -> dict[str, tuple[float, list[float]]]:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far; NaN where /proc is missing."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+Figures = dict[str, tuple[float, list[float], float]]  # phase: rate, latencies, CPU s a update
+
+
+async def bench(kind: str, args: argparse.Namespace) -> Figures:
     fake = await FakeBotApi(token=TOKEN).start()
     process = start_bot(kind, args, fake.base_url)
     driver = Driver(fake, kind)
@@ -254,10 +271,14 @@ async def bench(kind: str, args: argparse.Namespace) -> dict[str, tuple[float, l
             lambda: fake.calls_to("getUpdates"), timeout=60, what=f"{kind} bot polling"
         )
         await driver.saturate(5)  # warm up: connections, caches
-        results = {
-            "saturation": await driver.saturate(args.users),
-            "fixed rate": await driver.steady(args.rate, args.seconds),
-        }
+        results: Figures = {}
+        for phase in ("saturation", "fixed rate"):
+            cpu = cpu_seconds(process.pid)
+            if phase == "saturation":
+                rate, latencies = await driver.saturate(args.users)
+            else:
+                rate, latencies = await driver.steady(args.rate, args.seconds)
+            results[phase] = rate, latencies, (cpu_seconds(process.pid) - cpu) / len(latencies)
     finally:
         process.send_signal(signal.SIGTERM)
         await asyncio.to_thread(process.wait, 30)
@@ -274,16 +295,17 @@ async def main(args: argparse.Namespace) -> None:
         f"{args.rounds} rounds, the bots taking turns; gc.freeze() in both bots: {args.gc_freeze}"
     )
     labels = {"kvisa": "kvisa serve (interview)", "echo": "aiogram echo bot"}
-    ratios, p99s = [], []
+    ratios, p99s, cpus = [], [], []
     for round_ in range(1, args.rounds + 1):
         figures = {kind: await bench(kind, args) for kind in labels}
         print(f"round {round_}")
         for kind, label in labels.items():
             print(f" {label}")
-            for phase, (rate, latencies) in figures[kind].items():
-                report(phase, rate, latencies)
+            for phase, (rate, latencies, cpu) in figures[kind].items():
+                report(phase, rate, latencies, cpu)
         ratios.append(figures["kvisa"]["saturation"][0] / figures["echo"]["saturation"][0])
         p99s.append(percentile(figures["kvisa"]["fixed rate"][1], 0.99) * 1000)
+        cpus.append(figures["kvisa"]["saturation"][2] * 1e6)
     print(
         f"kvisa / echo updates per second: median {statistics.median(ratios):.2f} "
         f"({', '.join(f'{r:.2f}' for r in ratios)}) (target >= 0.5)"
@@ -291,6 +313,10 @@ async def main(args: argparse.Namespace) -> None:
     print(
         f"kvisa p99 at {args.rate:g} updates/s: median {statistics.median(p99s):.1f} ms "
         f"({', '.join(f'{p:.1f}' for p in p99s)}) (target < 50 ms)"
+    )
+    print(
+        f"kvisa CPU per update at saturation: median {statistics.median(cpus):.0f} us "
+        f"({', '.join(f'{c:.0f}' for c in cpus)})"
     )
 
 

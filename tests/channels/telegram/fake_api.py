@@ -215,7 +215,7 @@ class FakeBotApi:
 
     def fail(self, method: str, times: int = 1, how: str = "drop") -> None:
         """The next calls of `method` fail: "drop" closes the connection, "502" answers a proxy
-        error page, "500" Telegram's own internal error."""
+        error page, "500" Telegram's own internal error, "429" flood control (retry after 1)."""
         self._failures[method] += [how] * times
 
     # --- updates --------------------------------------------------------------------------
@@ -329,6 +329,8 @@ class FakeBotApi:
                     return web.Response(
                         status=502, text="<html>502 Bad Gateway</html>", content_type="text/html"
                     )
+                if how == "429":
+                    raise ApiError(429, "Too Many Requests: retry after 1", retry_after=1)
                 raise ApiError(500, "Internal Server Error")
             self._check_chat(call)
             self._check_limit(call)
@@ -503,7 +505,8 @@ class FakeBotApi:
             raise ApiError(
                 400,
                 "Bad Request: message is not modified: specified new message content and "
-                "reply markup are exactly the same as a current content and reply markup of the message",
+                "reply markup are exactly the same as a current content and reply markup "
+                "of the message",
             )
         sent.text, sent.reply_markup = text, markup  # no reply_markup: the keyboard goes
         sent.edits += 1
@@ -516,7 +519,8 @@ class FakeBotApi:
             raise ApiError(
                 400,
                 "Bad Request: message is not modified: specified new message content and "
-                "reply markup are exactly the same as a current content and reply markup of the message",
+                "reply markup are exactly the same as a current content and reply markup "
+                "of the message",
             )
         sent.reply_markup = markup
         sent.edits += 1

@@ -93,6 +93,13 @@ async def test_polling_survives_a_failing_getupdates_and_an_unreadable_update(se
     assert replies and replies[-1].option_ids == ["agree", "decline"]
 
 
+async def test_polling_waits_out_flood_control_on_getupdates(serve: Serve) -> None:
+    tg = await serve()
+    tg.fake.fail("getUpdates", 1, how="429")
+    replies = await tg.user(3012).send("/start")
+    assert replies and 429 in [c.status for c in tg.fake.calls_to("getUpdates")]
+
+
 async def test_group_chats_are_ignored(serve: Serve) -> None:
     tg = await serve()
     await tg.submit(tg.fake.message_update(-100123, "/start", chat_type="supergroup"))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from aiogram import Bot
+from aiogram.client.default import Default
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import (
     ClientDecodeError,
@@ -20,7 +21,6 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.methods import TelegramMethod
-from aiogram.types import InputFile
 from aiohttp import ClientError, ClientTimeout
 
 from kvisa.errors import Blocked, ChannelError, RateLimited
@@ -46,7 +46,8 @@ class LeanSession(AiohttpSession):
     as JSON when there is no file to upload (aiogram builds a form), and a successful answer's
     result is handed back as parsed JSON, not as aiogram models (the channel never reads what
     a send or an edit returns). Failed calls go through aiogram's own checks, so they raise
-    aiogram's exceptions as before; uploads take aiogram's own path.
+    aiogram's exceptions as before; a call carrying anything but plain values (a file, a date)
+    takes aiogram's own path.
 
     Skipping the models also sidesteps a cost of stock aiogram: it reads each answer through
     `Response[<result type>]`, a generic class pydantic caches only weakly, so a garbage
@@ -55,14 +56,9 @@ class LeanSession(AiohttpSession):
     async def make_request(
         self, bot: Bot, method: TelegramMethod[T], timeout: int | None = None
     ) -> T:
-        files: dict[str, InputFile] = {}
-        payload = {
-            key: prepared
-            for key, value in method.model_dump(warnings=False).items()
-            if (prepared := self.prepare_value(value, bot=bot, files=files, _dumps_json=False))
-            is not None
-        }
-        if files:
+        try:
+            payload = plain(method.model_dump(warnings=False), bot)
+        except NotPlain:
             return await super().make_request(bot, method, timeout)
         session = await self.create_session()
         url = self.api.api_url(token=bot.token, method=method.__api_method__)
@@ -87,6 +83,25 @@ class LeanSession(AiohttpSession):
                 return cast(T, answer.get("result"))
         self.check_response(bot=bot, method=method, status_code=status, content=raw)  # raises
         raise ClientDecodeError("Unexpected answer", ValueError(raw[:200]), raw)
+
+
+class NotPlain(Exception):
+    """A value JSON cannot carry as it is (a file, a date): aiogram's own form must."""
+
+
+def plain(value: Any, bot: Bot) -> Any:
+    """A dumped method's value as the JSON the Bot API reads: the bot's defaults filled in and
+    None left out, the same parameters aiogram's `prepare_value` puts in its form (a property
+    test holds the two together). Raises NotPlain for anything else."""
+    if value is None or isinstance(value, str | int | float):  # bool is an int
+        return value
+    if isinstance(value, dict):
+        return {k: v for k, item in value.items() if (v := plain(item, bot)) is not None}
+    if isinstance(value, list):
+        return [v for item in value if (v := plain(item, bot)) is not None]
+    if isinstance(value, Default):
+        return plain(bot.default[value.name], bot)
+    raise NotPlain(type(value).__name__)
 
 
 _JSON = {"Content-Type": "application/json"}

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aiogram import Bot
-from aiogram.exceptions import ClientDecodeError, TelegramAPIError, TelegramRetryAfter
 from aiogram.methods import (
     AnswerCallbackQuery,
     DeleteWebhook,
@@ -32,10 +31,10 @@ from pydantic import ValidationError
 
 from kvisa.bot.channels.base import Channel, Services
 from kvisa.bot.channels.telegram import convert
-from kvisa.bot.channels.telegram.api import GetRawUpdates, Retry, call, describe
+from kvisa.bot.channels.telegram.api import GetRawUpdates, Retry, call
 from kvisa.bot.engine.engine import commands
 from kvisa.bot.messages import Inbound, Outbound
-from kvisa.errors import Blocked, ChannelError, StorageError
+from kvisa.errors import Blocked, ChannelError, RateLimited, StorageError
 from kvisa.identity import UserKey
 
 log = logging.getLogger(__name__)
@@ -50,10 +49,12 @@ MAX_IN_FLIGHT = 1000  # updates received and not yet handled before polling wait
 MAX_TURNS = 64  # turns running against the storage at once (a Redis pool has 100 connections)
 STOP_GRACE = 10.0  # seconds stop() lets running updates finish
 DEFAULT_RETRY = Retry()
+ONE_ATTEMPT = Retry(attempts=1)
 
 
 class TelegramChannel(Channel):
-    """Telegram through aiogram's Bot (HTTP client and types); the update loop is our own."""
+    """Telegram through aiogram's Bot (HTTP client, methods and types); the update loop and
+    the webhook handler are our own (docs/decisions.md says why)."""
 
     name = "telegram"
 
@@ -139,19 +140,22 @@ class TelegramChannel(Channel):
             try:
                 if len(self._tasks) >= MAX_IN_FLIGHT:
                     await asyncio.wait(list(self._tasks), return_when=asyncio.FIRST_COMPLETED)
-                batch = await self.bot(
+                batch = await call(
+                    self.bot,
                     GetRawUpdates(
                         offset=offset, timeout=self.poll_timeout, allowed_updates=ALLOWED_UPDATES
                     ),
+                    ONE_ATTEMPT,  # this loop is the retry
                     request_timeout=self.poll_timeout + 10,
+                    wait_on_flood=False,
                 )
                 failures = 0
-            except TelegramRetryAfter as exc:
+            except RateLimited as exc:
                 await asyncio.sleep(exc.retry_after)
                 continue
-            except (TelegramAPIError, ClientDecodeError) as exc:  # network, 5xx, 409 conflict, 401
+            except ChannelError as exc:  # network, 5xx, 409 conflict, 401
                 failures += 1
-                log.warning("getUpdates failed (%s); retrying", describe(exc, self.bot.token))
+                log.warning("getUpdates failed (%s); retrying", exc)
                 await asyncio.sleep(self.retry.backoff(failures))
                 continue
             except Exception:  # a bug of ours must not end polling either
