@@ -296,7 +296,7 @@ def render_timeline_png(timeline: Timeline, t: Text) -> bytes:
     )
     y += 48
     for condition in (d for d in timeline.deadlines if d.kind == "condition"):
-        text = t("{title}: {detail}", title=t(condition.title), detail=t.date(condition.date))
+        text = t("{title}: {detail}", title=t.date(condition.date), detail=t(condition.title))
         for line in wrap(text, font(30), W - 2 * PAD):
             draw.text((PAD, y), line, font=font(30), fill=MUTED if condition.met else DEADLINE)
             y += LINE
