@@ -42,7 +42,7 @@ locales/%/LC_MESSAGES/kvisa.mo: locales/%/LC_MESSAGES/kvisa.po $(VENV)/.python-o
 # Re-extract every message from kvisa/ and flows/ and merge into the catalogs.
 messages: $(VENV)/.installed
 	$(BIN)/pybabel extract -F babel.cfg -k t -k N_ -k plural:1,2 --no-location --sort-output -w 100 -o locales/kvisa.pot .
-	$(BIN)/pybabel update -D kvisa -d locales -i locales/kvisa.pot --no-fuzzy-matching -w 100
+	$(BIN)/pybabel update -D kvisa -d locales -i locales/kvisa.pot --no-fuzzy-matching --ignore-obsolete -w 100
 
 bench: $(VENV)/.installed-test $(CATALOGS)
 	@for b in $(filter-out bench/common.py,$(wildcard bench/*.py)); do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -27,7 +27,7 @@ from tests.assess.conftest import CANDIDATE, CHINESE_COLUMNS, COLUMNS  # noqa: E
 VARIANTS = [  # a spread of decisions: eligible both ways, refused, Lingang, a bad date
     {},
     {"degree": "none", "stem_work_at_recognized": "no", "park": "other", "plan": "startup"},
-    {"park": "lingang", "birth_date": "1999-07-15", "nationality": "DE", "residence_country": "DE"},
+    {"park": "lingang", "birth_date": "1999-07-15", "residence_country": "DE"},
     {"degree": "master", "degree_field_stem": "no", "birth_date": "2001-01-31"},
     {"birth_date": "1990-02-31"},
 ]

@@ -105,7 +105,6 @@ ACADEMIC = dict(
     degree_from_recognized="yes",
     stem_work_at_recognized="no",
     birth_date="1998-04-27",
-    nationality="DE",
     residence_country="Germany",
     passport_expiry="2031-01-01",
     planned_application="_today",

@@ -16,7 +16,6 @@ PROFILE = {
     "degree_from_recognized": True,
     "stem_work_at_recognized": True,
     "birth_date": "1988-03-01",
-    "nationality": "IN",
     "residence_country": "SG",
     "passport_expiry": "2027-02-01",
     "planned_application": "2026-12-01",
@@ -110,17 +109,17 @@ def test_chat_with_piped_input_prints_every_reply_and_resumes_later(tmp_path: Pa
         stdin="1\n3\nyes\n",
     )
     assert first.returncode == 0, first.stderr
-    assert "1. I agree" in first.stdout and "(3/13)" in first.stdout
+    assert "1. I agree" in first.stdout and "(3/12)" in first.stdout
     second = kvisa("chat", "--user", "bob", cwd=tmp_path, stdin="/mydata\n")
     assert second.returncode == 0, second.stderr
-    assert "(3/13)" in second.stdout  # resumed at the third question
+    assert "(3/12)" in second.stdout  # resumed at the third question
     assert "Master's" in second.stdout  # and /mydata shows the answer given in the first run
 
 
 def test_chat_in_chinese(tmp_path: Path) -> None:
     run = kvisa("chat", "--user", "li", "--lang", "zh", cwd=tmp_path, stdin="1\n")
     assert run.returncode == 0, run.stderr
-    assert "(1/13)" in run.stdout
+    assert "(1/12)" in run.stdout
     chinese = sum("\u4e00" <= ch <= "\u9fff" for ch in run.stdout)
     assert chinese > 50
 
@@ -147,13 +146,11 @@ def test_assess_returns_deadlines_and_estimates_for_reported_events(tmp_path: Pa
     assert deadlines["work_permit_apply"]["date"] == "2026-10-01"
     assert deadlines["work_permit_apply"]["act_by"] == "2026-09-30"
     assert deadlines["lingang_supplement"]["date"] == "2026-10-09"
-    assert deadlines["stay_limit"]["estimated"] is True  # 2027's schedule is not published
-    assert set(deadlines) == {
-        "work_permit_apply",
-        "lingang_supplement",
-        "stay_limit",
-        "passport_valid_until",
-    }
+    # 180 calendar days: exact, though 2027's schedule is not published (15 March, a Monday).
+    assert deadlines["stay_limit"]["date"] == "2027-03-15"
+    assert deadlines["stay_limit"]["estimated"] is False
+    # The passport condition is checked at the application, reported here: no longer listed.
+    assert set(deadlines) == {"work_permit_apply", "lingang_supplement", "stay_limit"}
     estimates = {e["id"]: e for e in out["estimates"]}
     assert estimates["work_permit_decision"] == {
         "id": "work_permit_decision",

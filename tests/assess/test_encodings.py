@@ -9,7 +9,7 @@ from tests.assess.conftest import CHINESE_COLUMNS, candidates, csv_text, run_ass
 
 
 def test_utf8_file_with_chinese_values_is_read(tmp_path: Path) -> None:
-    rows = candidates(2, r2={"id": "李四", "nationality": "德国"})
+    rows = candidates(2, r2={"id": "李四", "residence_country": "德国"})
     path = tmp_path / "utf8.csv"
     path.write_bytes(csv_text(rows).encode("utf-8"))
     outcome = run_assess("csv", path)
@@ -28,7 +28,7 @@ def test_utf8_with_bom_as_excel_saves_csv_utf8(tmp_path: Path) -> None:
 
 
 def test_gb18030_file_from_chinese_excel_is_read(tmp_path: Path) -> None:
-    rows = candidates(3, r2={"id": "张三", "nationality": "中国", "residence_country": "德国"})
+    rows = candidates(3, r2={"id": "张三", "residence_country": "德国"})
     rows[0] = CHINESE_COLUMNS
     path = tmp_path / "chinese-excel.csv"
     path.write_bytes(csv_text(rows).encode("gb18030"))

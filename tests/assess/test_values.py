@@ -17,12 +17,12 @@ PROFILE = {k: v for k, v in CANDIDATE.items() if k != "id"}
 def test_a_field_over_10000_characters_fails_its_row_with_a_short_value(tmp_path: Path) -> None:
     path = tmp_path / "long.csv"
     path.write_text(
-        csv_text(candidates(3, r2={"nationality": "D" * (MAX_FIELD + 1)})), encoding="utf-8"
+        csv_text(candidates(3, r2={"residence_country": "D" * (MAX_FIELD + 1)})), encoding="utf-8"
     )
     outcome = run_assess("csv", path)
     assert outcome.code == 1 and outcome.rows() == [1, 2, 3]
     error = outcome.errors()[2]
-    assert error["field"] == "nationality" and "10,000 characters" in error["expected"]
+    assert error["field"] == "residence_country" and "10,000 characters" in error["expected"]
     assert len(error["value"]) < 300 and "10,001 characters" in error["value"]
     assert len(outcome.err) < 2000
 

@@ -218,8 +218,8 @@ def test_passport_validity_is_a_condition_not_a_calendar_event(
     text: Callable[[Lang], Text],
 ) -> None:
     passport = replace(
-        deadline("passport_valid_until", dt.date(2027, 3, 1)),
-        title="Your passport must be valid until",
+        deadline("passport_apply_by", dt.date(2027, 3, 1)),
+        title="Last day to apply with your passport",
         kind="condition",
     )
     found = events(timeline_ics(timeline(deadline(), passport), text("en"), USER, STAMP))

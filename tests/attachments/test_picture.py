@@ -360,4 +360,19 @@ def test_act_by_line_only_for_actions_when_offices_are_closed() -> None:
 
     open_day = height(act_by=D(2026, 6, 3))
     assert height(act_by=D(2026, 6, 2)) == open_day + LINE
-    assert height(act_by=D(2026, 6, 2), kind="condition") == open_day
+    condition = height(act_by=D(2026, 6, 3), kind="condition")
+    assert height(act_by=D(2026, 6, 2), kind="condition") == condition
+
+
+def test_a_condition_is_written_under_the_heading_not_placed_on_the_axis() -> None:
+    # The passport's validity is checked when applying: no marker among the steps, a line under
+    # the heading instead, red while it does not hold for the planned application.
+    def colours_in(image: Image.Image) -> set[object]:
+        return {c for _, c in image.getcolors(1 << 20) or []}
+
+    red = (198, 40, 40)
+    unmet = decode(render_timeline_png(only_deadline(kind="condition"), text("en")))
+    met = decode(render_timeline_png(only_deadline(kind="condition", met=True), text("en")))
+    assert red in colours_in(unmet.crop((0, 0, unmet.width, 330)))
+    assert red not in colours_in(unmet.crop((0, 330, unmet.width, unmet.height)))
+    assert red not in colours_in(met)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kvisa.bot.content.calendar import WorkCalendar, load_calendar
+from kvisa.bot.content.calendar import WorkCalendar, add_weekdays, load_calendar
 from kvisa.errors import FlowError, InputError
 
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
@@ -363,3 +363,19 @@ def test_last_working_day_on_or_before_leaves_no_working_day_in_the_gap(day: dat
 def test_more_working_days_never_give_an_earlier_date(start: date, n: int) -> None:
     earlier, later = calendar.add_working_days(start, n), calendar.add_working_days(start, n + 1)
     assert earlier < later if n >= 1 else earlier <= later
+
+
+@given(st.dates(date(2000, 1, 1), date(2099, 12, 31)), st.integers(0, 30))
+def test_weekdays_abroad_count_monday_to_friday_only(start: date, n: int) -> None:
+    # An embassy or consulate abroad: China's make-up Saturdays are not its working days.
+    day = add_weekdays(start, n)
+    assert day.weekday() < 5
+    between = [start + timedelta(days=i) for i in range(1, (day - start).days + 1)]
+    counted = sum(d.weekday() < 5 for d in between)
+    assert counted == n or (n == 0 and day >= start and counted <= 1)
+    assert n == 0 or day > start
+
+
+def test_weekdays_abroad_skip_chinas_make_up_saturday() -> None:
+    assert WorkCalendar().add_working_days(date(2026, 10, 9), 1) == date(2026, 10, 10)
+    assert add_weekdays(date(2026, 10, 9), 1) == date(2026, 10, 12)

@@ -50,8 +50,54 @@ def test_shipped_flows_are_valid() -> None:
         "employment_contract",
         "business_plan",
         "research_project_materials",
+        "on_site_verification",
+        "residence_work_permit",
+        "residence_k_visa",
         "medical_exam",
     }
+    assert "nationality" not in {q.id for q in flows.questions}  # changed nothing the bot said
+
+
+def test_every_fact_names_a_source_that_says_it(flows_copy: Path) -> None:
+    # What the K visa offers comes from the agency's guide; the decree only adds the visa.
+    flows = load_flows(flows_dir())
+    by_id = {e.id: e for e in flows.faq}
+    assert by_id["what_is_k_visa"].source == "decree_814"
+    assert "5 years" not in by_id["what_is_k_visa"].answer
+    assert by_id["what_k_visa_offers"].source == "seed_guide"
+    stay = next(d for d in flows.timeline.deadlines if d.id == "stay_limit")
+    assert stay.source == "seed_guide" and "per entry" in stay.title
+
+
+def test_a_deadline_counted_back_must_name_a_date_answer(flows_copy: Path) -> None:
+    path = flows_copy / "timeline.yaml"
+    edit(path, "before: passport_expiry", "before: park")
+    with pytest.raises(FlowError) as caught:
+        load_flows(flows_copy)
+    assert caught.value.line == line_of(path, "    before: park")
+    shutil.copy(flows_dir() / "timeline.yaml", path)
+    edit(
+        path,
+        "    before: passport_expiry",
+        "    after: [visa_applied]\n    before: passport_expiry",
+    )
+    with pytest.raises(FlowError, match="exactly one of after"):
+        load_flows(flows_copy)
+
+
+def test_an_estimate_calendar_is_china_or_weekdays(flows_copy: Path) -> None:
+    path = flows_copy / "timeline.yaml"
+    edit(path, "    calendar: weekdays", "    calendar: lunar")
+    with pytest.raises(FlowError) as caught:
+        load_flows(flows_copy)
+    assert caught.value.line == line_of(path, "    calendar: lunar")
+
+
+def test_a_perk_condition_is_checked_like_any_other(flows_copy: Path) -> None:
+    path = flows_copy / "parks.yaml"
+    edit(path, "when: {plan: [startup]}", "when: {plan: [founder]}")
+    with pytest.raises(FlowError, match="founder"):
+        load_flows(flows_copy)
 
 
 def test_unknown_key_names_file_and_line(flows_copy: Path) -> None:
@@ -152,7 +198,7 @@ def test_flows_check_command_accepts_the_shipped_flows() -> None:
 
 def test_a_column_alias_naming_two_questions_is_refused_at_its_line(flows_copy: Path) -> None:
     path = flows_copy / "interview.yaml"
-    line = edit(path, 'aliases: ["国籍"]', 'aliases: ["国籍", "出生日期"]')
+    line = edit(path, 'aliases: ["Time zone", "时区"]', 'aliases: ["Time zone", "时区", "出生日期"]')
     with pytest.raises(FlowError) as caught:
         load_flows(flows_copy)
     assert (caught.value.file, caught.value.line) == ("flows/interview.yaml", line)

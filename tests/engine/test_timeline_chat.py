@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import re
 
 from icalendar import Calendar
 from PIL import Image
@@ -103,6 +105,49 @@ async def test_calendar_file_has_the_deadlines_in_both_languages(engine: Engine)
         assert len(files) == 1
         summaries = [str(e["SUMMARY"]) for e in Calendar.from_ical(files[0].data).walk("VEVENT")]
         assert summary in summaries
+
+
+async def test_timeline_after_reporting_entry_on_3_december_is_coherent(engine: Engine) -> None:
+    # Seen on the console: after reporting entry on 3 December the timeline still listed "Visa
+    # decision expected Dec 8-10" after "Entered China Dec 3", showed the exact 180-day count
+    # as "≈Jun 1, 2027", and the passport's validity as a dated step after entry.
+    december_3 = dt.datetime(2026, 12, 3, 1, 0, tzinfo=dt.UTC)
+    for hint, entered, stay in (
+        (None, "Dec 3, 2026 · Entered China", "Jun 1, 2027 · Last day of this stay"),
+        ("zh", "2026年12月3日 · 已入境中国", "2027年6月1日 · 本次停留最后一天"),
+    ):
+        chat = Chat(engine, user=UserKey("console", f"dec3-{hint}"), lang_hint=hint, at=december_3)
+        await chat.interview(**{**ACADEMIC, "passport_expiry": "2027-09-01"})
+        await chat.send("/timeline")
+        before = chat.replies[0].text
+        assert before.splitlines()[2].startswith(("ℹ️ Mar 1, 2027", "ℹ️ 2027年3月1日"))  # passport
+        await report(chat, "entered", "today")
+        text = chat.replies[0].text
+        rows = [line for line in text.splitlines() if " · " in line]
+        assert [row.split(" ", 1)[1] for row in rows[:1]] == [entered]
+        assert any(stay in row and "≈" not in row for row in rows)
+        assert len(rows) == 3  # entry, work permit by 18 Dec, end of stay: no visa window
+        assert "≈" not in text and "passport" not in text.lower() and "护照" not in text
+
+
+async def test_chinese_texts_write_dates_the_chinese_way(engine: Engine) -> None:
+    december_3 = dt.datetime(2026, 12, 3, 1, 0, tzinfo=dt.UTC)
+    chat = Chat(engine, user=UserKey("console", "zh-dates"), lang_hint="zh", at=december_3)
+    await chat.interview(**ACADEMIC)
+    texts = [chat.text]
+    await report(chat, "entered", "today")
+    texts.append(chat.text)
+    for command in ("/mydata", "/reminders", "/checklist"):
+        await chat.send(command)
+        texts.append(chat.text)
+    await chat.send("/calendar")
+    (ics,) = [a for o in chat.replies for a in o.attachments if a.filename.endswith(".ics")]
+    texts += [str(e["DESCRIPTION"]) for e in Calendar.from_ical(ics.data).walk("VEVENT")]
+    everything = "\n".join(texts)
+    assert "2026年12月3日" in everything and "2026年12月18日" in everything
+    months = r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\b"
+    assert not re.search(months, everything)
+    assert not re.search(r"\b\d{1,2}/\d{1,2}/\d{2,4}\b", everything)  # no 12/3/2026
 
 
 async def test_timeline_waits_for_the_interview(engine: Engine) -> None:

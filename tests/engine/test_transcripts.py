@@ -8,6 +8,7 @@ from kvisa.bot.engine.engine import Engine
 from kvisa.bot.engine.turn import Turn
 from kvisa.bot.policy.eligibility import assess
 from kvisa.bot.session import Kind, Session, Waiting
+from kvisa.identity import UserKey
 from kvisa.storage.sqlite import SqliteStorage
 from tests.support import ACADEMIC, Chat, content, engine_on
 
@@ -62,12 +63,14 @@ async def test_over_35_stays_eligible_with_achievements_proof(chat: Chat) -> Non
     assert "age_proof" in [w.id for w in result.warnings]  # type: ignore[attr-defined]
 
 
-async def test_under_18_is_refused_with_the_age_rule(chat: Chat) -> None:
+async def test_under_18_is_told_about_embassy_practice_not_refused(chat: Chat) -> None:
+    # The guide sets no age limit (18-35 is embassy practice); under 18 used to get "❌".
     await chat.interview(**{**ACADEMIC, "birth_date": "2010-01-01"})
-    flows, _ = content()
+    flows, catalogs = content()
     result = assessment_of(await chat.state())  # type: ignore[arg-type]
-    assert not result.eligible and result.under_age  # type: ignore[attr-defined]
-    assert "❌" in chat.text
+    assert result.eligible and result.under_age  # type: ignore[attr-defined]
+    assert "❌" not in chat.text
+    assert catalogs["en"](flows.age.below_practice) in chat.text
 
 
 async def test_zhangjiang_key_enterprise_gets_commitment_letter(chat: Chat) -> None:
@@ -77,8 +80,57 @@ async def test_zhangjiang_key_enterprise_gets_commitment_letter(chat: Chat) -> N
     result = assessment_of(await chat.state())  # type: ignore[arg-type]
     ids = result.checklist_ids  # type: ignore[attr-defined]
     assert {"commitment_letter", "employment_contract", "degree_certificate"} <= set(ids)
+    assert "on_site_verification" in ids  # the employer's step, with the parks' green channels
+    # The guide says nothing of "a copy is enough": the degree certificate reads the same.
     degree = next(e for e in result.checklist if e.item.id == "degree_certificate")  # type: ignore[attr-defined]
-    assert degree.detail != degree.item.detail  # the commitment variant, not "with authentication"
+    assert degree.detail == degree.item.detail
+    assert "copy" not in chat.text.lower()
+
+
+async def test_verdict_shows_park_perks_only_to_whom_they_apply(engine: Engine) -> None:
+    # Zhangjiang's commitment system is for talents of key enterprises (a researcher without an
+    # employer was told about it); Lingang's subsidy is for those who start a business.
+    flows, catalogs = content()
+    perks = {p.title: catalogs["en"](p.detail) for park in flows.parks for p in park.perks}
+    cases = [
+        ({"park": "zhangjiang", "plan": "research"}, "Simpler documents", False),
+        (
+            {"park": "zhangjiang", "plan": "employed", "key_enterprise": "yes"},
+            "Simpler documents",
+            True,
+        ),
+        ({"park": "zhangjiang", "plan": "employed", "key_enterprise": "no"}, "Fast track", True),
+        ({"park": "lingang", "plan": "employed"}, "Start-up subsidy", False),
+        ({"park": "lingang", "plan": "startup"}, "Start-up subsidy", True),
+        ({"park": "lingang", "plan": "research"}, "Incomplete files accepted", True),
+    ]
+    for n, (answers, perk, shown) in enumerate(cases):
+        chat = Chat(engine, user=UserKey("console", f"perks-{n}"))
+        await chat.interview(**{**ACADEMIC, **answers})
+        assert (perks[perk] in chat.text) is shown, (answers, perk)
+
+
+async def test_a_stored_nationality_answer_is_forgotten_and_its_question_not_asked(
+    storage: SqliteStorage,
+) -> None:
+    # Nationality changed nothing the bot said: it is no longer asked. A session stored by the
+    # release that asked it loads, drops the answer, and a reply to that pending question is
+    # not taken for the answer to another one.
+    old = Session(
+        consent_at="2026-11-25T04:00:00+00:00",
+        answers={"degree": "master", "nationality": "FR", "birth_date": "1998-04-27"},
+        awaiting=Waiting(Kind.QUESTION, "nationality"),
+        prompt=3,
+    ).to_json()
+    chat = Chat(engine_on(storage))
+    await storage.put(chat.user, old, expected_version=0)
+    await chat.send("France")
+    state = await chat.state()
+    assert state and "nationality" not in state["answers"]
+    assert state["answers"] == {"degree": "master", "birth_date": "1998-04-27"}
+    assert (await chat.awaiting()) == {"kind": "question", "id": "degree_field_stem"}
+    await chat.send("/mydata")
+    assert "Nationality" not in chat.text and "France" not in chat.text
 
 
 async def test_editing_an_answer_reasks_only_its_dependents_and_shows_the_change(
@@ -112,10 +164,10 @@ async def test_editing_plan_asks_key_enterprise_only_when_it_becomes_relevant(ch
 async def test_changing_an_answer_without_dependents_asks_nothing_more(chat: Chat) -> None:
     await chat.interview(**ACADEMIC)
     await chat.send("/edit")
-    await chat.choose("nationality")
-    await chat.send("法国")
+    await chat.choose("passport_expiry")
+    await chat.send("2032年1月1日")
     state = await chat.state()
-    assert state and state["answers"]["nationality"] == "FR"
+    assert state and state["answers"]["passport_expiry"] == "2032-01-01"
     assert (await chat.awaiting()) == {"kind": "menu"}
 
 
@@ -286,10 +338,10 @@ async def test_progress_counts_questions_that_still_apply(chat: Chat) -> None:
     await chat.send("/start")
     await chat.choose("agree")
     assert chat.last_prompt.text.startswith(
-        "(1/13)"
+        "(1/12)"
     )  # the time zone counts until the country is known
     await chat.choose("none")  # the two degree questions drop out
-    assert chat.last_prompt.text.startswith("(2/11)")
+    assert chat.last_prompt.text.startswith("(2/10)")
 
 
 def test_session_round_trips_through_json() -> None:

@@ -18,7 +18,6 @@ BASE: dict[str, Any] = {
     "degree_from_recognized": True,
     "stem_work_at_recognized": False,
     "birth_date": dt.date(2000, 5, 1),
-    "nationality": "BR",
     "residence_country": "BR",
     "passport_expiry": dt.date(2030, 1, 1),
     "planned_application": dt.date(2026, 12, 1),
@@ -29,12 +28,20 @@ TODAY = dt.date(2026, 11, 25)
 dates = st.dates(dt.date(1900, 1, 1), dt.date(2100, 12, 31))
 
 
-def test_turning_18_on_the_application_date_is_old_enough() -> None:
+def test_turning_18_on_the_application_date_is_within_embassy_practice() -> None:
     flows, _ = content()
     result = assess(flows, {**BASE, "birth_date": dt.date(2008, 12, 1)}, TODAY)
-    assert result.age_at_application == 18 and result.eligible
+    assert result.age_at_application == 18 and result.eligible and not result.under_age
+    assert "age_below_practice" not in [w.id for w in result.warnings]
+
+
+def test_under_18_is_outside_embassy_practice_not_refused() -> None:
+    # The guide sets no age limit; 18-35 is what embassies generally apply. Under 18 used to
+    # be refused outright.
+    flows, _ = content()
     younger = assess(flows, {**BASE, "birth_date": dt.date(2008, 12, 2)}, TODAY)
-    assert younger.under_age and not younger.eligible
+    assert younger.under_age and younger.eligible and younger.channels == ("academic",)
+    assert [w.id for w in younger.warnings] == ["age_below_practice"]
 
 
 def test_exactly_35_needs_no_proof_but_36_does() -> None:
@@ -52,6 +59,29 @@ def test_passport_expiring_within_six_months_of_application_warns() -> None:
     ok = assess(flows, {**BASE, "passport_expiry": dt.date(2027, 6, 1)}, TODAY)
     assert [w.id for w in short.warnings] == ["passport_validity"]
     assert ok.warnings == ()
+
+
+def test_passport_gives_the_last_application_date_it_allows_not_a_date_to_act_by() -> None:
+    # "Valid for at least 6 months" at application: the bot used to show "must be valid until
+    # <application + 6 months>", a date after entry; it now says until when one can apply.
+    flows, _ = content()
+    result = assess(flows, {**BASE, "passport_expiry": dt.date(2027, 5, 31)}, TODAY)
+    assert result.passport == (dt.date(2026, 11, 30), dt.date(2027, 5, 31))
+    (warning,) = result.warnings
+    assert dict(warning.dates) == {
+        "date": dt.date(2026, 11, 30),
+        "expiry": dt.date(2027, 5, 31),
+        "planned": dt.date(2026, 12, 1),
+    }
+
+
+@given(dates)
+def test_latest_application_leaves_six_months_and_no_later_day_does(expiry: dt.date) -> None:
+    flows, _ = content()
+    if not dt.date(1901, 1, 1) <= expiry <= dt.date(2099, 1, 1):
+        return
+    latest = flows.passport.latest_application(expiry)
+    assert add_months(latest, 6) <= expiry < add_months(latest + dt.timedelta(days=1), 6)
 
 
 def test_non_stem_degree_without_research_work_is_refused_with_the_rule() -> None:

@@ -130,6 +130,20 @@ def test_the_message_has_the_users_language_first_and_the_other_below() -> None:
     ]
 
 
+def test_a_passed_deadline_sends_the_applicant_to_the_agency_not_to_unnamed_offices() -> None:
+    # The guide names no office to turn to after a missed deadline; the message used to send
+    # the applicant to "the Exit-Entry Administration or your employer's HR".
+    flows, catalogs = content()
+    after = MORNING[0] + dt.timedelta(days=3)
+    look = outlook(flows, USER, session(), after)
+    message = texts.message(
+        flows, catalogs, "en", look.deliveries[0], look.timeline, look.zone, after
+    )
+    english, chinese = message.text.split(SEPARATOR)
+    assert "the agency" in english and "Exit-Entry" not in english and "HR" not in english
+    assert "本机构" in chinese and "出入境" not in chinese
+
+
 # --- what a turn must change for the reminders to move ----------------------------------------
 
 FLOWS, _ = content()
@@ -158,7 +172,14 @@ events_strategy = st.dictionaries(
 
 
 def test_the_plan_reads_the_answers_its_rules_name() -> None:
-    assert {"planned_application", "park", "residence_country", "time_zone"} == READ
+    # passport_expiry: the passport condition is counted back from it (never reminded).
+    assert {
+        "planned_application",
+        "park",
+        "residence_country",
+        "time_zone",
+        "passport_expiry",
+    } == READ
 
 
 @given(

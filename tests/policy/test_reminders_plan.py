@@ -91,7 +91,12 @@ def test_met_deadlines_and_conditions_get_no_reminders_and_nudges_follow_estimat
     tl = timeline({"entered": dt.date(2026, 11, 2), "work_permit_submitted": dt.date(2026, 11, 5)})
     reminders = plan(flows, tl, ZoneInfo("Asia/Shanghai"))
     targets = {r.target for r in reminders}
-    assert "work_permit_apply" not in targets and "passport_valid_until" not in targets
+    assert "work_permit_apply" not in targets
+    # The passport's last application date is a condition: listed, never reminded.
+    answers = {**ANSWERS, "passport_expiry": dt.date(2027, 1, 1)}
+    before = build_timeline(flows, answers, {}, TODAY)
+    assert [d.id for d in before.deadlines] == ["passport_apply_by"]
+    assert plan(flows, before, ZoneInfo("Asia/Shanghai")) == []
     nudge = next(r for r in reminders if r.kind == "nudge")
     assert nudge.target == "work_permit_decision"
     assert nudge.at.astimezone(ZoneInfo("Asia/Shanghai")).date() == next(

@@ -48,11 +48,23 @@ def test_work_permit_decision_counts_the_october_make_up_saturday() -> None:
     assert (window.earliest, window.latest) == (dt.date(2026, 10, 14), dt.date(2026, 10, 19))
 
 
-def test_visa_decision_skips_the_spring_festival() -> None:
-    # Applied Thu 12 Feb: 13, 14 (Saturday worked), then closed 15-23 Feb: 24 -> 3rd, 26 -> 5th.
-    tl = timeline({"visa_applied": dt.date(2026, 2, 12)})
+def test_visa_decision_abroad_does_not_count_chinas_make_up_saturday() -> None:
+    # The consulate abroad works Monday to Friday. Applied Fri 9 Oct 2026: China's calendar
+    # would count Saturday 10 Oct (worked for National Day) and give 13-15 Oct; abroad it is
+    # 12, 13, 14 -> 3rd, 16 -> 5th.
+    tl = timeline({"visa_applied": dt.date(2026, 10, 9)})
     window = estimate(tl, "visa_decision")
-    assert (window.earliest, window.latest) == (dt.date(2026, 2, 24), dt.date(2026, 2, 26))
+    assert (window.earliest, window.latest) == (dt.date(2026, 10, 14), dt.date(2026, 10, 16))
+    assert window.note and "estimate" in window.note
+
+
+def test_visa_decision_abroad_ignores_chinas_holidays_and_unpublished_years() -> None:
+    # Applied Thu 12 Feb 2026, just before the Spring Festival: Monday to Friday all the same.
+    spring = estimate(timeline({"visa_applied": dt.date(2026, 2, 12)}), "visa_decision")
+    assert (spring.earliest, spring.latest) == (dt.date(2026, 2, 17), dt.date(2026, 2, 19))
+    # A window in 2027 depends on no Chinese schedule: not marked with ≈.
+    late = timeline({}, {**ANSWERS, "planned_application": dt.date(2027, 3, 1)})
+    assert not estimate(late, "visa_decision").estimated and not late.estimated
 
 
 def test_deadline_in_the_spring_festival_falls_back_to_the_make_up_saturday() -> None:
@@ -61,15 +73,28 @@ def test_deadline_in_the_spring_festival_falls_back_to_the_make_up_saturday() ->
     assert apply.date == dt.date(2026, 2, 16) and apply.act_by == dt.date(2026, 2, 14)
 
 
-def test_dates_in_a_year_without_official_schedule_are_estimated() -> None:
+def test_calendar_day_counts_into_an_unpublished_year_are_exact() -> None:
+    # 15 and 180 calendar days need no holiday schedule: both fall on weekdays of 2027.
     tl = timeline({"visa_applied": dt.date(2026, 12, 1), "entered": dt.date(2026, 12, 20)})
+    apply, stay = deadline(tl, "work_permit_apply"), deadline(tl, "stay_limit")
+    assert apply.date == apply.act_by == dt.date(2027, 1, 4) and not apply.estimated
+    assert stay.date == stay.act_by == dt.date(2027, 6, 18) and not stay.estimated
+    assert not tl.estimated
+
+
+def test_moving_an_act_by_day_through_an_unpublished_year_is_estimated() -> None:
+    # Entered 19 Dec 2026: day 15 is Sunday 3 Jan 2027, and which days around New Year 2027 are
+    # off is not published yet, so "act by 31 Dec" is an estimate.
+    tl = timeline({"visa_applied": dt.date(2026, 12, 1), "entered": dt.date(2026, 12, 19)})
     apply = deadline(tl, "work_permit_apply")
-    assert apply.date == dt.date(2027, 1, 4) and apply.estimated
-    assert (
-        deadline(tl, "stay_limit").date == dt.date(2027, 6, 18)
-        and deadline(tl, "stay_limit").estimated
-    )
-    assert tl.estimated
+    assert apply.date == dt.date(2027, 1, 3) and apply.act_by == dt.date(2026, 12, 31)
+    assert apply.estimated and tl.estimated
+
+
+def test_working_day_counts_into_an_unpublished_year_are_estimated() -> None:
+    events = {"entered": dt.date(2026, 12, 20), "work_permit_submitted": dt.date(2026, 12, 28)}
+    window = estimate(timeline(events), "work_permit_decision")
+    assert window.latest.year == 2027 and window.estimated
 
 
 def test_zhangjiang_work_permit_is_faster() -> None:
@@ -109,9 +134,35 @@ def test_stay_limit_ends_with_the_residence_permit_and_work_permit_deadline_is_m
 
 def test_unknown_events_leave_their_deadlines_out() -> None:
     tl = timeline({})
-    assert [d.id for d in tl.deadlines] == ["passport_valid_until"]
+    assert [d.id for d in tl.deadlines] == []
     assert [e.id for e in tl.estimates] == ["visa_decision"]
-    assert deadline(tl, "passport_valid_until").date == dt.date(2027, 6, 1)
+
+
+def test_passport_condition_is_the_last_application_date_before_the_application() -> None:
+    # Valid for at least 6 months when applying: a passport expiring on 1 June 2027 allows
+    # applying until 1 December 2026, a condition (no act-by, no reminder), exact.
+    answers = {**ANSWERS, "passport_expiry": dt.date(2027, 6, 1)}
+    passport = deadline(timeline({}, answers), "passport_apply_by")
+    assert passport.kind == "condition" and not passport.estimated
+    assert passport.date == passport.act_by == dt.date(2026, 12, 1) and passport.met
+    later = {**answers, "planned_application": dt.date(2026, 12, 2)}
+    assert not deadline(timeline({}, later), "passport_apply_by").met
+    # Checked when applying: gone once the application (or the entry it implies) is reported.
+    for reported in ({"visa_applied": dt.date(2026, 11, 20)}, {"entered": dt.date(2026, 11, 20)}):
+        assert "passport_apply_by" not in {d.id for d in timeline(reported, answers).deadlines}
+
+
+def test_an_estimate_for_a_step_already_passed_disappears() -> None:
+    # Seen on the console: after reporting entry on 3 December, "Visa decision expected
+    # Dec 8-10" was still listed after "Entered China Dec 3".
+    answers = {**ANSWERS, "planned_application": dt.date(2026, 12, 3)}
+    assert [e.id for e in timeline({}, answers).estimates] == ["visa_decision"]
+    entered = timeline({"entered": dt.date(2026, 12, 3)}, answers)
+    assert entered.estimates == ()
+    events = {"entered": dt.date(2026, 9, 1), "work_permit_submitted": dt.date(2026, 9, 2)}
+    assert [e.id for e in timeline(events).estimates] == ["work_permit_decision"]
+    granted = timeline({**events, "residence_permit_submitted": dt.date(2026, 9, 20)})
+    assert [e.id for e in granted.estimates] == ["residence_permit_decision"]
 
 
 def test_reported_steps_must_keep_their_order_and_not_lie_in_the_future() -> None:

@@ -136,6 +136,8 @@ def _estimate_description(estimate: Estimate, t: Text) -> str:
             latest=t.date(estimate.latest, "long"),
         )
     lines = [when, t("This is the usual processing time, not a deadline.")]
+    if estimate.note:
+        lines.append(t(estimate.note))
     if estimate.estimated:
         lines.append(t(ESTIMATED_NOTE))
     return "\n".join(lines)

@@ -78,6 +78,12 @@ def _md(day: dt.date, t: Text, with_year: bool = False) -> str:
     return format_skeleton("yMMMd" if with_year else "MMMd", day, locale=t.locale)
 
 
+def _on_axis(timeline: Timeline) -> list[Deadline]:
+    """The deadlines to act on. A condition (the passport's validity) is checked when applying:
+    it is written under the heading, not placed among the steps as a day to act on."""
+    return [d for d in timeline.deadlines if d.kind == "action"]
+
+
 def _span(timeline: Timeline) -> tuple[dt.date, dt.date, set[str]]:
     """The axis range with a margin, and the deadlines too far out to place on it."""
     core = [
@@ -85,8 +91,8 @@ def _span(timeline: Timeline) -> tuple[dt.date, dt.date, set[str]]:
         *(d for s in timeline.steps for d in (s.start, s.end) if d),
         *(d for e in timeline.estimates for d in (e.earliest, e.latest)),
     ]
-    far = {d.id for d in timeline.deadlines if d.date > max(core) + FAR}
-    days = core + [d.date for d in timeline.deadlines if d.id not in far]
+    far = {d.id for d in _on_axis(timeline) if d.date > max(core) + FAR}
+    days = core + [d.date for d in _on_axis(timeline) if d.id not in far]
     lo, hi = min(days), max(days)
     short = max(0, 21 - (hi - lo).days)  # a lone date still gets a readable few weeks
     lo, hi = lo - dt.timedelta(short // 2), hi + dt.timedelta(short - short // 2)
@@ -223,12 +229,12 @@ def _deadline_labels(
 ) -> float:
     """Markers on the axis and, below it, each deadline's date and title; returns the bottom."""
     labels = []
-    for deadline in timeline.deadlines:
+    for deadline in _on_axis(timeline):
         day = ("≈ " if deadline.estimated else "") + _md(
             deadline.date, t, with_year=deadline.date.year != timeline.today.year
         )
         lines = [day, *wrap(t(deadline.title), font(30), LABEL_WIDTH)]
-        act_by = deadline.office_closed and deadline.kind == "action"  # a condition is not acted on
+        act_by = deadline.office_closed
         if act_by:
             lines.append(
                 t(
@@ -288,7 +294,13 @@ def render_timeline_png(timeline: Timeline, t: Text) -> bytes:
         font=font(32),
         fill=MUTED,
     )
-    chart_top = y + 80  # the "Today" tag sits here, above the rows
+    y += 48
+    for condition in (d for d in timeline.deadlines if d.kind == "condition"):
+        text = t("{title}: {detail}", title=t.date(condition.date), detail=t(condition.title))
+        for line in wrap(text, font(30), W - 2 * PAD):
+            draw.text((PAD, y), line, font=font(30), fill=MUTED if condition.met else DEADLINE)
+            y += LINE
+    chart_top = y + 32  # the "Today" tag sits here, above the rows
 
     rows: list[tuple[Step, list[str], int, int, Estimate | None]] = []
     windows = {e.step: e for e in timeline.estimates}
@@ -320,7 +332,7 @@ def render_timeline_png(timeline: Timeline, t: Text) -> bytes:
             x1 = max(x_of(step.end or max(step.start, timeline.today)), x0 + 16)
             split = min(max(x_of(timeline.today), x0), x1) if step.end_estimated else x1
             _bar(img, (x0, bar_y, x1, bar_y + 44), split, step.status)
-    for deadline in (d for d in timeline.deadlines if d.id not in far):
+    for deadline in (d for d in _on_axis(timeline) if d.id not in far):
         x = x_of(deadline.date)
         for dash in range(chart_top + 60, axis_y, 16):
             draw.line([(x, dash), (x, min(dash + 9, axis_y))], fill=_colour(deadline), width=3)

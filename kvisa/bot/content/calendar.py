@@ -31,7 +31,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -173,6 +173,21 @@ class WorkCalendar:
     def _rank(self, day: date) -> int:
         """Working days in day's year up to and including `day`."""
         return bisect_right(self._year(day.year).working, day.toordinal())
+
+
+def add_weekdays(start: date, n: int) -> date:
+    """Like WorkCalendar.add_working_days, counting Monday to Friday only: for an office abroad
+    (an embassy or consulate), which keeps neither China's holidays nor its make-up Saturdays."""
+    if n < 0:
+        raise InputError("n", "a number of working days >= 0", n)
+    day = start if n == 0 else start + timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    for _ in range(max(0, n - 1)):
+        day += timedelta(days=1)
+        while day.weekday() >= 5:
+            day += timedelta(days=1)
+    return day
 
 
 def load_calendar(flows_dir: Path) -> WorkCalendar:

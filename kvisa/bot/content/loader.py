@@ -61,8 +61,10 @@ TRANSLATABLE_KEYS = frozenset(
         "answer",
         "name",
         "warning",
-        "under_minimum",
+        "allows",
+        "below_practice",
         "above_proof",
+        "note",
         "too_early",
         "too_late",
     }
@@ -142,6 +144,7 @@ class _Reader:
         self.facts: dict[str, frozenset[Any]] = dict(COMPUTED_FACTS)
         # column header key -> (question id, file, line): ids and aliases name one question each
         self.columns: dict[str, tuple[str, str, int]] = {}
+        self.date_questions: frozenset[str] = frozenset()
 
     def source_ref(self, node: Node) -> str:
         ref = text(node, "source")
@@ -285,6 +288,7 @@ class _Reader:
                 )
             asked.add(q.id)
             questions.append(q)
+        self.date_questions = frozenset(q.id for q in questions if q.kind == "date")
 
         policy = fields(
             self.docs["policy"],
@@ -301,12 +305,12 @@ class _Reader:
         age = fields(
             policy["age"],
             (policy.file, policy.line_of("age")),
-            {"minimum", "proof_above", "source", "under_minimum", "above_proof"},
+            {"practice_from", "proof_above", "source", "below_practice", "above_proof"},
         )
         passport = fields(
             policy["passport"],
             (policy.file, policy.line_of("passport")),
-            {"months_valid_beyond_application", "source", "warning"},
+            {"months_valid_beyond_application", "source", "allows", "warning"},
         )
         disclaimer = fields(
             policy["disclaimer"], (policy.file, policy.line_of("disclaimer")), {"text", "source"}
@@ -382,14 +386,15 @@ class _Reader:
             questions=tuple(questions),
             channels=channels,
             age=AgeRule(
-                self.integer(age, "minimum"),
+                self.integer(age, "practice_from"),
                 self.integer(age, "proof_above"),
-                text(age, "under_minimum"),
+                text(age, "below_practice"),
                 text(age, "above_proof"),
                 self.source_ref(age),
             ),
             passport=PassportRule(
                 self.integer(passport, "months_valid_beyond_application"),
+                text(passport, "allows"),
                 text(passport, "warning"),
                 self.source_ref(passport),
             ),
@@ -465,9 +470,13 @@ class _Reader:
         if node["id"] not in self.facts.get("park", frozenset()):
             raise node.error(f"park {node['id']!r} is not an option of the 'park' question", "id")
         perks = tuple(
-            Perk(text(p, "title"), text(p, "detail"))
+            Perk(
+                text(p, "title"),
+                text(p, "detail"),
+                self.condition(p, "when") if "when" in p else None,
+            )
             for p in (
-                fields(p, (node.file, node.line_of("perks")), {"title", "detail"})
+                fields(p, (node.file, node.line_of("perks")), {"title", "detail"}, {"when"})
                 for p in items_of(node, "perks")
             )
         )
@@ -545,8 +554,11 @@ class _Reader:
                 raw,
                 (doc.file, doc.line_of("estimates")),
                 {"id", "step", "title", "after", "working_days", "source"},
-                {"variants", "nudge"},
+                {"variants", "nudge", "calendar", "note"},
             )
+            counted = node.get("calendar", "china")
+            if counted not in ("china", "weekdays"):
+                raise node.error("'calendar' must be china or weekdays", "calendar")
             if node["step"] not in {s.id for s in steps}:
                 raise node.error(f"unknown step {node['step']!r}", "step")
             variants = tuple(
@@ -566,6 +578,8 @@ class _Reader:
                     self.source_ref(node),
                     variants,
                     event_refs(node, "nudge")[0] if "nudge" in node else None,
+                    counted,
+                    text(node, "note") if "note" in node else None,
                 )
             )
         deadlines = []
@@ -573,25 +587,41 @@ class _Reader:
             node = fields(
                 raw,
                 (doc.file, doc.line_of("deadlines")),
-                {"id", "title", "after", "source"},
-                {"calendar_days", "months", "working_days", "when", "met_by", "until", "kind"},
+                {"id", "title", "source"},
+                {
+                    "after",
+                    "before",
+                    "calendar_days",
+                    "months",
+                    "working_days",
+                    "when",
+                    "met_by",
+                    "until",
+                    "kind",
+                },
             )
             if node.get("kind", "action") not in ("action", "condition"):
                 raise node.error("'kind' must be action or condition", "kind")
             spans = [k for k in ("calendar_days", "months", "working_days") if k in node]
             if len(spans) != 1:
                 raise node.error("give exactly one of calendar_days, months, working_days")
+            if ("after" in node) == ("before" in node):
+                raise node.error("give exactly one of after (events) and before (a date answer)")
+            before = self.date_answer(node, "before") if "before" in node else None
+            if before is not None and (spans[0] != "months" or node.get("kind") != "condition"):
+                raise node.error("'before' counts months back for a kind: condition", "before")
             deadlines.append(
                 DeadlineRule(
                     text(node, "id"),
                     text(node, "title"),
-                    event_refs(node, "after"),
+                    event_refs(node, "after") if "after" in node else (),
                     self.source_ref(node),
                     **{spans[0]: self.integer(node, spans[0])},
                     when=self.condition(node, "when") if "when" in node else None,
                     met_by=event_refs(node, "met_by")[0] if "met_by" in node else None,
                     until=event_refs(node, "until")[0] if "until" in node else None,
                     kind=node.get("kind", "action"),
+                    before=before,
                 )
             )
         estimate_ids = {e.id for e in estimates}
@@ -616,6 +646,14 @@ class _Reader:
             unique(deadlines, lambda d: d.id, doc, "deadlines"),
             self.reminder_rules(doc),
         )
+
+    def date_answer(self, node: Node, key: str) -> str:
+        """`node[key]` names a date question of the interview."""
+        ref = node[key]
+        if ref not in self.date_questions:
+            known = ", ".join(sorted(self.date_questions))
+            raise node.error(f"{key!r} must name a date question (one of {known})", key)
+        return str(ref)
 
     def reminder_rules(self, doc: Node) -> ReminderRules:
         node = fields(

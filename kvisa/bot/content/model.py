@@ -156,9 +156,11 @@ class Channel:
 
 @dataclass(frozen=True)
 class AgeRule:
-    minimum: int
+    """Embassy practice, not a legal limit: outside it is said, never a refusal."""
+
+    practice_from: int
     proof_above: int
-    under_minimum: str
+    below_practice: str
     above_proof: str
     source: str
 
@@ -166,8 +168,22 @@ class AgeRule:
 @dataclass(frozen=True)
 class PassportRule:
     months_valid_beyond_application: int
-    warning: str
+    allows: str  # {expiry}, {date}: the last application date it allows
+    warning: str  # the same, and {planned}: a planned application after {date}
     source: str
+
+    def latest_application(self, expiry: dt.date) -> dt.date:
+        """The last day one can apply with a passport expiring on `expiry`."""
+        return latest_start(expiry, self.months_valid_beyond_application)
+
+
+def latest_start(end: dt.date, months: int) -> dt.date:
+    """The last day `d` with add_months(d, months) <= end (months clamp: 31 Aug + 6m = 28 Feb,
+    so up to three later days than `end - months` may still fit)."""
+    day = add_months(end, -months)
+    while add_months(day + dt.timedelta(days=1), months) <= end:
+        day += dt.timedelta(days=1)
+    return day
 
 
 @dataclass(frozen=True)
@@ -208,6 +224,10 @@ class FaqEntry:
 class Perk:
     title: str
     detail: str
+    when: Condition | None = None  # whom the guide says it is for (the verdict shows it to them)
+
+    def applies(self, facts: Mapping[str, Any]) -> bool:
+        return self.when is None or self.when.holds(facts)
 
 
 @dataclass(frozen=True)
@@ -231,9 +251,16 @@ class WorkingDaysVariant:
     working_days: tuple[int, int]
 
 
+EstimateCalendar = Literal["china", "weekdays"]
+
+
 @dataclass(frozen=True)
 class EstimateRule:
-    """A decision expected `working_days` (earliest, latest) after the first known `after` event."""
+    """A decision expected `working_days` (earliest, latest) after the first known `after` event.
+
+    `calendar`: "china" counts China's official working days; "weekdays" counts Monday to
+    Friday, for an office abroad (an embassy or consulate keeps neither China's holidays nor its
+    make-up Saturdays). `note` says how the window was counted (shown with it)."""
 
     id: str
     step: str
@@ -243,6 +270,8 @@ class EstimateRule:
     source: str
     variants: tuple[WorkingDaysVariant, ...] = ()
     nudge: str | None = None  # the event to ask about once the window has passed
+    calendar: EstimateCalendar = "china"
+    note: str | None = None
 
     def window(self, facts: Mapping[str, Any]) -> tuple[int, int]:
         return next(
@@ -253,7 +282,8 @@ class EstimateRule:
 @dataclass(frozen=True)
 class DeadlineRule:
     """A date counted from the first known `after` event, in calendar days, months or working
-    days."""
+    days; or, with `before`, counted back in months from a date answer (the passport's expiry)
+    to the last day the condition allows."""
 
     id: str
     title: str
@@ -266,6 +296,7 @@ class DeadlineRule:
     met_by: str | None = None  # the event that fulfils it
     until: str | None = None  # the event after which it no longer applies
     kind: Literal["action", "condition"] = "action"  # a condition is shown, never reminded
+    before: str | None = None  # a date question's id (then `after` is empty)
 
 
 @dataclass(frozen=True)
@@ -325,6 +356,10 @@ class Flows:
     @cached_property
     def _questions_by_id(self) -> dict[str, Question]:
         return {q.id: q for q in self.questions}
+
+    @cached_property
+    def question_ids(self) -> frozenset[str]:
+        return frozenset(self._questions_by_id)
 
     def question(self, question_id: str) -> Question:
         return self._questions_by_id[question_id]

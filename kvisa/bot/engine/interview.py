@@ -15,7 +15,7 @@ from kvisa.bot.engine.conversation import Conversation
 from kvisa.bot.policy.answers import answer_value
 from kvisa.bot.policy.eligibility import facts_of
 from kvisa.bot.policy.zones import zone_choices
-from kvisa.bot.session import Kind
+from kvisa.bot.session import Kind, Session
 
 
 def visible(question: Question, facts: Mapping[str, Any]) -> bool:
@@ -76,6 +76,21 @@ def resume(conv: Conversation) -> None:
     if s.finished and not s.edit:
         return conv.wait(Kind.MENU)
     advance(conv)
+
+
+def forget_removed(flows: Flows, session: Session) -> bool:
+    """Drop what a stored session holds of questions these flows no longer ask (an answer kept
+    would be data we no longer need, and shown nowhere). True when the pending prompt was such a
+    question: its reply must not be read as the answer to another one."""
+    if not session.answers.keys() <= flows.question_ids:
+        session.answers = {k: v for k, v in session.answers.items() if k in flows.question_ids}
+    if session.edit is not None:
+        session.edit.queue = [q for q in session.edit.queue if q in flows.question_ids]
+    waiting = session.awaiting
+    if waiting and waiting.kind is Kind.QUESTION and waiting.subject not in flows.question_ids:
+        session.awaiting = None
+        return True
+    return False
 
 
 def still_applying(flows: Flows, answers: Mapping[str, Any]) -> dict[str, Any]:

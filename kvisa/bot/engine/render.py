@@ -8,7 +8,7 @@ from typing import Any
 
 from kvisa.bot.content.model import Flows, Question
 from kvisa.bot.i18n import Text
-from kvisa.bot.policy.eligibility import Assessment
+from kvisa.bot.policy.eligibility import Assessment, facts_of
 from kvisa.bot.policy.zones import ZoneChoice
 from kvisa.bot.session import Outcome, Session
 
@@ -49,18 +49,24 @@ def verdict(t: Text, flows: Flows, result: Assessment, answers: Mapping[str, Any
     lines: list[str] = []
     if result.eligible:
         names = t(", ").join(titles[c] for c in result.channels)
-        lines.append(t("✅ You qualify for the K visa through: {channels}.", channels=names))
+        if result.under_age:  # outside embassy practice, not refused: the warning below says so
+            lines.append(
+                t(
+                    "⚠️ You meet the K visa's conditions through: {channels}, but your age "
+                    "is outside what embassies and consulates generally apply.",
+                    channels=names,
+                )
+            )
+        else:
+            lines.append(t("✅ You qualify for the K visa through: {channels}.", channels=names))
         for channel in flows.channels:
             if channel.id in result.channels:
                 lines.append("• " + pair(t, titles[channel.id], t(channel.summary)))
     else:
         lines.append(t("❌ On these answers you do not qualify for the K visa."))
-        if result.under_age:
-            lines.append("• " + t(flows.age.under_minimum))
-        if not result.channels:
-            for res in result.channel_results:
-                lines.append("• " + t("{title}:", title=titles[res.id]))
-                lines += [f"  – {t(reason)}" for reason in res.unmet]
+        for res in result.channel_results:
+            lines.append("• " + t("{title}:", title=titles[res.id]))
+            lines += [f"  – {t(reason)}" for reason in res.unmet]
     lines.append(
         t(
             "Your age on {date}: {age}.",
@@ -69,11 +75,16 @@ def verdict(t: Text, flows: Flows, result: Assessment, answers: Mapping[str, Any
         )
     )
     for warning in result.warnings:
-        lines.append("⚠️ " + t(warning.text))
+        lines.append("⚠️ " + warning.text_in(t))
+    if result.passport is not None and "passport_validity" not in {w.id for w in result.warnings}:
+        latest, expiry = result.passport
+        lines.append(t(flows.passport.allows, date=t.date(latest), expiry=t.date(expiry)))
     park = flows.park(str(answers.get("park", "")))
-    if park and result.eligible:
+    facts = facts_of(flows, answers, {"channels": result.channels})
+    perks = [perk for perk in park.perks if perk.applies(facts)] if park else []
+    if park and perks and result.eligible:
         lines.append(t("{park} offers you:", park=t(park.name)))
-        lines += ["• " + pair(t, t(perk.title), t(perk.detail)) for perk in park.perks]
+        lines += ["• " + pair(t, t(perk.title), t(perk.detail)) for perk in perks]
     lines.append("")
     lines.append(t(flows.disclaimer))
     lines.append(source_note(t, flows, flows.channels[0].source))

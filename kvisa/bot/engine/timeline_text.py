@@ -41,6 +41,13 @@ def timeline_text(t: Text, flows: Flows, timeline: Timeline) -> str:
             )
         )
     lines.append("")
+    # Conditions come before the application they are checked at (the passport's validity):
+    # first, whatever their date.
+    for condition in (d for d in timeline.deadlines if d.kind == "condition"):
+        row = f"{'ℹ️' if condition.met else '⚠️'} {_day(t, condition.date, condition.estimated)}"
+        lines.append(f"{row} · {t(condition.title)}")
+        if not condition.met:
+            lines.append("    " + t("That is before you would apply: renew your passport first."))
     rows: list[tuple[dt.date, int, str]] = []
     for event in flows.timeline.events:
         if event.id in timeline.events:
@@ -51,16 +58,8 @@ def timeline_text(t: Text, flows: Flows, timeline: Timeline) -> str:
                     f"✓ {t.date(timeline.events[event.id], 'medium')} · {t(event.done)}",
                 )
             )
-    for deadline in timeline.deadlines:
-        mark = (
-            "ℹ️"
-            if deadline.kind == "condition"
-            else "✓"
-            if deadline.met
-            else "⚠️"
-            if deadline.act_by < today
-            else "☐"
-        )
+    for deadline in (d for d in timeline.deadlines if d.kind == "action"):
+        mark = "✓" if deadline.met else "⚠️" if deadline.act_by < today else "☐"
         row = f"{mark} {_day(t, deadline.act_by, deadline.estimated)} · {t(deadline.title)}"
         if deadline.office_closed and not deadline.met:
             holiday = deadline.holiday(t.lang)
@@ -85,7 +84,10 @@ def timeline_text(t: Text, flows: Flows, timeline: Timeline) -> str:
             earliest=_day(t, estimate.earliest, estimate.estimated),
             latest=_day(t, estimate.latest, estimate.estimated),
         )
-        rows.append((estimate.earliest, 2, f"… {span} · {t(estimate.title)}"))
+        row = f"… {span} · {t(estimate.title)}"
+        if estimate.note:
+            row += "\n    " + t(estimate.note)
+        rows.append((estimate.earliest, 2, row))
     rows.sort(key=lambda row: (row[0], row[1]))
     lines += [row for _, _, row in rows]
     lines.append("")

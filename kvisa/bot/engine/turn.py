@@ -45,6 +45,8 @@ class Turn:
         self._shared: Shared = {} if shared is None else shared
         self.is_new = data is None
         self.session = Session.from_json(data) if data else Session.new(inbound.lang_hint)
+        # A question removed from the flows since this session was stored (nationality).
+        self.prompt_removed = interview.forget_removed(flows, self.session)
         if inbound.lang_hint and not self.session.lang_chosen:
             self.session.lang = lang_from_hint(inbound.lang_hint)
         self.today = shanghai_today(inbound.at)
@@ -70,6 +72,8 @@ class Turn:
             self.run_command(inbound.command, inbound.args)
         elif self.is_new or session.awaiting is None and not session.consented:
             self.welcome()
+        elif self.prompt_removed:
+            self.resume()  # a reply to a question no longer asked: ask the current one
         elif inbound.option is not None:
             self.pressed(inbound.option, inbound.prompt)
         else:

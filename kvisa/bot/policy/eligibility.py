@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kvisa.bot.content.model import ChecklistItem, Flows, add_months
+from kvisa.bot.content.model import ChecklistItem, Flows
+from kvisa.bot.i18n import Text
 from kvisa.bot.policy.zones import zone_choices
 
 
@@ -22,6 +23,10 @@ class ChannelResult:
 class Warning:
     id: str
     text: str  # msgid
+    dates: tuple[tuple[str, dt.date], ...] = ()  # its date placeholders, formatted by the reader
+
+    def text_in(self, t: Text) -> str:
+        return t(self.text, **{name: t.date(day) for name, day in self.dates})
 
 
 @dataclass(frozen=True)
@@ -37,10 +42,13 @@ class Assessment:
     channel_results: tuple[ChannelResult, ...]
     planned_application: dt.date
     age_at_application: int
-    under_age: bool
+    under_age: bool  # below the age embassies generally apply (said, not a refusal)
     needs_age_proof: bool
     warnings: tuple[Warning, ...]
     checklist: tuple[ChecklistEntry, ...]
+    # The last application date the passport allows, with its expiry (None: expiry not given);
+    # the verdict shows it, and a warning when the planned date is later.
+    passport: tuple[dt.date, dt.date] | None = None
 
     @property
     def checklist_ids(self) -> tuple[str, ...]:
@@ -67,10 +75,13 @@ def facts_of(
 
 def assess(flows: Flows, answers: Mapping[str, Any], today: dt.date) -> Assessment:
     """Decide on answer values (dates as `date`, yes/no as bool). `today` fills a missing
-    planned application date. Raises KeyError for a required answer that is missing."""
+    planned application date. Raises KeyError for a required answer that is missing.
+
+    Eligibility is the channels' alone: age outside embassy practice (18-35) is a warning,
+    since the guide sets no age limit."""
     planned = answers.get("planned_application") or today
     age = age_on(answers["birth_date"], planned)
-    under_age = age < flows.age.minimum
+    under_age = age < flows.age.practice_from
     needs_age_proof = age > flows.age.proof_above
 
     facts = facts_of(flows, answers)
@@ -88,16 +99,21 @@ def assess(flows: Flows, answers: Mapping[str, Any], today: dt.date) -> Assessme
     )
 
     warnings = []
-    expiry = answers.get("passport_expiry")
-    if expiry is not None and expiry < add_months(
-        planned, flows.passport.months_valid_beyond_application
-    ):
-        warnings.append(Warning("passport_validity", flows.passport.warning))
-    if needs_age_proof and not under_age:
+    if under_age:
+        warnings.append(Warning("age_below_practice", flows.age.below_practice))
+    if needs_age_proof:
         warnings.append(Warning("age_proof", flows.age.above_proof))
+    expiry = answers.get("passport_expiry")
+    passport = None
+    if expiry is not None:
+        latest = flows.passport.latest_application(expiry)
+        passport = (latest, expiry)
+        if planned > latest:
+            dates = (("date", latest), ("expiry", expiry), ("planned", planned))
+            warnings.append(Warning("passport_validity", flows.passport.warning, dates))
 
     return Assessment(
-        eligible=bool(channels) and not under_age,
+        eligible=bool(channels),
         channels=channels,
         channel_results=tuple(results),
         planned_application=planned,
@@ -106,4 +122,5 @@ def assess(flows: Flows, answers: Mapping[str, Any], today: dt.date) -> Assessme
         needs_age_proof=needs_age_proof,
         warnings=tuple(warnings),
         checklist=checklist,
+        passport=passport,
     )

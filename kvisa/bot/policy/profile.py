@@ -94,20 +94,12 @@ def assess_profile(
         # Why not, when the answer is no: one entry a rule not met.
         "reasons": []
         if result.eligible
-        else (
-            [{"rule": "age", "text": t(flows.age.under_minimum)}] * result.under_age
-            + [
-                {"rule": r.id, "text": t(m)}
-                for r in result.channel_results
-                if not result.channels
-                for m in r.unmet
-            ]
-        ),
+        else [{"rule": r.id, "text": t(m)} for r in result.channel_results for m in r.unmet],
         "checklist": [
             {"id": e.item.id, "step": e.item.step, "title": t(e.item.title), "detail": t(e.detail)}
             for e in result.checklist
         ],
-        "warnings": [{"id": w.id, "text": t(w.text)} for w in result.warnings],
+        "warnings": [{"id": w.id, "text": w.text_in(t)} for w in result.warnings],
         "deadlines": [
             {
                 "id": d.id,

@@ -185,8 +185,8 @@ def timeline_of(flows: Flows, data: Mapping[str, Any], today: dt.date) -> Timeli
 def plan_answers(flows: Flows) -> frozenset[str]:
     """The answers planned() reads: the one that starts the timeline, those that set the
     user's clock, and those behind the facts the timeline's rules test (followed through the
-    derived and computed facts). Any other answer, such as most of the interview's, cannot
-    change a user's reminders."""
+    derived and computed facts), and those a condition is counted back from. Any other answer,
+    such as most of the interview's, cannot change a user's reminders."""
     rules = flows.timeline
     pending = [
         name for deadline in rules.deadlines if deadline.when for name in deadline.when.facts
@@ -205,7 +205,10 @@ def plan_answers(flows: Flows) -> frozenset[str]:
             if name in flows.derived:
                 pending += flows.derived[name].facts
             pending += COMPUTED_FROM.get(name, ())
-    return frozenset(seen & {q.id for q in flows.questions}) | {
+    # A condition counted back from an answer (the passport's expiry) is never reminded, but
+    # it is part of the timeline planned() returns.
+    counted_back = {deadline.before for deadline in rules.deadlines if deadline.before}
+    return frozenset((seen | counted_back) & {q.id for q in flows.questions}) | {
         PLANNED_APPLICATION,
         RESIDENCE,
         TIME_ZONE,

@@ -1,8 +1,10 @@
 """Deadlines and processing windows from the user's dated events, on China's working-day calendar.
 
 The rules (which event, how many days) are in flows/timeline.yaml; this module only counts.
-Every date that depends on a year whose official holiday schedule is not published yet is
-marked `estimated`.
+A date is marked `estimated` only when it was counted in China's working days through a year
+whose official holiday schedule is not published yet: a count in calendar days or months is
+exact (its act-by day is estimated only when moving it off a day off needed such a year), and
+a window counted in weekdays abroad does not depend on China's schedule at all.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from kvisa.bot.content.model import Condition, Flows, add_months
+from kvisa.bot.content.calendar import add_weekdays
+from kvisa.bot.content.model import Condition, DeadlineRule, Flows, add_months, latest_start
 from kvisa.bot.policy.eligibility import facts_of
 
 PLANNED_APPLICATION = "planned_application"  # the answer that starts the timeline (an event too)
@@ -26,14 +29,16 @@ class Deadline:
     `date` (offices are closed on holidays); `estimated` when the calendar of a year involved
     is not published yet."""
 
-    id: str  # work_permit_apply | lingang_supplement | stay_limit | passport_valid_until
+    id: str  # work_permit_apply | lingang_supplement | stay_limit | passport_apply_by
     title: str  # msgid
     date: dt.date
     act_by: dt.date
     estimated: bool
     closed_on_date: str | None = None  # holiday name (English) when `date` is a public holiday
     holiday_zh: str | None = None  # the same name in Chinese
-    met: bool = False  # the event that fulfils it has been reported
+    # An action: the event that fulfils it has been reported. A condition counted back from an
+    # answer: it holds for the planned application (not earlier than today).
+    met: bool = False
     kind: Literal["action", "condition"] = "action"  # a condition is checked, not acted on
 
     @property
@@ -55,6 +60,7 @@ class Estimate:
     latest: dt.date
     estimated: bool
     step: str = ""  # the step whose decision this is (flows/timeline.yaml)
+    note: str | None = None  # msgid: how the window was counted, shown with it
 
 
 @dataclass(frozen=True)
@@ -105,53 +111,73 @@ def build_timeline(
     extra = {} if deficiency_tolerance is None else {"deficiency_tolerance": deficiency_tolerance}
     facts = facts_of(flows, answers, extra)
     known = known_events(answers, events, today)
+    order = [e.id for e in rules.events]
+    ended = {step.id: step.end for step in rules.steps}
+
+    def reached(event: str | None) -> bool:
+        """`event` or a step after it was reported (an entry means the visa was applied for)."""
+        if event is None or event not in order:
+            return event is not None and event in events
+        return any(e in events for e in order[order.index(event) :])
 
     estimates = []
     for rule in rules.estimates:
         start = first_known(rule.after, known)
-        if start is None:
+        # A decision already taken (its step's end, or a later step, reported) is no longer
+        # expected: the window would only crowd the timeline.
+        if start is None or reached(ended[rule.step]):
             continue
         low, high = rule.window(facts)
-        latest = calendar.add_working_days(start, high)
-        estimates.append(
-            Estimate(
-                rule.id,
-                rule.title,
+        if rule.calendar == "weekdays":
+            earliest, latest = add_weekdays(start, low), add_weekdays(start, high)
+            estimated = False
+        else:
+            earliest, latest = (
                 calendar.add_working_days(start, low),
-                latest,
-                not calendar.span_is_official(start, latest),
-                rule.step,
+                calendar.add_working_days(start, high),
             )
+            estimated = not calendar.span_is_official(start, latest)
+        estimates.append(
+            Estimate(rule.id, rule.title, earliest, latest, estimated, rule.step, rule.note)
         )
 
     deadlines = []
     for deadline in rules.deadlines:
-        start = first_known(deadline.after, known)
-        if start is None or (deadline.until and deadline.until in events):
+        if reached(deadline.until):
             continue
         if deadline.when is not None and not deadline.when.holds(facts):
             continue
+        if deadline.before is not None:
+            condition = counted_back(deadline, answers, known[PLANNED_APPLICATION], today)
+            if condition is not None:
+                deadlines.append(condition)
+            continue
+        start = first_known(deadline.after, known)
+        if start is None:
+            continue
         if deadline.working_days:
             day = calendar.add_working_days(start, deadline.working_days)
-            depends_from = start
+            estimated = not calendar.span_is_official(start, day)
         else:
             day = (
                 start + dt.timedelta(days=deadline.calendar_days)
                 if deadline.calendar_days
                 else add_months(start, deadline.months)
             )
-            depends_from = day
+            estimated = False  # calendar days and months: exact
         act_by = calendar.last_working_day_on_or_before(day)
+        if act_by != day and not calendar.span_is_official(act_by, day):
+            estimated = True  # which days off lie before `day` is not published yet
         deadlines.append(
             Deadline(
                 deadline.id,
                 deadline.title,
                 day,
                 act_by,
-                estimated=not calendar.span_is_official(min(depends_from, act_by), day),
+                estimated=estimated,
                 closed_on_date=calendar.holiday_name(day, "en") if act_by != day else None,
                 holiday_zh=calendar.holiday_name(day, "zh") if act_by != day else None,
-                met=deadline.met_by in events,
+                met=reached(deadline.met_by),
                 kind=deadline.kind,
             )
         )
@@ -171,6 +197,22 @@ def build_timeline(
             Step(step.id, step.title, status, began, ends.get(step.estimate), step.estimate in ends)
         )
     return Timeline(today, dict(events), tuple(steps), tuple(deadlines), tuple(estimates))
+
+
+def counted_back(
+    rule: DeadlineRule, answers: Mapping[str, Any], planned: dt.date, today: dt.date
+) -> Deadline | None:
+    """A condition counted back from a date answer: the last day it allows (the last application
+    date with 6 months of passport validity left). Not a working-day count: an application
+    abroad does not follow China's calendar. It holds when the application, planned or due
+    now, is not later."""
+    end = answers.get(rule.before or "")
+    if not isinstance(end, dt.date):
+        return None
+    day = latest_start(end, rule.months)
+    return Deadline(
+        rule.id, rule.title, day, day, False, met=max(planned, today) <= day, kind=rule.kind
+    )
 
 
 def event_problem(

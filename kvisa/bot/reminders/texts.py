@@ -33,8 +33,8 @@ def _deadline_text(
             [
                 t("⚠️ The deadline has passed: {title}, by {date}.", title=title, date=act_by),
                 t(
-                    "What to do now: if it is done, press Done to record it. If not, contact the Exit-Entry "
-                    "Administration or your employer's HR today and explain the delay; send /timeline to see "
+                    "What to do now: if it is done, press Done to record it. If not, contact "
+                    "the agency today, or your employer if you have one; send /timeline to see "
                     "where you stand."
                 ),
             ]

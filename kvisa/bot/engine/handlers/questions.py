@@ -52,7 +52,7 @@ def consent_chosen(conv: Conversation, option_id: str) -> None:
 def consent(conv: Conversation) -> str:
     return conv.t(
         "Before we start: to assess your case we store your answers (degree, dates, "
-        "countries, plans), only to give you a verdict, a checklist and deadlines. "
+        "country of residence, plans), only to give you a verdict, a checklist and deadlines. "
         "No passport number, no name. See it all with /mydata; erase it with /delete. "
         "Do you agree?"
     )
