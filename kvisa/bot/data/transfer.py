@@ -371,7 +371,7 @@ async def import_file(
             if left and isinstance(exc, TransferError):
                 exc.problems.append(left_behind(left))
             raise
-        problems = [Problem(number, N_("the store failed: {error}"), {"error": str(exc)})]
+        problems = [Problem(None, N_("the import stopped: {error}"), {"error": str(exc)})]
         if left:
             problems.append(left_behind(left))
         else:
