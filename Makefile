@@ -5,14 +5,20 @@ BIN    := $(VENV)/bin
 LOCALES := $(wildcard locales/*/LC_MESSAGES/kvisa.po)
 CATALOGS := $(LOCALES:.po=.mo)
 
-.PHONY: demo test catalogs messages check bench clean fmt
+.PHONY: demo test lint catalogs messages check bench clean fmt
 
 demo: $(VENV)/.installed $(CATALOGS)
 	$(BIN)/kvisa chat
 
-test: $(VENV)/.installed-test $(CATALOGS)
-	$(BIN)/python -m mypy kvisa
+test: lint $(CATALOGS)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Style, layers and types: ruff (lint and format drift; `make fmt` fixes), import-linter, mypy.
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/python -m mypy kvisa
 
 # Validate flows/ (the same check the bot runs when it loads them).
 check: $(VENV)/.installed $(CATALOGS)

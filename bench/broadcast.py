@@ -104,7 +104,8 @@ def ms(values: list[float]) -> str:
     if not values:
         return "no turns"
     return (
-        f"p50 {statistics.median(values) * 1000:.1f} ms, p99 {percentile(values, 0.99) * 1000:.1f} ms, "
+        f"p50 {statistics.median(values) * 1000:.1f} ms, "
+        f"p99 {percentile(values, 0.99) * 1000:.1f} ms, "
         f"max {max(values) * 1000:.1f} ms"
     )
 
@@ -270,7 +271,8 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
         assert broadcast.total == args.recipients, broadcast.total
         print(
             f"{args.recipients} applicants stored in {stored:.1f} s; broadcast {broadcast.id} to "
-            f"{broadcast.total} created in {created - began:.1f} s; {len(flooded)} chats answer 429 once, "
+            f"{broadcast.total} created in {created - began:.1f} s; "
+            f"{len(flooded)} chats answer 429 once, "
             f"{len(blocked)} blocked the bot; {args.chatters} of them chatting meanwhile"
         )
 
@@ -304,8 +306,9 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
     )
     total_rate = (len(times) + replies - 1) / span
     print(
-        f"delivery: {len(times)} broadcast messages in {span:.1f} s (first {first - created:.2f} s after "
-        f"creation, done {finished - created:.1f} s after): {rate:.2f} messages/s ({rate / args.limit:.1%} of "
+        f"delivery: {len(times)} broadcast messages in {span:.1f} s "
+        f"(first {first - created:.2f} s after creation, done {finished - created:.1f} s after): "
+        f"{rate:.2f} messages/s ({rate / args.limit:.1%} of "
         f"{args.limit:g}); with the {replies} replies to applicants {total_rate:.2f} messages/s "
         f"({total_rate / args.limit:.1%})"
     )
@@ -315,7 +318,8 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
     in_chats = sum(1 for c in refused if c.chat_id in chatters)
     print(
         f"429s: fake answered {len(refused)} ({fake.refused_by_limit} over the limit, "
-        f"{len(refused) - fake.refused_by_limit} per chat; {in_chats} in the chatting applicants' chats), "
+        f"{len(refused) - fake.refused_by_limit} per chat; "
+        f"{in_chats} in the chatting applicants' chats), "
         f"early retries {fake.early_retries}; bot counted {done.throttled} (Broadcast.throttled), "
         f"paused the whole broadcast {holds.count} times"
     )
@@ -330,7 +334,8 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
         {"blocked": len(blocked)} if blocked else {}
     )
     print(
-        f"duplicates {duplicates}, losses {losses}; stored: status {done.status}, counts {done.counts} "
+        f"duplicates {duplicates}, losses {losses}; "
+        f"stored: status {done.status}, counts {done.counts} "
         f"({'as' if done.counts == expected else 'NOT as'} the fake's chats say: {expected})"
     )
 
@@ -358,7 +363,8 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
             f"{name} {'n/a' if ok is None else 'met' if ok else 'NOT met'}"
             for name, ok in met.items()
         )
-        + f" (rate: all messages >= {TARGET_RATIO:.0%} of the limit; broadcast alone {rate / args.limit:.1%})"
+        + f" (rate: all messages >= {TARGET_RATIO:.0%} of the limit; "
+        + f"broadcast alone {rate / args.limit:.1%})"
     )
 
 

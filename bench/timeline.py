@@ -33,7 +33,8 @@ def measure(name: str, action: Callable[[], object]) -> None:
         times.append((time.perf_counter() - start) * 1000)
     times.sort()
     print(
-        f"{name:<34} median {statistics.median(times):7.2f} ms   p95 {times[int(RUNS * 0.95) - 1]:7.2f} ms"
+        f"{name:<34} median {statistics.median(times):7.2f} ms   "
+        f"p95 {times[int(RUNS * 0.95) - 1]:7.2f} ms"
     )
 
 

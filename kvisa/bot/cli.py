@@ -1,4 +1,5 @@
-"""The `kvisa` command: chat, serve, assess, flows and config check, wechat menu, broadcast(s)."""
+"""The `kvisa` command: chat, serve, assess, flows and config check, wechat menu, broadcast(s),
+export, import and migrate."""
 
 from __future__ import annotations
 
@@ -159,8 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(run=wechat_menu)
 
     from kvisa.bot.broadcasts.cli import add_commands
+    from kvisa.bot.data.cli import add_commands as add_data_commands
 
     add_commands(sub)
+    add_data_commands(sub)
     return parser
 
 

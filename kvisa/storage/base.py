@@ -72,6 +72,23 @@ class Record:
     version: int
 
 
+@dataclass(frozen=True)
+class StoredValue:
+    """A named value as stored, with the seconds it has left (None: it never expires)."""
+
+    name: str
+    value: bytes
+    ttl: float | None
+
+
+@dataclass(frozen=True)
+class HeldClaim:
+    """A claim still taken, with the seconds it has left."""
+
+    name: str
+    ttl: float
+
+
 class Storage(ABC):
     """Per-user JSON state with optimistic concurrency, plus a few shared primitives: claims
     (first caller wins, for a while) and expiring byte values (caches, small files)."""
@@ -106,6 +123,23 @@ class Storage(ABC):
     @abstractmethod
     def users(self) -> AsyncIterator[UserKey]:
         """Every user with a stored record, in no particular order."""
+
+    async def records(self) -> AsyncIterator[tuple[UserKey, Record]]:
+        """Every stored record with its user, in no particular order; a backend reads them in
+        pages (constant memory), so a record written or deleted meanwhile may or may not be
+        seen, but none is seen twice."""
+        async for key in self.users():
+            record = await self.get(key)
+            if record is not None:  # deleted since users() listed it
+                yield key, record
+
+    @abstractmethod
+    def values(self) -> AsyncIterator[StoredValue]:
+        """Every value not yet expired (see `set_value`), in pages, none twice."""
+
+    @abstractmethod
+    def claims(self) -> AsyncIterator[HeldClaim]:
+        """Every claim still taken (see `claim`), in pages, none twice."""
 
     @abstractmethod
     async def claim(self, name: str, ttl: float) -> bool:

@@ -20,9 +20,11 @@ from kvisa.identity import UserKey
 from kvisa.storage.base import (
     JSON,
     AlreadyClaimed,
+    HeldClaim,
     Once,
     Record,
     Storage,
+    StoredValue,
     decode_record,
     encode_record,
 )
@@ -74,6 +76,10 @@ WRITTEN, CLAIMED = 1, 2  # CAS_SCRIPT's answers; 0 is a version mismatch
 KNOWN_RECORDS = 4096
 
 
+# Keys read a page at a time by users(), records(), values() and claims().
+PAGE = 500
+NO_KEY, NO_EXPIRY = -2, -1  # what PTTL answers for a missing key and for one without expiry
+
 # Characters SCAN MATCH treats as glob syntax; a prefix containing them is matched literally.
 GLOB_SPECIAL = "\\*?[]"
 
@@ -99,11 +105,19 @@ class KeyBuilder:
 
     def user_pattern(self) -> str:
         """A SCAN MATCH pattern for every user key, whatever the prefix contains."""
+        return self.pattern("user")
+
+    def pattern(self, kind: str) -> str:
+        """A SCAN MATCH pattern for every key of a kind (user, value, claim)."""
         literal = "".join("\\" + c if c in GLOB_SPECIAL else c for c in self.prefix)
-        return f"{literal}:user:*"
+        return f"{literal}:{kind}:*"
 
     def parse_user(self, redis_key: str) -> UserKey:
-        return UserKey.parse(redis_key.removeprefix(f"{self.prefix}:user:"))
+        return UserKey.parse(self.name(redis_key, "user"))
+
+    def name(self, redis_key: str, kind: str) -> str:
+        """What follows the prefix and kind: a value's or claim's name."""
+        return redis_key.removeprefix(f"{self.prefix}:{kind}:")
 
 
 class ScriptBatch:
@@ -325,6 +339,62 @@ class RedisStorage(Storage):
                 if redis_key not in seen:
                     seen.add(redis_key)
                     yield self.keys.parse_user(redis_key)
+
+    async def _scan(self, kind: str) -> AsyncIterator[list[str]]:
+        """The keys of a kind, a page at a time, none twice (SCAN may repeat a key while
+        Redis rehashes, so what was handed out is remembered: the names only)."""
+        seen: set[str] = set()
+        page: list[str] = []
+        with translate_errors():
+            async for raw in self.client.scan_iter(match=self.keys.pattern(kind), count=PAGE):
+                redis_key = text(raw)
+                if redis_key not in seen:
+                    seen.add(redis_key)
+                    page.append(redis_key)
+                    if len(page) >= PAGE:
+                        yield page
+                        page = []
+        if page:
+            yield page
+
+    async def records(self) -> AsyncIterator[tuple[UserKey, Record]]:
+        async for page in self._scan("user"):
+            with translate_errors():
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for redis_key in page:
+                        pipe.hmget(redis_key, ["v", "data"])
+                    answers: list[list[Any]] = await pipe.execute()
+            for redis_key, (version, data) in zip(page, answers, strict=True):
+                if version is not None and data is not None:  # else deleted meanwhile
+                    key = self.keys.parse_user(redis_key)
+                    yield key, self._decode(key, int(version), data)
+
+    async def values(self) -> AsyncIterator[StoredValue]:
+        async for page in self._scan("value"):
+            with translate_errors():
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for redis_key in page:
+                        pipe.pttl(redis_key)
+                        # Bytes as stored, whatever the client decodes (see get_value).
+                        pipe.execute_command("GET", redis_key, **{NEVER_DECODE: []})
+                    answers: list[Any] = await pipe.execute()
+            for i, redis_key in enumerate(page):
+                milliseconds, value = int(answers[2 * i]), answers[2 * i + 1]
+                if value is None or milliseconds == NO_KEY:  # expired or deleted meanwhile
+                    continue
+                ttl = None if milliseconds == NO_EXPIRY else milliseconds / 1000
+                yield StoredValue(self.keys.name(redis_key, "value"), bytes(value), ttl)
+
+    async def claims(self) -> AsyncIterator[HeldClaim]:
+        async for page in self._scan("claim"):
+            with translate_errors():
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for redis_key in page:
+                        pipe.pttl(redis_key)
+                    answers: list[Any] = await pipe.execute()
+            for redis_key, milliseconds in zip(page, answers, strict=True):
+                if int(milliseconds) > 0:  # claims always expire; gone ones answer -2
+                    yield HeldClaim(self.keys.name(redis_key, "claim"), int(milliseconds) / 1000)
 
     async def claim(self, name: str, ttl: float) -> bool:
         if ttl <= 0:

@@ -24,7 +24,15 @@ import aiosqlite
 
 from kvisa.errors import StorageError
 from kvisa.identity import UserKey
-from kvisa.storage.base import JSON, Record, Storage, decode_record, encode_record
+from kvisa.storage.base import (
+    JSON,
+    HeldClaim,
+    Record,
+    Storage,
+    StoredValue,
+    decode_record,
+    encode_record,
+)
 
 URL_PREFIX = "sqlite:///"
 MEMORY = ":memory:"
@@ -33,6 +41,7 @@ MEMORY = ":memory:"
 BUSY_TIMEOUT_MS = 5000
 # users() reads keys in pages so no read statement stays open while the caller writes.
 PAGE_SIZE = 500
+VALUE_PAGE_SIZE = 50  # values() reads fewer at once: a value may be a picture or a file
 # Expired claims and values are harmless but would pile up; sweep them every this many writes.
 SWEEP_EVERY = 100
 
@@ -234,6 +243,50 @@ class SqliteStorage(Storage):
             rows = await self._fetch(sql, (after, PAGE_SIZE))
             for (key,) in rows:
                 yield UserKey.parse(key)
+            if len(rows) < PAGE_SIZE:
+                return
+            after = rows[-1][0]
+
+    async def records(self) -> AsyncIterator[tuple[UserKey, Record]]:
+        # Keyset pagination, as users().
+        after = ""
+        while True:
+            sql = "SELECT key, version, data FROM users WHERE key > ? ORDER BY key LIMIT ?"
+            rows = await self._fetch(sql, (after, PAGE_SIZE))
+            for key, version, text in rows:
+                yield UserKey.parse(key), Record(decode(key, text), version)
+            if len(rows) < PAGE_SIZE:
+                return
+            after = rows[-1][0]
+
+    async def values(self) -> AsyncIterator[StoredValue]:
+        # Smaller pages: a value may be a picture or a calendar file.
+        after = ""
+        while True:
+            now = time.time()
+            sql = (
+                "SELECT name, value, expires_at FROM stored_values "
+                "WHERE name > ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY name LIMIT ?"
+            )
+            rows = await self._fetch(sql, (after, now, VALUE_PAGE_SIZE))
+            for name, value, expires_at in rows:
+                ttl = None if expires_at is None else expires_at - now
+                yield StoredValue(name, bytes(value), ttl)
+            if len(rows) < VALUE_PAGE_SIZE:
+                return
+            after = rows[-1][0]
+
+    async def claims(self) -> AsyncIterator[HeldClaim]:
+        after = ""
+        while True:
+            now = time.time()
+            sql = (
+                "SELECT name, expires_at FROM claims "
+                "WHERE name > ? AND expires_at > ? ORDER BY name LIMIT ?"
+            )
+            rows = await self._fetch(sql, (after, now, PAGE_SIZE))
+            for name, expires_at in rows:
+                yield HeldClaim(name, expires_at - now)
             if len(rows) < PAGE_SIZE:
                 return
             after = rows[-1][0]

@@ -198,7 +198,9 @@ def test_flows_check_command_accepts_the_shipped_flows() -> None:
 
 def test_a_column_alias_naming_two_questions_is_refused_at_its_line(flows_copy: Path) -> None:
     path = flows_copy / "interview.yaml"
-    line = edit(path, 'aliases: ["Time zone", "时区"]', 'aliases: ["Time zone", "时区", "出生日期"]')
+    line = edit(
+        path, 'aliases: ["Time zone", "时区"]', 'aliases: ["Time zone", "时区", "出生日期"]'
+    )
     with pytest.raises(FlowError) as caught:
         load_flows(flows_copy)
     assert (caught.value.file, caught.value.line) == ("flows/interview.yaml", line)

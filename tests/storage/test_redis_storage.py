@@ -174,6 +174,36 @@ async def test_a_client_that_decodes_responses_works_too(redis_url: str, redis_p
 
 
 @pytest.mark.redis
+async def test_listing_with_a_client_that_decodes_responses_keeps_bytes_as_stored(
+    redis_url: str, redis_prefix: str
+) -> None:
+    client = Redis.from_url(redis_url, decode_responses=True)
+    async with RedisStorage(client, prefix=redis_prefix) as storage:
+        await storage.put(ALICE, {"name": "张伟"}, expected_version=0)
+        await storage.set_value("file", b"\x89PNG\xff\xfe", ttl=60)
+        await storage.claim("update:1", ttl=60)
+
+        assert [(key, r.data) async for key, r in storage.records()] == [(ALICE, {"name": "张伟"})]
+        assert [v.value async for v in storage.values()] == [b"\x89PNG\xff\xfe"]
+        assert [c.name async for c in storage.claims()] == ["update:1"]
+
+
+@pytest.mark.redis
+async def test_listing_sees_only_its_own_prefix(redis_url: str, redis_prefix: str) -> None:
+    async with (
+        RedisStorage.from_url(redis_url, prefix=redis_prefix) as ours,
+        RedisStorage.from_url(redis_url, prefix=f"{redis_prefix}:other") as theirs,
+    ):
+        await theirs.put(ALICE, {"theirs": True}, expected_version=0)
+        await theirs.set_value("v", b"theirs")
+        await theirs.claim("c", ttl=60)
+
+        assert [r async for r in ours.records()] == []
+        assert [v async for v in ours.values()] == []
+        assert [c async for c in ours.claims()] == []
+
+
+@pytest.mark.redis
 async def test_a_key_of_the_wrong_type_raises_storage_error(
     redis_url: str, redis_prefix: str, raw_redis: Redis
 ) -> None:

@@ -189,6 +189,85 @@ class TestStorageContract:
     async def test_users_of_an_empty_storage_is_empty(self, storage: Storage) -> None:
         assert [key async for key in storage.users()] == []
 
+    async def test_records_lists_every_stored_record_with_its_version(
+        self, storage: Storage
+    ) -> None:
+        gone = UserKey("telegram", "2002")
+        for key in (ALICE, BOB, gone):
+            await storage.put(key, {**PROFILE, "who": str(key)}, expected_version=0)
+        record = await storage.get(gone)
+        assert record is not None
+        await storage.put(gone, None, expected_version=record.version)
+        await storage.set_value("not-a-user", b"x")
+
+        listed = {key: record async for key, record in storage.records()}
+
+        assert sorted(listed) == sorted([ALICE, BOB])
+        for key, record in listed.items():
+            assert record == await storage.get(key)
+
+    async def test_records_reads_past_one_page(self, storage: Storage) -> None:
+        keys = [UserKey("telegram", str(n)) for n in range(1234)]
+        await asyncio.gather(*(storage.put(key, {"n": key.id}, expected_version=0) for key in keys))
+
+        listed = [(key, record.data) async for key, record in storage.records()]
+
+        assert sorted(listed) == sorted((key, {"n": key.id}) for key in keys)
+
+    async def test_values_lists_live_values_with_their_time_left(self, storage: Storage) -> None:
+        picture = b"\x89PNG\r\n\x1a\n\x00\xff" + "日程".encode()
+        await storage.set_value("bc:index", b'["a1b2c3"]')
+        await storage.set_value("wechat:file:x", picture, ttl=600)
+        await storage.set_value("short", b"gone soon", ttl=0.1)
+        await storage.set_value("deleted", b"x")
+        await storage.delete_value("deleted")
+        await storage.claim("a-claim-is-no-value", ttl=60)
+        await asyncio.sleep(0.2)
+
+        values = {value.name: value async for value in storage.values()}
+
+        assert sorted(values) == ["bc:index", "wechat:file:x"]
+        assert values["bc:index"].value == b'["a1b2c3"]'
+        assert values["bc:index"].ttl is None
+        assert values["wechat:file:x"].value == picture
+        assert values["wechat:file:x"].ttl is not None and 590 < values["wechat:file:x"].ttl <= 600
+
+    async def test_values_reads_past_one_page(self, storage: Storage) -> None:
+        names = [f"bc:a1b2c3:r:{n}" for n in range(1234)]
+        await asyncio.gather(*(storage.set_value(name, name.encode()) for name in names))
+
+        listed = sorted([(value.name, value.value) async for value in storage.values()])
+
+        assert listed == sorted((name, name.encode()) for name in names)
+
+    async def test_claims_lists_claims_still_taken_with_their_time_left(
+        self, storage: Storage
+    ) -> None:
+        await storage.claim("reminder:telegram:1001:visa:7", ttl=300)
+        await storage.claim("short", ttl=0.1)
+        await storage.claim("released", ttl=60)
+        await storage.release("released")
+        await storage.set_value("a-value-is-no-claim", b"x")
+        await asyncio.sleep(0.2)
+
+        claims = [claim async for claim in storage.claims()]
+
+        assert [claim.name for claim in claims] == ["reminder:telegram:1001:visa:7"]
+        assert 290 < claims[0].ttl <= 300
+
+    async def test_claims_reads_past_one_page(self, storage: Storage) -> None:
+        names = {f"telegram:1:update:{n}" for n in range(1234)}
+        await asyncio.gather(*(storage.claim(name, ttl=60) for name in names))
+
+        assert {claim.name async for claim in storage.claims()} == names
+
+    async def test_an_empty_storage_lists_no_records_values_or_claims(
+        self, storage: Storage
+    ) -> None:
+        assert [r async for r in storage.records()] == []
+        assert [v async for v in storage.values()] == []
+        assert [c async for c in storage.claims()] == []
+
     async def test_claim_is_first_wins_across_instances(self, open_backend: StorageFactory) -> None:
         first, second = open_backend(), open_backend()
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from kvisa.bot.engine.engine import commands
-
-COMMANDS = commands()
 from tests.channels.telegram.conftest import Serve, interview
 from tests.support import ACADEMIC, content
+
+COMMANDS = commands()
 
 FLOWS, CATALOGS = content()
 EN, ZH = CATALOGS["en"], CATALOGS["zh"]

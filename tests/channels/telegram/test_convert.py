@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from kvisa.bot.channels.telegram import convert
 from kvisa.bot.channels.telegram.convert import Press
 from kvisa.bot.engine.engine import commands
-
-COMMANDS = commands()
 from kvisa.bot.messages import Attachment, Outbound, UiOption
 from kvisa.identity import UserKey
 from tests.channels.telegram.fake_api import FakeBotApi, Sent
 from tests.support import NOON_SHANGHAI, content
+
+COMMANDS = commands()
 
 USER = UserKey("telegram", "42")
 

@@ -39,7 +39,8 @@ def message_xml(
     body = "".join(f"<{k}>{cdata(v) if isinstance(v, str) else v}</{k}>" for k, v in fields.items())
     return (
         f"<xml><ToUserName>{cdata(ACCOUNT)}</ToUserName><FromUserName>{cdata(openid)}</FromUserName>"
-        f"<CreateTime>{create_time or next(_times)}</CreateTime><MsgType>{cdata(msg_type)}</MsgType>"
+        f"<CreateTime>{create_time or next(_times)}</CreateTime>"
+        f"<MsgType>{cdata(msg_type)}</MsgType>"
         f"{body}</xml>"
     )
 
@@ -105,7 +106,10 @@ class WeChatServers:
             return xml.encode(), self.query()
         sealed = xmltodict.parse(self.crypto.encrypt_message(xml, secrets.token_hex(5)))["xml"]
         encrypted = sealed["Encrypt"]
-        body = f"<xml><ToUserName>{cdata(ACCOUNT)}</ToUserName><Encrypt>{cdata(encrypted)}</Encrypt></xml>"
+        body = (
+            f"<xml><ToUserName>{cdata(ACCOUNT)}</ToUserName>"
+            f"<Encrypt>{cdata(encrypted)}</Encrypt></xml>"
+        )
         return body.encode(), self.query(encrypted)
 
     async def post(self, xml: str) -> Reply:

@@ -13,14 +13,14 @@ from kvisa.bot.channels.wechat.convert import utf8_len
 from kvisa.bot.channels.wechat.menu import NAME_LIMIT, menu
 from kvisa.bot.cli import main
 from kvisa.bot.engine.engine import commands
-
-COMMANDS = commands()
 from kvisa.bot.messages import Attachment, Outbound
 from kvisa.identity import UserKey
 from tests.channels.wechat.callbacks import TOKEN
 from tests.channels.wechat.conftest import Bot
 from tests.channels.wechat.fake_api import APP_ID, APP_SECRET, FakeWeChatApi
 from tests.support import content
+
+COMMANDS = commands()
 
 NOW = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
 KEY = files.link_key(APP_SECRET)

@@ -1,0 +1,448 @@
+"""Export and import on both backends: round trips, merge, and every kind of bad file."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import orjson
+import pytest
+
+from kvisa.bot.data.format import SCHEMA
+from kvisa.bot.data.transfer import (
+    DERIVED,
+    MAX_PROBLEMS,
+    Imported,
+    TransferError,
+    export_store,
+    import_file,
+    migrate,
+)
+from kvisa.bot.reminders.service import RULES_KEY
+from kvisa.errors import StorageError
+from kvisa.identity import UserKey
+from kvisa.storage import Storage
+from kvisa.storage.base import JSON
+from kvisa.storage.redis import RedisStorage
+from kvisa.storage.sqlite import SqliteStorage
+from tests.data.conftest import ALICE, BOB, CAROL, StoreFactory, fill, snapshot
+
+
+async def export(storage: Storage, path: Path) -> dict[str, int]:
+    return await export_store(storage, path, source="test", version="test")
+
+
+async def load(storage: Storage, path: Path, merge: bool = False) -> Imported:
+    return await import_file(storage, path, merge=merge, where="the store")
+
+
+def lines(path: Path) -> list[JSON]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def write_lines(path: Path, rows: list[JSON]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows))
+    return path
+
+
+async def assert_empty(storage: Storage) -> None:
+    after = await snapshot(storage)
+    assert (after.records, after.values, after.claims) == ({}, {}, {})
+
+
+def problems(exc: pytest.ExceptionInfo[TransferError]) -> list[tuple[int | None, str]]:
+    return [(p.line, p.message) for p in exc.value.problems]
+
+
+# --- round trips ------------------------------------------------------------------------------
+
+
+async def test_import_into_an_empty_store_round_trips_exactly(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    source, target = stores(), stores()
+    await fill(source)
+    path = tmp_path / "kvisa.jsonl"
+
+    counts = await export(source, path)
+    await load(target, path)
+
+    assert counts == {"record": 3, "value": 6, "claim": 2}
+    (await snapshot(source)).assert_same_as(await snapshot(target))
+    # And the target exports the same lines (but for the header's time and the expiries,
+    # which snapshot() compared), in an order of its own.
+    again = tmp_path / "again.jsonl"
+    await export(target, again)
+    assert sorted(map(without_expiry, lines(path)[1:])) == sorted(
+        map(without_expiry, lines(again)[1:])
+    )
+
+
+def without_expiry(row: JSON) -> bytes:
+    return orjson.dumps(
+        {k: v for k, v in row.items() if k != "expires_at"}, option=orjson.OPT_SORT_KEYS
+    )
+
+
+async def test_export_writes_a_header_then_one_line_an_entry(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    source = stores()
+    await fill(source)
+    path = tmp_path / "kvisa.jsonl"
+
+    await export(source, path)
+
+    rows = lines(path)
+    assert rows[0]["kind"] == "header" and rows[0]["schema"] == SCHEMA
+    assert rows[0]["counts"] == {"record": 3, "value": 6, "claim": 2}
+    assert [row["kind"] for row in rows[1:]] == ["record"] * 3 + ["value"] * 6 + ["claim"] * 2
+    file_link = next(row for row in rows if row.get("name") == "wechat:file:AbC")
+    assert "base64" in file_link and "expires_at" in file_link  # bytes that are not text
+    index = next(row for row in rows if row.get("name") == "bc:index")
+    assert "text" in index and "expires_at" not in index
+    assert path.stat().st_mode & 0o077 == 0  # personal data: readable by its owner only
+
+
+async def test_an_empty_store_exports_just_a_header_and_imports_as_empty(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    path = tmp_path / "empty.jsonl"
+
+    assert await export(stores(), path) == {"record": 0, "value": 0, "claim": 0}
+    await load(target := stores(), path)
+
+    assert len(lines(path)) == 1
+    await assert_empty(target)
+
+
+async def test_export_refuses_to_replace_a_file_unless_asked(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    source = stores()
+    await fill(source)
+    (tmp_path / "out").mkdir()
+    path = tmp_path / "out" / "kvisa.jsonl"
+    path.write_text("an earlier export")
+
+    with pytest.raises(TransferError):
+        await export(source, path)
+    assert path.read_text() == "an earlier export"
+
+    await export_store(source, path, source="test", version="test", replace=True)
+    assert lines(path)[0]["counts"]["record"] == 3
+    assert [p.name for p in path.parent.iterdir()] == ["kvisa.jsonl"]  # no temporary file left
+
+
+async def test_the_reminder_rules_mark_is_not_exported_and_an_import_removes_it(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    # The job store is derived from the records; without the mark the next leader plans
+    # every user's reminders again (ReminderService._after_rules_changed).
+    source, target = stores(), stores()
+    await fill(source)
+    await source.set_value(RULES_KEY, b"rules-of-the-source")
+    await target.set_value(RULES_KEY, b"rules-of-the-target")
+    path = tmp_path / "kvisa.jsonl"
+
+    await export(source, path)
+    await load(target, path, merge=True)
+
+    assert RULES_KEY in DERIVED
+    assert all(row.get("name") != RULES_KEY for row in lines(path))
+    assert await target.get_value(RULES_KEY) is None
+
+
+async def test_values_and_claims_that_expired_since_the_export_are_left_out(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    past = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).isoformat()
+    future = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)).isoformat()
+    path = write_lines(
+        tmp_path / "kvisa.jsonl",
+        [
+            header(value=2, claim=2),
+            {"kind": "value", "name": "old", "text": "x", "expires_at": past},
+            {"kind": "value", "name": "live", "text": "y", "expires_at": future},
+            {"kind": "claim", "name": "old", "expires_at": past},
+            {"kind": "claim", "name": "live", "expires_at": future},
+        ],
+    )
+    target = stores()
+
+    done = await load(target, path)
+
+    after = await snapshot(target)
+    assert list(after.values) == ["live"] and list(after.claims) == ["live"]
+    assert done.expired == 2
+
+
+# --- migrate ----------------------------------------------------------------------------------
+
+
+@pytest.mark.redis
+async def test_migrate_moves_sqlite_to_a_redis_prefix_and_verifies_the_counts(
+    tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
+    async with (
+        SqliteStorage(tmp_path / "var" / "kvisa.db") as source,
+        RedisStorage.from_url(redis_url, prefix=redis_prefix) as target,
+    ):
+        await fill(source)
+        for n in range(1200):  # more than a page and a batch
+            await source.put(UserKey("telegram", str(10_000 + n)), {"n": n}, expected_version=0)
+
+        moved = await migrate(
+            source, target, workdir=tmp_path / "var", where="redis", version="test"
+        )
+
+        assert moved.exported == {"record": 1203, "value": 6, "claim": 2}
+        assert moved.found == {
+            "record": 1203,
+            "lasting value": 3,
+            "expiring value": 3,
+            "claim": 2,
+        }
+        (await snapshot(source)).assert_same_as(await snapshot(target))
+        assert not [p for p in (tmp_path / "var").iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.redis
+async def test_migrate_refuses_a_target_that_holds_data(
+    tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
+    async with (
+        SqliteStorage(tmp_path / "kvisa.db") as source,
+        RedisStorage.from_url(redis_url, prefix=redis_prefix) as target,
+    ):
+        await fill(source)
+        await target.put(BOB, {"theirs": True}, expected_version=0)
+
+        with pytest.raises(TransferError) as refused:
+            await migrate(source, target, workdir=tmp_path, where="redis", version="test")
+
+        assert [r.data async for _, r in target.records()] == [{"theirs": True}]
+        assert "not empty" in refused.value.problems[0].message
+
+
+# --- merge ------------------------------------------------------------------------------------
+
+
+async def test_import_refuses_a_store_that_holds_data_without_merge(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    source, target = stores(), stores()
+    await fill(source)
+    path = tmp_path / "kvisa.jsonl"
+    await export(source, path)
+    await target.put(BOB, {"theirs": True}, expected_version=0)
+    before = await snapshot(target)
+
+    with pytest.raises(TransferError) as refused:
+        await load(target, path)
+
+    assert refused.value.problems[0].params["example"] == str(BOB)
+    (await snapshot(target)).assert_same_as(before)
+
+
+async def test_merge_adds_what_is_missing_and_skips_what_is_there_already(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    source, target = stores(), stores()
+    await fill(source)
+    path = tmp_path / "kvisa.jsonl"
+    await export(source, path)
+    alice = await source.get(ALICE)
+    assert alice is not None
+    await target.put(ALICE, alice.data, expected_version=0)  # the same
+    await target.put(UserKey("telegram", "9"), {"only": "here"}, expected_version=0)
+    await target.set_value("wechat:token:wx1", b"a newer token", ttl=60)  # expiring: kept
+
+    done = await load(target, path, merge=True)
+
+    after = await snapshot(target)
+    assert set(after.records) == {str(k) for k in (ALICE, BOB, CAROL, UserKey("telegram", "9"))}
+    assert after.values["wechat:token:wx1"][0] == b"a newer token"
+    assert done.identical == 1 and done.kept == 1
+
+
+async def test_merge_twice_changes_nothing_the_second_time(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    source, target = stores(), stores()
+    await fill(source)
+    path = tmp_path / "kvisa.jsonl"
+    await export(source, path)
+    await load(target, path)
+    before = await snapshot(target)
+
+    done = await load(target, path, merge=True)
+
+    assert done.written == {"record": 0, "value": 0, "claim": 0}
+    (await snapshot(target)).assert_same_as(before)
+
+
+async def test_merge_refuses_conflicting_entries_names_each_and_writes_nothing(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    source, target = stores(), stores()
+    await fill(source)
+    path = tmp_path / "kvisa.jsonl"
+    await export(source, path)
+    await target.put(ALICE, {"edited": "elsewhere"}, expected_version=0)
+    await target.set_value("bc:index", b'["ffffff"]')  # a lasting value
+    before = await snapshot(target)
+
+    with pytest.raises(TransferError) as refused:
+        await load(target, path, merge=True)
+
+    rows = lines(path)
+    alice_line = next(i for i, r in enumerate(rows, 1) if r.get("key") == str(ALICE))
+    index_line = next(i for i, r in enumerate(rows, 1) if r.get("name") == "bc:index")
+    assert sorted(p.line or 0 for p in refused.value.problems) == sorted([alice_line, index_line])
+    (await snapshot(target)).assert_same_as(before)
+
+
+# --- bad files --------------------------------------------------------------------------------
+
+
+def header(record: int = 0, value: int = 0, claim: int = 0, schema: int = SCHEMA) -> JSON:
+    return {
+        "kind": "header",
+        "format": "kvisa-export",
+        "schema": schema,
+        "kvisa": "0.1.0",
+        "exported_at": "2026-12-01T09:00:00+00:00",
+        "source": "sqlite",
+        "counts": {"record": record, "value": value, "claim": claim},
+    }
+
+
+async def exported(stores: StoreFactory, tmp_path: Path) -> Path:
+    source = stores()
+    await fill(source)
+    path = tmp_path / "kvisa.jsonl"
+    await export(source, path)
+    return path
+
+
+@pytest.mark.parametrize("cut", ["mid-line", "at-a-line-end"])
+async def test_a_truncated_file_is_refused_and_nothing_is_written(
+    stores: StoreFactory, tmp_path: Path, cut: str
+) -> None:
+    path = await exported(stores, tmp_path)
+    data = path.read_bytes()
+    if cut == "mid-line":
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        path.write_bytes(b"".join(data.splitlines(keepends=True)[:-3]))
+    target = stores()
+
+    with pytest.raises(TransferError) as refused:
+        await load(target, path)
+
+    assert any("truncated" in p.message for p in refused.value.problems)
+    await assert_empty(target)
+
+
+async def test_a_file_of_a_newer_schema_is_refused(stores: StoreFactory, tmp_path: Path) -> None:
+    newer = {**header(record=1, schema=SCHEMA + 1), "a_field_of_tomorrow": True}
+    path = write_lines(tmp_path / "kvisa.jsonl", [newer, {"kind": "person", "of": "tomorrow"}])
+    target = stores()
+
+    with pytest.raises(TransferError) as refused:
+        await load(target, path)
+
+    assert problems(refused)[0][0] == 1
+    assert "upgrade kvisa" in refused.value.problems[0].message
+    await assert_empty(target)
+
+
+async def test_malformed_lines_are_named_by_number_and_nothing_is_written(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    path = await exported(stores, tmp_path)
+    rows = path.read_bytes().splitlines(keepends=True)
+    rows[2] = b'{"kind": "record", "key": "nobody", "data": {}}\n'  # no channel
+    rows[4] = b"{not json\n"
+    rows[5] = b'{"kind": "value", "name": "x", "text": "a", "base64": "YQ=="}\n'
+    path.write_bytes(b"".join(rows))
+    target = stores()
+
+    with pytest.raises(TransferError) as refused:
+        await load(target, path)
+
+    assert [line for line, _ in problems(refused)] == [3, 5, 6]
+    await assert_empty(target)
+
+
+async def test_an_entry_given_twice_is_refused_naming_both_lines(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    record = {"kind": "record", "key": "telegram:1", "data": {}}
+    path = write_lines(tmp_path / "kvisa.jsonl", [header(record=2), record, record])
+
+    with pytest.raises(TransferError) as refused:
+        await load(stores(), path)
+
+    assert refused.value.problems[0].line == 3
+    assert refused.value.problems[0].params["first"] == 2
+
+
+async def test_a_file_that_is_no_export_is_refused_at_its_first_line(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    for content in (b"", b"hello\n", b'{"kind": "record", "key": "telegram:1", "data": {}}\n'):
+        path = tmp_path / "other.txt"
+        path.write_bytes(content)
+
+        with pytest.raises(TransferError) as refused:
+            await load(stores(), path)
+
+        assert refused.value.problems[0].line in (None, 1)
+
+
+async def test_many_problems_are_named_up_to_a_limit_and_counted_beyond(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    bad = [{"kind": "record", "key": n, "data": {}} for n in range(MAX_PROBLEMS + 7)]
+    path = write_lines(tmp_path / "kvisa.jsonl", [header(record=len(bad)), *bad])
+
+    with pytest.raises(TransferError) as refused:
+        await load(stores(), path)
+
+    assert len(refused.value.problems) == MAX_PROBLEMS
+    assert refused.value.more == 7
+
+
+# --- a store that fails on the way ------------------------------------------------------------
+
+
+class FailingAfter(SqliteStorage):
+    """A SQLite store whose writes fail after the first `writes` (the disk filled up)."""
+
+    def __init__(self, path: Path, writes: int) -> None:
+        super().__init__(path)
+        self.writes_left = writes
+
+    async def put(self, key: UserKey, data: JSON | None, *, expected_version: int) -> bool:
+        if data is not None:
+            self.writes_left -= 1
+            if self.writes_left < 0:
+                raise StorageError("sqlite: database or disk is full")
+        return await super().put(key, data, expected_version=expected_version)
+
+
+async def test_a_store_failing_mid_import_is_left_as_it_was(tmp_path: Path) -> None:
+    async with SqliteStorage(tmp_path / "source.db") as source:
+        for n in range(1500):
+            await source.put(UserKey("telegram", str(n)), {"n": n}, expected_version=0)
+        path = tmp_path / "kvisa.jsonl"
+        await export(source, path)
+
+    async with FailingAfter(tmp_path / "target.db", writes=1100) as target:
+        with pytest.raises(TransferError) as failed:
+            await load(target, path)
+
+        assert "disk is full" in str(failed.value.problems[0].params["error"])
+        await assert_empty(target)
