@@ -30,18 +30,22 @@ def parse_clock(value: str | None) -> Clock:
 async def chat(args: argparse.Namespace, settings: Settings) -> int:
     from kvisa.bot.channels.console import ConsoleChannel, stdin_lines
     from kvisa.bot.engine.engine import Engine
+    from kvisa.bot.holdings import attachments_dir, holdings
+    from kvisa.identity import UserKey
     from kvisa.storage import open_storage
 
     flows, catalogs = load_content(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with open_storage(settings.storage_url) as storage:
         engine = Engine(flows, catalogs, storage)
+        for holding in holdings(storage, settings.data_dir):
+            engine.erasure.register(holding)
         channel = ConsoleChannel(
             engine,
             parse_clock(args.clock),
             args.user,
             args.lang,
-            settings.data_dir / "attachments" / args.user,
+            attachments_dir(settings.data_dir, UserKey("console", args.user)),
             interactive=sys.stdin.isatty(),
         )
         await channel.run(stdin_lines())

@@ -19,6 +19,7 @@ from kvisa.bot.channels.base import Channel, Services
 from kvisa.bot.clock import Clock, SystemClock
 from kvisa.bot.content import load_content
 from kvisa.bot.engine.engine import Engine
+from kvisa.bot.holdings import holdings
 from kvisa.bot.pacing import pacers as make_pacers
 from kvisa.bot.reminders.service import ReminderService
 from kvisa.bot.reminders.settings import ReminderSettings
@@ -102,6 +103,8 @@ class Server:
             )
         by_name = {c.name: c for c in self.channels}
         engine, bc = services.engine, BroadcastSettings.from_settings(self.settings)
+        for holding in holdings(self.storage, self.settings.data_dir):
+            engine.erasure.register(holding)
         store = BroadcastStore(self.storage)
         self.broadcasts = BroadcastRunner(
             store,
