@@ -33,6 +33,7 @@ class Backend:
     name: str
     storage: Storage
     keys: Callable[[], list[str]]
+    redis_url: str | None = None  # for the services that keep keys of their own
 
 
 def sqlite_keys(path: Path) -> Callable[[], list[str]]:
@@ -47,10 +48,22 @@ def sqlite_keys(path: Path) -> Callable[[], list[str]]:
 
 
 def redis_keys(url: str, prefix: str) -> Callable[[], list[str]]:
+    """Every key under the prefix; the fields of the services' hashes and sorted sets too
+    (the reminder job store, the reschedule queue), as `key#field`."""
+
     def keys() -> list[str]:
+        listed = []
         with redis.Redis.from_url(url, decode_responses=True) as client:
-            found = client.scan_iter(match=f"{prefix}:*", count=500)
-            return sorted(key.removeprefix(f"{prefix}:") for key in found)
+            for key in client.scan_iter(match=f"{prefix}:*", count=500):
+                name = key.removeprefix(f"{prefix}:")
+                kind = client.type(key)
+                if kind == "hash" and not name.startswith("user:"):
+                    listed += [f"{name}#{field}" for field in client.hkeys(key)]
+                elif kind == "zset":
+                    listed += [f"{name}#{member}" for member in client.zrange(key, 0, -1)]
+                else:
+                    listed.append(name)
+        return sorted(listed)
 
     return keys
 
@@ -61,10 +74,11 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         path = tmp_path / "kvisa.db"
         storage: Storage = SqliteStorage(path)
         keys = sqlite_keys(path)
+        url = None
     else:
-        url: str = request.getfixturevalue("redis_url")
+        url = request.getfixturevalue("redis_url")
         prefix: str = request.getfixturevalue("redis_prefix")
         storage = RedisStorage.from_url(url, prefix=prefix)
         keys = redis_keys(url, prefix)
     async with storage:
-        yield Backend(request.param, storage, keys)
+        yield Backend(request.param, storage, keys, url)
