@@ -1,5 +1,5 @@
 """The `kvisa` command: chat, serve, assess, flows and config check, wechat menu, broadcast(s),
-export, import and migrate."""
+export, import, migrate and purge."""
 
 from __future__ import annotations
 
@@ -165,9 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from kvisa.bot.broadcasts.cli import add_commands
     from kvisa.bot.data.cli import add_commands as add_data_commands
+    from kvisa.bot.purge import add_commands as add_purge_command
 
     add_commands(sub)
     add_data_commands(sub)
+    add_purge_command(sub)
     return parser
 
 

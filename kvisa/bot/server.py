@@ -23,6 +23,8 @@ from kvisa.bot.holdings import holdings
 from kvisa.bot.pacing import pacers as make_pacers
 from kvisa.bot.reminders.service import ReminderService
 from kvisa.bot.reminders.settings import ReminderSettings
+from kvisa.bot.retention.rules import Rules
+from kvisa.bot.retention.service import RetentionService
 from kvisa.bot.settings import Settings
 from kvisa.errors import ConfigError, StorageError
 from kvisa.storage import open_storage
@@ -77,6 +79,7 @@ class Server:
         self.reminders: ReminderService | None = None
         self.broadcasts: BroadcastRunner | None = None
         self.composer: Composer | None = None
+        self.retention: RetentionService | None = None
 
     async def start(self) -> None:
         try:
@@ -144,6 +147,16 @@ class Server:
         )
         await self.reminders.start()
         await self.broadcasts.start()
+        self.retention = RetentionService(
+            engine,
+            Rules.from_settings(self.settings),
+            self.clock,
+            {c.name: c.send for c in self.channels},
+            pacers,
+            redis_url=self.settings.redis_url,
+            prefix=self.storage.namespace,
+        )
+        await self.retention.start()
         log.info(
             "serving %s on %s:%s",
             ", ".join(c.name for c in self.channels),
@@ -163,7 +176,8 @@ class Server:
             self.runner,
             self.storage,
         )
-        broadcasts = self.broadcasts
+        broadcasts, retention = self.broadcasts, self.retention
+        self.retention = None
         self.reminders, self.channels, self.runner, self.storage, self.broadcasts = (
             None,
             [],
@@ -171,6 +185,8 @@ class Server:
             None,
             None,
         )
+        if retention:
+            await retention.stop()
         if broadcasts:
             await broadcasts.stop()  # sends in flight finish; the rest resumes at the next start
         if reminders:

@@ -32,7 +32,7 @@ class Backend:
 
     name: str
     storage: Storage
-    keys: Callable[[], list[str]]
+    listing: Callable[[], list[str]]
     redis_url: str | None = None  # for the services that keep keys of their own
 
 

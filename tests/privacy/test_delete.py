@@ -95,7 +95,7 @@ async def test_delete_erases_every_key_and_file_of_the_user_and_only_theirs(
         assert scheduler is not None
         await until(lambda: all(scheduler.get_job(jobs.job_id(u)) for u in (ALICE, BOB)))
 
-        keys_before, files_before = backend.keys(), files(data_dir)
+        keys_before, files_before = backend.listing(), files(data_dir)
         print("keys before:", *keys_before, "files before:", *files_before, sep="\n  ")
         hers = {f"user:{ALICE}", f"value:{draft_name(ALICE)}", f"value:owned:{ALICE}"}
         if backend.name == "redis":  # the job store's own keys (SQLite: reminders.db)
@@ -112,9 +112,9 @@ async def test_delete_erases_every_key_and_file_of_the_user_and_only_theirs(
         await chat.send("/delete")
         await chat.choose("yes")
         await until(lambda: scheduler.get_job(jobs.job_id(ALICE)) is None)
-        await until(lambda: not [k for k in backend.keys() if "alice" in k])  # the queue drained
+        await until(lambda: not [k for k in backend.listing() if "alice" in k])  # the queue drained
 
-        keys_after, files_after = backend.keys(), files(data_dir)
+        keys_after, files_after = backend.listing(), files(data_dir)
         print("keys after:", *keys_after, "files after:", *files_after, sep="\n  ")
         # Nothing of hers, under any name; everything of Bob's as it was.
         assert [k for k in keys_after if "alice" in k] == []

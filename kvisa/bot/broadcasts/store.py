@@ -43,6 +43,8 @@ State = Literal[
     "pending", "sending", "sent", "failed", "blocked", "undeliverable", "skipped", "uncertain"
 ]
 FINAL: tuple[State, ...] = ("sent", "failed", "blocked", "undeliverable", "skipped", "uncertain")
+# An erased recipient is not sent to; one on the wire at that moment may have received it.
+ERASED_STATE: dict[str, State] = {"pending": "skipped", "sending": "uncertain"}
 Status = Literal["queued", "running", "done", "cancelled"]
 
 
@@ -214,7 +216,7 @@ class BroadcastStore:
             if name not in states:
                 return states
             state = states.pop(name)
-            erased: State = {"pending": "skipped", "sending": "uncertain"}.get(state, state)
+            erased = ERASED_STATE.get(state, state)
             states[f"{ERASED}{secrets.token_hex(8)}"] = erased
             return states
 

@@ -116,9 +116,7 @@ class Engine:
 
             try:
                 # Until consent the record expires (session.PRE_CONSENT); consent makes it last.
-                replies = await self.storage.update(
-                    inbound.user, change, once=once, ttl=lifetime
-                )
+                replies = await self.storage.update(inbound.user, change, once=once, ttl=lifetime)
             except BotError:
                 log.exception("turn failed for a %s user", inbound.user.channel)
                 return [self._apology(inbound)]
