@@ -8,7 +8,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
 
 import orjson
@@ -75,6 +75,9 @@ class Record:
 
     data: JSON
     version: int
+    # Seconds it has left, as listed by records() (None: it lasts until deleted). get() and
+    # update() do not read it: the hot path needs only data and version.
+    ttl: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -141,9 +144,10 @@ class Storage(ABC):
         """Every user with a stored record, in no particular order."""
 
     async def records(self) -> AsyncIterator[tuple[UserKey, Record]]:
-        """Every stored record with its user, in no particular order; a backend reads them in
-        pages (constant memory), so a record written or deleted meanwhile may or may not be
-        seen, but none is seen twice."""
+        """Every stored record with its user and its time left (`Record.ttl`), in no particular
+        order; a backend reads them in pages (constant memory), so a record written or deleted
+        meanwhile may or may not be seen, but none is seen twice. (This generic version knows
+        no expiry: both backends override it.)"""
         async for key in self.users():
             record = await self.get(key)
             if record is not None:  # deleted since users() listed it

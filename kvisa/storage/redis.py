@@ -388,11 +388,16 @@ class RedisStorage(Storage):
                 async with self.client.pipeline(transaction=False) as pipe:
                     for redis_key in page:
                         pipe.hmget(redis_key, ["v", "data"])
-                    answers: list[list[Any]] = await pipe.execute()
-            for redis_key, (version, data) in zip(page, answers, strict=True):
-                if version is not None and data is not None:  # else deleted meanwhile
-                    key = self.keys.parse_user(redis_key)
-                    yield key, self._decode(key, int(version), data)
+                        pipe.pttl(redis_key)
+                    answers: list[Any] = await pipe.execute()
+            for i, redis_key in enumerate(page):
+                (version, data), milliseconds = answers[2 * i], int(answers[2 * i + 1])
+                if version is None or data is None or milliseconds == NO_KEY:
+                    continue  # deleted or expired meanwhile
+                key = self.keys.parse_user(redis_key)
+                record = self._decode(key, int(version), data)
+                ttl = None if milliseconds == NO_EXPIRY else milliseconds / 1000
+                yield key, Record(record.data, record.version, ttl)
 
     async def values(self) -> AsyncIterator[StoredValue]:
         async for page in self._scan("value"):

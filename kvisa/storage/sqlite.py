@@ -299,12 +299,14 @@ class SqliteStorage(Storage):
         after = ""
         while True:
             sql = (
-                f"SELECT key, version, data FROM users WHERE key > ? AND {LIVE} "
+                f"SELECT key, version, data, expires_at FROM users WHERE key > ? AND {LIVE} "
                 "ORDER BY key LIMIT ?"
             )
-            rows = await self._fetch(sql, (after, self.now(), PAGE_SIZE))
-            for key, version, text in rows:
-                yield UserKey.parse(key), Record(decode(key, text), version)
+            now = self.now()
+            rows = await self._fetch(sql, (after, now, PAGE_SIZE))
+            for key, version, text, expires_at in rows:
+                ttl = None if expires_at is None else expires_at - now
+                yield UserKey.parse(key), Record(decode(key, text), version, ttl)
             if len(rows) < PAGE_SIZE:
                 return
             after = rows[-1][0]

@@ -548,6 +548,15 @@ class TestStorageContract:
         assert [key async for key in storage.users()] == [BOB]
         assert [key async for key, _ in storage.records()] == [BOB]
 
+    async def test_records_lists_each_records_time_left(self, storage: Storage) -> None:
+        await storage.put(ALICE, {"n": 1}, expected_version=0, ttl=600)
+        await storage.put(BOB, {"n": 1}, expected_version=0)
+
+        listed = {key: record.ttl async for key, record in storage.records()}
+
+        assert listed[BOB] is None
+        assert listed[ALICE] is not None and 590 < listed[ALICE] <= 600
+
     async def test_a_write_without_ttl_keeps_the_expiry(self, storage: Storage) -> None:
         await storage.put(ALICE, {"n": 1}, expected_version=0, ttl=0.3)
         await storage.update(ALICE, lambda data: ({"n": 2}, None))
