@@ -72,4 +72,7 @@ def due(data: Mapping[str, Any], now: dt.datetime, rules: Rules) -> Due:
 def erased_on(told: dt.datetime, rules: Rules) -> dt.date:
     """The day (in Shanghai) a user told at `told` is erased unless they write: the notice
     names it, and the first pass of that day erases."""
-    return shanghai_today(told + rules.notice)
+    try:
+        return shanghai_today(told + rules.notice)
+    except OverflowError:  # a stored time near the end of the calendar: never
+        return dt.date.max
