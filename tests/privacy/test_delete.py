@@ -135,3 +135,40 @@ async def test_delete_erases_every_key_and_file_of_the_user_and_only_theirs(
         assert await storage.get(ALICE) is None
     finally:
         await service.stop()
+
+
+async def test_a_job_left_by_an_erasure_elsewhere_is_removed_when_it_fires_sending_nothing(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """`kvisa purge` erases without a scheduler: the user's job stays until it fires."""
+    storage, data_dir = backend.storage, tmp_path / "var"
+    engine = engine_on(storage)
+    sent: list[UserKey] = []
+
+    async def send(user: UserKey, messages: object, *, news: bool = False) -> None:
+        sent.append(user)
+
+    service = ReminderService(
+        engine,
+        FixedClock(NOON_SHANGHAI),
+        {"console": send},
+        FAST,
+        redis_url=backend.redis_url,
+        data_dir=data_dir,
+    )
+    await service.start()
+    try:
+        await applicant(engine, ALICE, data_dir)
+        scheduler = service.scheduler
+        assert scheduler is not None
+        await until(lambda: scheduler.get_job(jobs.job_id(ALICE)) is not None)
+        record = await storage.get(ALICE)
+        assert record is not None
+        assert await storage.put(ALICE, None, expected_version=record.version)  # behind its back
+
+        await service.fired(ALICE)
+
+        assert scheduler.get_job(jobs.job_id(ALICE)) is None
+        assert sent == []
+    finally:
+        await service.stop()
