@@ -162,8 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     from kvisa.bot.broadcasts.cli import add_commands
     from kvisa.bot.data.cli import add_commands as add_data_commands
 
-    add_commands(sub)
-    add_data_commands(sub)
+    add_commands(sub.add_parser)
+    add_data_commands(sub.add_parser)
     return parser
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Protocol, TypeVar
 
 from kvisa.bot.i18n import Text
+from kvisa.bot.messages import UiOption
 from kvisa.bot.policy.answers import normalize
 
 MAX_MESSAGE = 1000  # longer messages are refused before any parsing
@@ -55,3 +56,12 @@ def match_option(
         if wanted in names:
             return option
     return None
+
+
+def labels_by_id(option_lists: Iterable[Iterable[UiOption]]) -> dict[str, list[str]]:
+    """Every label an option has (in each language offered), without the checkbox marks."""
+    labels: dict[str, list[str]] = {}
+    for options in option_lists:
+        for option in options:
+            labels.setdefault(option.id, []).append(option.label.lstrip("☐☑ "))
+    return labels
