@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from kvisa.bot.content.model import Flows, Question
 from kvisa.bot.engine import interview, render
-from kvisa.bot.engine.choice import match_option, unreadable
+from kvisa.bot.engine.choice import cleaned, match_option, unreadable
 from kvisa.bot.engine.handlers import REGISTRY
 from kvisa.bot.engine.registry import Prompt, Registry
 from kvisa.bot.i18n import LANGS, Catalogs, Lang, Text, lang_from_hint
@@ -41,6 +41,7 @@ class Turn:
         shared: Shared | None = None,
         registry: Registry = REGISTRY,
     ) -> None:
+        inbound = cleaned(inbound)  # no control character is matched, echoed or stored
         self.flows, self.catalogs, self.inbound, self.registry = flows, catalogs, inbound, registry
         self._shared: Shared = {} if shared is None else shared
         self.is_new = data is None
