@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -192,18 +192,9 @@ class WeChatChannel(Channel):
             # Why, in our own words: never the body, which may hold what a user wrote.
             log.warning("refused a WeChat callback (%d): %s", exc.status, exc)
             return web.Response(status=exc.status)
-        try:
-            first_use = await self._first_use(request.query)
-        except BotError as exc:  # the storage did not answer: WeChat tries again
-            log.warning("could not check a WeChat callback for a replay: %s", type(exc).__name__)
-            return web.Response(status=503)
-        if not first_use:
-            # A copy of a request already received: in plain mode its body may be anyone's
-            # words under a signature seen once. Nothing is done; "success" because WeChat's
-            # own retries come with a new nonce and this one asks for nothing to be retried.
-            log.warning("refused a WeChat callback: its timestamp and nonce were used before")
-            return self._answer(request, wire.SUCCESS)
-
+        refused = await self._refuse_replay(request)
+        if refused is not None:
+            return refused
         retry = f"wechat:{self.app_id}:{convert.retry_key(message)}"
         event = convert.event_of(message, self.clock.now())
         if isinstance(event, Inbound):
@@ -218,11 +209,29 @@ class WeChatChannel(Channel):
             return await self._reply(request, message, retry, arrived, [t(PLEASE_TYPE)])
         return self._answer(request, wire.SUCCESS)  # nothing to do (e.g. a VIEW event)
 
-    async def _first_use(self, query: Mapping[str, str]) -> bool:
-        """Whether this signed timestamp and nonce are new, across processes (a storage claim:
-        the first caller wins)."""
-        key = f"wechat:{self.app_id}:nonce:{wire.replay_key(query)}"
-        return await self.storage.claim(key, ttl=NONCE_MEMORY)
+    async def _refuse_replay(self, request: web.Request) -> web.Response | None:
+        """The answer to a copy of a request received before; None for a new one.
+
+        Plain mode only: there the body is signed by nothing, so a copied query string could
+        carry any message, and each signed timestamp and nonce is claimed in the storage (the
+        first caller wins, across processes) for as long as check_fresh could pass it. In safe
+        mode msg_signature covers the body, so a copy within the window is the very message
+        again, which the claims by MsgId (or sender, time and event), kept an hour, already
+        refuse; a claim of the nonce would cost every message one more storage round trip."""
+        if self.crypto is not None:
+            return None
+        key = f"wechat:{self.app_id}:nonce:{wire.replay_key(request.query)}"
+        try:
+            first_use = await self.storage.claim(key, ttl=NONCE_MEMORY)
+        except BotError as exc:  # the storage did not answer: WeChat tries again
+            log.warning("could not check a WeChat callback for a replay: %s", type(exc).__name__)
+            return web.Response(status=503)
+        if first_use:
+            return None
+        # Nothing is done. "success", not 403: WeChat's own retries come with a new nonce, and
+        # this copy asks for nothing to be retried or shown to anyone.
+        log.warning("refused a WeChat callback: its timestamp and nonce were used before")
+        return self._answer(request, wire.SUCCESS)
 
     async def _converse(
         self,
