@@ -182,7 +182,7 @@ class Turn:
     def typed_text(self, text: str) -> None:
         t = self.t
         action = self.registry.action_for(text.strip())
-        if action is not None:  # a reminder's option typed (the console shows its id)
+        if action is not None:  # a reminder's option id typed (the console numbers them)
             return action.run(self, text.strip())
         problem = unreadable(t, text)
         if problem is not None:
