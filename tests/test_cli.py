@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 PROFILE = {
     "degree": "doctorate",
     "degree_field_stem": True,
@@ -122,6 +124,58 @@ def test_chat_in_chinese(tmp_path: Path) -> None:
     assert "(1/12)" in run.stdout
     chinese = sum("\u4e00" <= ch <= "\u9fff" for ch in run.stdout)
     assert chinese > 50
+
+
+@pytest.mark.parametrize("user", ["../outside", "a/b", "..", ".hidden", "", "x" * 65, "名字"])
+def test_chat_refuses_a_user_id_that_is_not_a_plain_name(tmp_path: Path, user: str) -> None:
+    run = kvisa("chat", "--user", user, cwd=tmp_path, stdin="1\n")
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and "--user" in run.stderr
+    assert run.stdout == ""
+    assert not (tmp_path / "outside").exists() and not (tmp_path / "var").exists()
+
+
+@pytest.mark.parametrize(
+    "clock", ["tomorrow", "2025-09-30T23:00:00+08:00", "2100-01-01", "0001-01-01"]
+)
+def test_chat_refuses_a_clock_it_cannot_run_on(tmp_path: Path, clock: str) -> None:
+    run = kvisa("chat", "--clock", clock, cwd=tmp_path, stdin="1\n")
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and "--clock" in run.stderr
+    assert run.stdout == ""
+
+
+def test_chat_refuses_a_clock_before_the_conversations_last_message(tmp_path: Path) -> None:
+    first = kvisa("chat", "--user", "ann", "--clock", "2026-12-10T09:00", cwd=tmp_path, stdin="1\n")
+    assert first.returncode == 0, first.stderr
+
+    back = kvisa("chat", "--user", "ann", "--clock", "2026-12-01T09:00", cwd=tmp_path, stdin="")
+
+    assert back.returncode == 2
+    assert back.stderr.count("\n") == 1 and "Dec 10, 2026 09:00" in back.stderr
+    later = kvisa("chat", "--user", "ann", "--clock", "2026-12-11T09:00", cwd=tmp_path, stdin="")
+    assert later.returncode == 0, later.stderr
+
+
+def test_chat_clock_without_an_offset_is_on_the_applicants_clock(tmp_path: Path) -> None:
+    run = kvisa("chat", "--clock", "2026-12-01T09:00", cwd=tmp_path, stdin="/clock +1h\n")
+    assert run.returncode == 0, run.stderr
+    assert "Dec 1, 2026 10:00 (UTC+8 · Shanghai)" in run.stdout
+
+
+def test_chat_skips_an_undecodable_line_and_goes_on(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "kvisa.bot.cli", "chat", "--user", "bytes"],
+        cwd=tmp_path,
+        input=b"1\n\xff\xfe\x00\n3\nyes\n",
+        capture_output=True,
+        timeout=120,
+        env={**os.environ, "KVISA_DATA_DIR": str(tmp_path / "var"), "PYTHONIOENCODING": "utf-8"},
+    )
+    assert run.returncode == 0, run.stderr
+    stderr = run.stderr.decode()
+    assert stderr.count("\n") == 1 and "Line 2" in stderr
+    assert "(3/12)" in run.stdout.decode()  # consent, Master's, STEM: the chat went on
 
 
 def test_assess_returns_deadlines_and_estimates_for_reported_events(tmp_path: Path) -> None:

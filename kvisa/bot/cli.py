@@ -7,46 +7,106 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from kvisa.bot.clock import Clock, FixedClock, SystemClock
 from kvisa.bot.content import content_dir, load_content
-from kvisa.bot.i18n import N_, lang_from_hint
+from kvisa.bot.i18n import N_, Text, lang_from_hint
+from kvisa.bot.policy.zones import SHANGHAI
 from kvisa.bot.settings import Settings
 from kvisa.errors import BotError, FlowError, SettingsError
 
 EXIT_USAGE, EXIT_INPUT = 2, 1
 
 
-def parse_clock(value: str | None) -> Clock:
+# A conversation id names a directory under KVISA_DATA_DIR/attachments: no separator, no
+# leading dot (so neither `..` nor a hidden file), nothing a file system may refuse.
+CONSOLE_USER = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
+
+
+def parse_clock(value: str | None, zone: ZoneInfo = SHANGHAI) -> Clock | None:
+    """The clock `--clock` asks for (a time without an offset is on `zone`); None when the
+    value is not a time."""
     if value is None:
         return SystemClock()
-    at = dt.datetime.fromisoformat(value)
-    return FixedClock(at if at.tzinfo else at.replace(tzinfo=dt.UTC))
+    try:
+        at = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return FixedClock(at if at.tzinfo else at.replace(tzinfo=zone))
+
+
+def clock_problem(
+    t: Text, args: argparse.Namespace, zone: ZoneInfo, last_seen: str | None
+) -> str | None:
+    """Why `--clock` cannot be the chat's clock: not a time, before the K visa existed or past
+    2099, or before the stored conversation's last message (a demo clock never runs back over
+    what the conversation has recorded)."""
+    from kvisa.bot.channels.console import CLOCK_FROM, CLOCK_UNTIL, local_time
+
+    clock = parse_clock(args.clock, zone)
+    if clock is None:
+        message = N_("kvisa chat: --clock: expected a time like 2026-12-01T09:00, got {value!r}")
+        return t(message, value=args.clock[:60])
+    now = clock.now()
+    if not CLOCK_FROM <= now < CLOCK_UNTIL:
+        message = N_(
+            "kvisa chat: --clock: {value} is outside the times the bot knows, "
+            "from 2025-10-01 (when the K visa came into force) to 2099-12-31"
+        )
+        return t(message, value=args.clock)
+    if last_seen is not None and now < (last := dt.datetime.fromisoformat(last_seen)):
+        message = N_(
+            "kvisa chat: --clock: {value} is before the last message of the conversation "
+            "{user!r} ({time}); choose a later time, or another --user"
+        )
+        return t(message, value=args.clock, user=args.user, time=local_time(t, last, zone))
+    return None
 
 
 async def chat(args: argparse.Namespace, settings: Settings) -> int:
-    from kvisa.bot.channels.console import ConsoleChannel, stdin_lines
+    from kvisa.bot.channels.console import ConsoleChannel, stdin_lines, stored_session, zone_of
     from kvisa.bot.engine.engine import Engine
     from kvisa.bot.holdings import attachments_dir, holdings
     from kvisa.identity import UserKey
     from kvisa.storage import open_storage
 
     flows, catalogs = load_content(settings)
+    t = catalogs[lang_from_hint(args.lang)]
+    if not CONSOLE_USER.fullmatch(args.user):
+        message = N_(
+            "kvisa chat: --user: use 1 to 64 letters, digits, '_', '-' or '.', "
+            "not starting with '.' (got {value!r})"
+        )
+        print(t(message, value=args.user[:60]), file=sys.stderr)
+        return EXIT_USAGE
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with open_storage(settings.storage_url) as storage:
+        record = await storage.get(UserKey("console", args.user))
+        data = record.data if record else None
+        session, zone = stored_session(data), zone_of(data)
+        if args.clock is not None:
+            problem = clock_problem(t, args, zone, session.last_seen if session else None)
+            if problem is not None:
+                print(problem, file=sys.stderr)
+                return EXIT_USAGE
+        clock = parse_clock(args.clock, zone)  # a time without an offset is the applicant's
+        assert clock is not None
         engine = Engine(flows, catalogs, storage)
         for holding in holdings(storage, settings.data_dir):
             engine.erasure.register(holding)
         channel = ConsoleChannel(
             engine,
-            parse_clock(args.clock),
+            clock,
             args.user,
             args.lang,
             attachments_dir(settings.data_dir, UserKey("console", args.user)),
             interactive=sys.stdin.isatty(),
+            encoding=sys.stdin.encoding or "utf-8",
         )
         await channel.run(stdin_lines())
     return 0
@@ -109,12 +169,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("chat", help="talk to the bot in the terminal")
     p.add_argument(
-        "--user", default="me", help="conversation id; the same id resumes it (default: me)"
+        "--user",
+        default="me",
+        help="conversation id (letters, digits, '_', '-', '.'); the same id resumes it "
+        "(default: me)",
     )
     p.add_argument(
         "--lang", choices=["en", "zh"], help="language (default: English; /lang switches)"
     )
-    p.add_argument("--clock", metavar="ISO_TIME", help="run at a fixed time, e.g. 2026-12-01T09:00")
+    p.add_argument(
+        "--clock",
+        metavar="ISO_TIME",
+        help="run at a fixed time, e.g. 2026-12-01T09:00 (on your clock unless an offset is "
+        "given; not before the conversation's last message)",
+    )
     p.set_defaults(run=lambda a, s: asyncio.run(chat(a, s)))
 
     p = sub.add_parser("serve", help="run the channels (Telegram, WeChat) and the HTTP server")
@@ -167,9 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     from kvisa.bot.data.cli import add_commands as add_data_commands
     from kvisa.bot.purge import add_commands as add_purge_command
 
-    add_commands(sub)
-    add_data_commands(sub)
-    add_purge_command(sub)
+    add_commands(sub.add_parser)
+    add_data_commands(sub.add_parser)
+    add_purge_command(sub.add_parser)
     return parser
 
 

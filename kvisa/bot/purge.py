@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
+from collections.abc import Callable
 
 from kvisa.bot.clock import SystemClock
 from kvisa.bot.content import load_content
@@ -90,8 +90,9 @@ async def purge_command(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_INCOMPLETE if tally.failed else 0
 
 
-def add_commands(sub: Any) -> None:
-    p = sub.add_parser(
+def add_commands(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
+    """Register purge with the `kvisa` parser's `add_parser`."""
+    p = add_parser(
         "purge", help="erase applicants silent past KVISA_RETENTION_MONTHS (after their notice)"
     )
     p.add_argument("--dry-run", action="store_true", help="only count what would be done")

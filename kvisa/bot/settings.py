@@ -593,10 +593,14 @@ def _shown(value: Any) -> str | None:
         return "****" + secret[-2:] if len(secret) >= 16 else "****"
     if isinstance(value, frozenset):
         return ",".join(sorted(value)) or None
-    text = str(value)
+    return without_password(str(value))
+
+
+def without_password(text: str) -> str:
+    """A URL as it may be printed: its password (a Redis URL's, say) masked."""
     url = _split(text) if "://" in text else None
-    if url is not None and url.password:
-        host = url.netloc.rpartition("@")[2]
-        user = url.username or ""
-        return urlunsplit((url.scheme, f"{user}:****@{host}", url.path, url.query, url.fragment))
-    return text
+    if url is None or not url.password:
+        return text
+    host = url.netloc.rpartition("@")[2]
+    user = url.username or ""
+    return urlunsplit((url.scheme, f"{user}:****@{host}", url.path, url.query, url.fragment))

@@ -1,10 +1,11 @@
 """Random sequences of messages, buttons and commands: every input gets a reply, the state
-stays valid."""
+stays valid, and no control character or terminal escape that was typed is echoed or stored."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +22,7 @@ from kvisa.identity import UserKey
 from tests.support import NOON_SHANGHAI, content
 
 USER = UserKey("console", "fuzz")
+UNSAFE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 commands = st.sampled_from(
     [
@@ -94,10 +96,20 @@ texts = st.one_of(
     ),
     st.text(max_size=40),
 )
+# Any character, controls and lone surrogates included, with terminal escape sequences mixed in.
+escapes = st.sampled_from(
+    ["\x1b[31m", "\x1b[0m", "\x1b]0;title\x07", "\x1b[2J", "\x9b1m", "\x1bP1;2|x\x1b\\", "\x1b"]
+)
+hostile = st.lists(
+    st.one_of(escapes, st.text(st.characters(exclude_categories=()), max_size=8), texts), max_size=6
+).map("".join)
 # ("pick", n): press the n-th button of the last prompt; ("stale", id): a button from long ago.
 actions = st.one_of(
     commands.map(lambda c: ("text", c)),
     texts.map(lambda t: ("text", t)),
+    hostile.map(lambda t: ("text", t)),
+    hostile.map(lambda t: ("text", "/" + t)),  # an unknown command's name is echoed
+    commands.flatmap(lambda c: hostile.map(lambda t: ("text", f"{c} {t}"))),
     st.integers(0, 15).map(lambda n: ("pick", n)),
     st.sampled_from(
         [
@@ -114,6 +126,14 @@ actions = st.one_of(
         ]
     ).map(lambda o: ("stale", o)),
 )
+
+
+def clean_everywhere(data: dict[str, Any] | None, replies: list[Outbound]) -> None:
+    """Nothing stored or shown holds a control character but the newline, nor a lone surrogate
+    (which no storage can encode)."""
+    shown = [o.text for o in replies] + [option.label for o in replies for option in o.options]
+    for text in [json.dumps(data, ensure_ascii=False), *shown]:
+        assert not UNSAFE.search(text), (text, replies)
 
 
 def check_state(flows: Flows, data: dict[str, Any] | None) -> None:
@@ -176,12 +196,13 @@ def test_every_input_gets_a_reply_and_state_stays_valid(
         data, last = engine.turn(data, inbound)
         assert last and all(o.text.strip() for o in last), (inbound, last)
         check_state(flows, data)
+        clean_everywhere(data, last)
         if kind == "stale" and before is not None and data is not None:
             assert data["answers"] == before["answers"]
 
 
 @settings(max_examples=100, deadline=None)
-@given(texts)
+@given(st.one_of(texts, hostile))
 def test_bad_input_to_a_question_leaves_answers_unchanged_or_records_a_valid_one(text: str) -> None:
     flows, catalogs = content()
     engine = Engine(flows, catalogs, storage=None)  # type: ignore[arg-type]
@@ -193,6 +214,7 @@ def test_bad_input_to_a_question_leaves_answers_unchanged_or_records_a_valid_one
     after, replies = engine.turn(data, Inbound.from_text(USER, text, NOON_SHANGHAI))
     assert replies
     check_state(flows, after)
+    clean_everywhere(after, replies)
     assert after is not None
     if "birth_date" in after["answers"]:
         born = dt.date.fromisoformat(after["answers"]["birth_date"])

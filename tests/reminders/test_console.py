@@ -27,8 +27,11 @@ async def test_moving_the_clock_shows_each_reminder_that_fell_due(
     shown = out.getvalue()
     assert shown.count("🔔") == 2  # the 7- and the 3-day reminders, each at its own 09:00
     assert "in 7 days" in shown and "in 3 days" in shown and "comes late" not in shown
-    assert "[rem:done:work_permit_apply]" in shown
-    await console.handle_line("rem:done:work_permit_apply")
+    # Numbered like any option: no prompt was shown, so from 1, each reminder after the last.
+    assert "  1. Done\n  2. Remind me tomorrow" in shown
+    assert "  3. Done\n  4. Remind me tomorrow" in shown
+    await console.handle_line("1")
+    assert "Recorded: Work permit application submitted" in out.getvalue()
     await console.handle_line("/clock +5d")
     assert out.getvalue().count("🔔") == 2  # done: nothing more for this deadline
     record = await storage.get(UserKey("console", "me"))

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -137,10 +138,9 @@ async def list_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
-        "broadcast", help="send a bilingual policy update to a segment of applicants"
-    )
+def add_commands(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
+    """Register these commands with the `kvisa` parser's `add_parser`."""
+    p = add_parser("broadcast", help="send a bilingual policy update to a segment of applicants")
     p.add_argument("--en", metavar="FILE", help="the English text")
     p.add_argument("--zh", metavar="FILE", help="the Chinese text")
     p.add_argument(
@@ -159,6 +159,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     )
     p.add_argument("--cancel", metavar="ID", help="stop a broadcast")
     p.set_defaults(run=lambda a, s: asyncio.run(broadcast_command(a, s)))
-    p = sub.add_parser("broadcasts", help="list recent broadcasts with their figures")
+    p = add_parser("broadcasts", help="list recent broadcasts with their figures")
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(run=lambda a, s: asyncio.run(list_command(a, s)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 
 from kvisa.bot.data.format import Problem
 from kvisa.bot.i18n import N_, Catalogs, Text, lang_from_hint
-from kvisa.bot.settings import Settings
+from kvisa.bot.settings import Settings, without_password
 from kvisa.errors import StorageError
 from kvisa.storage import open_storage
 
@@ -42,12 +43,7 @@ def shown_url(url: str) -> str:
     """A storage URL as printed: a password masked, a SQLite URL as its path."""
     if url.startswith("sqlite:///"):
         return url.removeprefix("sqlite:///")
-    parts = urlsplit(url)
-    if parts.password:
-        user = parts.username or ""
-        host = parts.netloc.rpartition("@")[2]
-        return parts._replace(netloc=f"{user}:****@{host}").geturl()
-    return url
+    return without_password(url)
 
 
 def backend(url: str) -> str:
@@ -263,27 +259,31 @@ async def migrate_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def add_commands(sub: Any) -> None:
-    """Register export, import and migrate on the `kvisa` parser's subcommands."""
-    lang = {"choices": ["en", "zh"], "default": "en", "help": "language of the messages"}
+def add_commands(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
+    """Register export, import and migrate with the `kvisa` parser's `add_parser`."""
 
-    p = sub.add_parser("export", help="write everything the bot keeps to a JSON Lines file")
+    def lang(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--lang", choices=["en", "zh"], default="en", help="language of the messages"
+        )
+
+    p = add_parser("export", help="write everything the bot keeps to a JSON Lines file")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--force", action="store_true", help="replace FILE when it exists")
-    p.add_argument("--lang", **lang)
+    lang(p)
     p.set_defaults(run=lambda a, s: asyncio.run(export_command(a, s)))
 
-    p = sub.add_parser("import", help="load a file written by kvisa export into the storage")
+    p = add_parser("import", help="load a file written by kvisa export into the storage")
     p.add_argument("file", metavar="FILE")
     p.add_argument(
         "--merge",
         action="store_true",
         help="add to a storage that holds data already (refuses conflicting entries)",
     )
-    p.add_argument("--lang", **lang)
+    lang(p)
     p.set_defaults(run=lambda a, s: asyncio.run(import_command(a, s)))
 
-    p = sub.add_parser("migrate", help="move the SQLite storage to an empty Redis, then verify")
+    p = add_parser("migrate", help="move the SQLite storage to an empty Redis, then verify")
     p.add_argument("--to", required=True, metavar="REDIS_URL", help="e.g. redis://127.0.0.1:6379/0")
-    p.add_argument("--lang", **lang)
+    lang(p)
     p.set_defaults(run=lambda a, s: asyncio.run(migrate_command(a, s)))

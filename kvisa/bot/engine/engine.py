@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from kvisa.bot.content.model import Flows
+from kvisa.bot.engine.choice import cleaned
 from kvisa.bot.engine.handlers import REGISTRY
 from kvisa.bot.engine.turn import Shared, Turn
 from kvisa.bot.erasure import Erasure, Holding, OwnedValues
@@ -96,6 +97,7 @@ class Engine:
         """The replies to `inbound`, its state change committed. With `once` (a channel's
         message id), a message delivered twice is applied once: the claim is taken in the same
         atomic step as the write, and AlreadyClaimed raised, nothing changed, if it was taken."""
+        inbound = cleaned(inbound)  # an admin's texts too, before the interceptor sees them
         async with self._locks(inbound.user):
             if self.interceptor is not None:
                 try:

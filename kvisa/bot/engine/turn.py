@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from kvisa.bot.content.model import Flows, Question
 from kvisa.bot.engine import interview, render
-from kvisa.bot.engine.choice import match_option, unreadable
+from kvisa.bot.engine.choice import cleaned, labels_by_id, match_option, unreadable
 from kvisa.bot.engine.handlers import REGISTRY
 from kvisa.bot.engine.registry import Prompt, Registry
 from kvisa.bot.i18n import LANGS, Catalogs, Lang, Text, lang_from_hint
@@ -41,6 +41,7 @@ class Turn:
         shared: Shared | None = None,
         registry: Registry = REGISTRY,
     ) -> None:
+        inbound = cleaned(inbound)  # no control character is matched, echoed or stored
         self.flows, self.catalogs, self.inbound, self.registry = flows, catalogs, inbound, registry
         self._shared: Shared = {} if shared is None else shared
         self.is_new = data is None
@@ -61,9 +62,9 @@ class Turn:
         return self.catalogs[lang]
 
     def shared(self, key: tuple[str, ...], build: Callable[[], T]) -> T:
-        if key not in self._shared:
-            self._shared[key] = build()
-        value: T = self._shared[key]
+        value: T = (
+            self._shared[key] if key in self._shared else self._shared.setdefault(key, build())
+        )
         return value
 
     def run(self) -> tuple[dict[str, Any] | None, list[Outbound]]:
@@ -182,7 +183,7 @@ class Turn:
     def typed_text(self, text: str) -> None:
         t = self.t
         action = self.registry.action_for(text.strip())
-        if action is not None:  # a reminder's option typed (the console shows its id)
+        if action is not None:  # a reminder's option id typed (the console numbers them)
             return action.run(self, text.strip())
         problem = unreadable(t, text)
         if problem is not None:
@@ -205,11 +206,7 @@ class Turn:
         self.ask_current()
 
     def labels_in_all_languages(self) -> dict[str, list[str]]:
-        labels: dict[str, list[str]] = {}
-        for lang in LANGS:
-            for option in self.options(lang):
-                labels.setdefault(option.id, []).append(option.label.lstrip("☐☑ "))
-        return labels
+        return labels_by_id(self.options(lang) for lang in LANGS)
 
     # --- the interview (engine/interview.py) -------------------------------------------------
 

@@ -14,6 +14,8 @@ import xmltodict  # type: ignore[import-untyped]
 from wechatpy.crypto import WeChatCrypto  # type: ignore[import-untyped]
 from wechatpy.utils import WeChatSigner  # type: ignore[import-untyped]
 
+from kvisa.bot.clock import Clock, SystemClock
+
 TOKEN = "kvisa-callback-token"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, like the console's
 ACCOUNT = "gh_kvisa_test"
@@ -81,12 +83,24 @@ class Reply:
 class WeChatServers:
     """Posts callbacks to the bot's /wechat and opens its replies."""
 
-    def __init__(self, http: aiohttp.ClientSession, url: str, app_id: str, safe_mode: bool) -> None:
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        url: str,
+        app_id: str,
+        safe_mode: bool,
+        clock: Clock | None = None,
+    ) -> None:
         self.http, self.url, self.app_id = http, url, app_id
         self.crypto = WeChatCrypto(TOKEN, AES_KEY, app_id) if safe_mode else None
+        self.clock = clock or SystemClock()  # the bot's: WeChat's clock agrees with it
 
-    def query(self, encrypted: str | None = None, token: str = TOKEN) -> dict[str, str]:
-        timestamp, nonce = str(next(_times)), secrets.token_hex(5)
+    def query(
+        self, encrypted: str | None = None, token: str = TOKEN, skew: int = 0
+    ) -> dict[str, str]:
+        """A fresh signed query string: the time now (`skew` seconds off), a new nonce."""
+        timestamp = str(int(self.clock.now().timestamp()) + skew)
+        nonce = secrets.token_hex(5)
         query = {
             "signature": sign(token, timestamp, nonce),
             "timestamp": timestamp,
@@ -100,17 +114,17 @@ class WeChatServers:
             }
         return query
 
-    def envelope(self, xml: str) -> tuple[bytes, dict[str, str]]:
+    def envelope(self, xml: str, skew: int = 0) -> tuple[bytes, dict[str, str]]:
         """The body and query string WeChat would send for `xml`."""
         if self.crypto is None:
-            return xml.encode(), self.query()
+            return xml.encode(), self.query(skew=skew)
         sealed = xmltodict.parse(self.crypto.encrypt_message(xml, secrets.token_hex(5)))["xml"]
         encrypted = sealed["Encrypt"]
         body = (
             f"<xml><ToUserName>{cdata(ACCOUNT)}</ToUserName>"
             f"<Encrypt>{cdata(encrypted)}</Encrypt></xml>"
         )
-        return body.encode(), self.query(encrypted)
+        return body.encode(), self.query(encrypted, skew=skew)
 
     async def post(self, xml: str) -> Reply:
         body, query = self.envelope(xml)

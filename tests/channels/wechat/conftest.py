@@ -23,6 +23,8 @@ from kvisa.bot.server import Server, build_app
 from kvisa.bot.settings import Settings
 from kvisa.identity import UserKey
 from kvisa.storage.base import Once, Storage
+from kvisa.storage.redis import RedisStorage
+from kvisa.storage.sqlite import SqliteStorage
 from tests.channels.wechat.callbacks import AES_KEY, TOKEN, WeChatServers, WeChatUser
 from tests.channels.wechat.fake_api import APP_ID, APP_SECRET, FakeWeChatApi
 from tests.support import NOON_SHANGHAI, content, free_port
@@ -127,7 +129,7 @@ async def start_bot(
         channel = next(c for c in server.channels if isinstance(c, WeChatChannel))
         assert server.storage is not None
         base_url = f"http://127.0.0.1:{port}"
-        callbacks = WeChatServers(http, f"{base_url}/wechat", APP_ID, safe_mode)
+        callbacks = WeChatServers(http, f"{base_url}/wechat", APP_ID, safe_mode, clock)
         return Bot(channel, server.storage, fake_api, callbacks, clock, base_url, http)
 
     yield start
@@ -172,10 +174,35 @@ async def serve_channel(
         await web.TCPSite(runner, "127.0.0.1", port).start()
         await channel.start()
         base_url = f"http://127.0.0.1:{port}"
-        callbacks = WeChatServers(http, f"{base_url}/wechat", APP_ID, safe_mode)
+        callbacks = WeChatServers(http, f"{base_url}/wechat", APP_ID, safe_mode, clock)
         return Bot(channel, storage, fake_api, callbacks, clock, base_url, http)
 
     yield serve
     for channel, runner in reversed(started):
         await channel.stop()
         await runner.cleanup()
+
+
+StorageFactory = Callable[[], Storage]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+async def open_storage(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[StorageFactory]:
+    """Storages on one backend, as separate processes would open them."""
+    opened: list[Storage] = []
+
+    def make() -> Storage:
+        if request.param == "sqlite":
+            storage: Storage = SqliteStorage(tmp_path / "kvisa.db")
+        else:
+            storage = RedisStorage.from_url(
+                request.getfixturevalue("redis_url"), prefix=request.getfixturevalue("redis_prefix")
+            )
+        opened.append(storage)
+        return storage
+
+    yield make
+    for storage in opened:
+        await storage.close()

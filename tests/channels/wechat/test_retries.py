@@ -5,21 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-
-import pytest
 
 from kvisa.bot.channels.base import Services
 from kvisa.bot.channels.wechat import WeChatChannel
 from kvisa.bot.channels.wechat.api import WeChatApi
 from kvisa.bot.engine.engine import Engine
 from kvisa.identity import UserKey
-from kvisa.storage.base import Storage
-from kvisa.storage.redis import RedisStorage
-from kvisa.storage.sqlite import SqliteStorage
 from tests.channels.wechat.callbacks import message_xml
-from tests.channels.wechat.conftest import Bot, GatedEngine, ServeChannel
+from tests.channels.wechat.conftest import Bot, GatedEngine, ServeChannel, StorageFactory
 from tests.support import content
 
 MSG_IDS = itertools.count(6_500_000_000_000_000_001)
@@ -38,31 +31,6 @@ def never_remembering(services: Services) -> WeChatChannel:
         settings.wechat_api_base,
     )
     return WeChatChannel(services, api, remember_after=3600.0)
-
-
-StorageFactory = Callable[[], Storage]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
-async def open_storage(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[StorageFactory]:
-    """Storages on one backend, as separate processes would open them."""
-    opened: list[Storage] = []
-
-    def make() -> Storage:
-        if request.param == "sqlite":
-            storage: Storage = SqliteStorage(tmp_path / "kvisa.db")
-        else:
-            storage = RedisStorage.from_url(
-                request.getfixturevalue("redis_url"), prefix=request.getfixturevalue("redis_prefix")
-            )
-        opened.append(storage)
-        return storage
-
-    yield make
-    for storage in opened:
-        await storage.close()
 
 
 async def consented_question(bot: Bot, engine: GatedEngine | None = None) -> tuple[str, str]:

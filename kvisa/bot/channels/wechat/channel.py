@@ -40,6 +40,9 @@ REPLY_DEADLINE = 4.0  # seconds from the request's arrival; WeChat gives up (and
 MAX_BODY = 64 * 1024
 RETRY_MEMORY = 3600.0  # how long a MsgId is remembered; WeChat retries within about 15 seconds
 REPLY_MEMORY = 60.0  # how long a passive reply is kept to answer a retry of its message
+# A signed timestamp and nonce pass check_fresh for at most 2 x REPLAY_WINDOW from their first
+# use, so they are remembered that long: a copy of the request is a replay until then.
+NONCE_MEMORY = 2.0 * wire.REPLAY_WINDOW
 # A passive reply ready this long after its request may reach WeChat after its 5 seconds, so
 # it is kept for the retry; a quicker one (nearly all) is not, which saves a storage write.
 REMEMBER_AFTER = 1.0
@@ -180,6 +183,7 @@ class WeChatChannel(Channel):
             if request.content_length is not None and request.content_length > MAX_BODY:
                 raise BodyTooLarge
             wire.check_signature(self.token, request.query)
+            wire.check_fresh(request.query, self.clock.now().timestamp())
             body = await read_body(request, MAX_BODY)
             message = wire.parse(wire.open_body(body, request.query, self.token, self.crypto))
         except BodyTooLarge:
@@ -188,7 +192,9 @@ class WeChatChannel(Channel):
             # Why, in our own words: never the body, which may hold what a user wrote.
             log.warning("refused a WeChat callback (%d): %s", exc.status, exc)
             return web.Response(status=exc.status)
-
+        refused = await self._refuse_replay(request)
+        if refused is not None:
+            return refused
         retry = f"wechat:{self.app_id}:{convert.retry_key(message)}"
         event = convert.event_of(message, self.clock.now())
         if isinstance(event, Inbound):
@@ -202,6 +208,30 @@ class WeChatChannel(Channel):
             t = await self._text_for(event.user)
             return await self._reply(request, message, retry, arrived, [t(PLEASE_TYPE)])
         return self._answer(request, wire.SUCCESS)  # nothing to do (e.g. a VIEW event)
+
+    async def _refuse_replay(self, request: web.Request) -> web.Response | None:
+        """The answer to a copy of a request received before; None for a new one.
+
+        Plain mode only: there the body is signed by nothing, so a copied query string could
+        carry any message, and each signed timestamp and nonce is claimed in the storage (the
+        first caller wins, across processes) for as long as check_fresh could pass it. In safe
+        mode msg_signature covers the body, so a copy within the window is the very message
+        again, which the claims by MsgId (or sender, time and event), kept an hour, already
+        refuse; a claim of the nonce would cost every message one more storage round trip."""
+        if self.crypto is not None:
+            return None
+        key = f"wechat:{self.app_id}:nonce:{wire.replay_key(request.query)}"
+        try:
+            first_use = await self.storage.claim(key, ttl=NONCE_MEMORY)
+        except BotError as exc:  # the storage did not answer: WeChat tries again
+            log.warning("could not check a WeChat callback for a replay: %s", type(exc).__name__)
+            return web.Response(status=503)
+        if first_use:
+            return None
+        # Nothing is done. "success", not 403: WeChat's own retries come with a new nonce, and
+        # this copy asks for nothing to be retried or shown to anyone.
+        log.warning("refused a WeChat callback: its timestamp and nonce were used before")
+        return self._answer(request, wire.SUCCESS)
 
     async def _converse(
         self,

@@ -4,8 +4,10 @@ Every request WeChat sends to /wechat carries `signature` = sha1(sorted token, t
 nonce); in safe mode the body is an envelope whose `Encrypt` is AES-encrypted and signed by
 `msg_signature` = sha1(sorted token, timestamp, nonce, Encrypt). wechatpy does the hashing,
 the AES and the message model; every XML that comes from outside (the envelope, the message)
-is read by defusedxml first. This module only decides what a failure means: Forged (403) or
-Malformed (400).
+is read by defusedxml first. The timestamp and nonce are signed in both modes, so a request
+whose timestamp is more than REPLAY_WINDOW from our clock is refused (Stale), and the channel
+remembers each signed pair for as long as it could pass that check (a replay). This module
+only decides what a failure means: Forged (403) or Malformed (400).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from kvisa.bot.channels.wechat.convert import xml_text
 # OpenIDs and account ids are short URL-safe strings; anything else is not from WeChat.
 ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SUCCESS = "success"  # the reply that tells WeChat "received, nothing to show"
+REPLAY_WINDOW = 300  # seconds a signed timestamp may be from our clock, either way
 TEXT_FIELDS = ("Content", "EventKey", "Event", "MsgType")  # what convert reads as text
 TEXT_REPLY = (
     "<xml>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[{content}]]></Content>\n"
@@ -48,6 +51,11 @@ class Rejected(Exception):
 
 class Forged(Rejected):
     status = 403
+
+
+class Stale(Forged):
+    """A signed timestamp too far from our clock: an old request sent again, or a wrong clock
+    (ours or the sender's)."""
 
 
 class Malformed(Rejected):
@@ -69,6 +77,23 @@ def check_signature(token: str, query: Mapping[str, str]) -> None:
     expected = sign(token, query.get("timestamp", ""), query.get("nonce", ""))
     if not hmac.compare_digest(expected, query.get("signature", "")):
         raise Forged("bad signature")
+
+
+def check_fresh(query: Mapping[str, str], now: float, window: int = REPLAY_WINDOW) -> None:
+    """Raise Stale unless the (signed) `timestamp` is within `window` seconds of `now`."""
+    stamp = query.get("timestamp", "")
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+        raise Stale("no timestamp")
+    skew = int(stamp) - int(now)
+    if abs(skew) > window:
+        where = "ahead of" if skew > 0 else "behind"
+        raise Stale(f"timestamp {abs(skew)} s {where} our clock (at most {window} s)")
+
+
+def replay_key(query: Mapping[str, str]) -> str:
+    """What a replay has in common with the request it copies: the signed timestamp and nonce,
+    named by their signature (checked already; a fixed length whatever the nonce)."""
+    return query.get("signature", "")
 
 
 def open_body(

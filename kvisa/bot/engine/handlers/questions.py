@@ -154,6 +154,8 @@ def start(conv: Conversation, args: str) -> None:
             )
             return conv.record(park, deep_link)
         s.prefill = {"park": deep_link}
+    if not s.consented and s.waiting_kind is Kind.CONSENT:
+        return conv.ask_current()  # greeted already: the question alone, not the greeting again
     if not s.consented:
         return conv.welcome()
     conv.say(t("Welcome back! Let's continue where you stopped."))
