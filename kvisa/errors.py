@@ -6,7 +6,8 @@ BotError
  ├── FlowError          flows/ content is invalid (names file and line)
  ├── InputError         a value given to the policy is not what the field expects
  ├── StorageError       the storage backend failed or stayed contended
- │    └── ConflictError the record changed under us too often to commit a turn
+ │    ├── ConflictError the record changed under us too often to commit a turn
+ │    └── ErasureIncomplete some of what is kept about a user could not be erased (`names`)
  └── ChannelError       a messaging platform refused or failed
       ├── RateLimited   told to wait `retry_after` seconds
       ├── Blocked       the user blocked the bot or unsubscribed
@@ -68,6 +69,14 @@ class StorageError(BotError):
 
 class ConflictError(StorageError):
     """A record kept changing under a read-modify-write; the turn was not committed."""
+
+
+class ErasureIncomplete(StorageError):
+    """Some holdings of a user (bot/erasure.py) could not be erased; erasing again retries."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        super().__init__(f"could not erase: {', '.join(names)}")
+        self.names = list(names)
 
 
 class ChannelError(BotError):

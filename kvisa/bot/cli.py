@@ -1,5 +1,5 @@
 """The `kvisa` command: chat, serve, assess, flows and config check, wechat menu, broadcast(s),
-export, import and migrate."""
+export, import, migrate and purge."""
 
 from __future__ import annotations
 
@@ -71,6 +71,7 @@ def clock_problem(
 async def chat(args: argparse.Namespace, settings: Settings) -> int:
     from kvisa.bot.channels.console import ConsoleChannel, stdin_lines, stored_session, zone_of
     from kvisa.bot.engine.engine import Engine
+    from kvisa.bot.holdings import attachments_dir, holdings
     from kvisa.identity import UserKey
     from kvisa.storage import open_storage
 
@@ -96,12 +97,14 @@ async def chat(args: argparse.Namespace, settings: Settings) -> int:
         clock = parse_clock(args.clock, zone)  # a time without an offset is the applicant's
         assert clock is not None
         engine = Engine(flows, catalogs, storage)
+        for holding in holdings(storage, settings.data_dir):
+            engine.erasure.register(holding)
         channel = ConsoleChannel(
             engine,
             clock,
             args.user,
             args.lang,
-            settings.data_dir / "attachments" / args.user,
+            attachments_dir(settings.data_dir, UserKey("console", args.user)),
             interactive=sys.stdin.isatty(),
             encoding=sys.stdin.encoding or "utf-8",
         )
@@ -230,9 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from kvisa.bot.broadcasts.cli import add_commands
     from kvisa.bot.data.cli import add_commands as add_data_commands
+    from kvisa.bot.purge import add_commands as add_purge_command
 
     add_commands(sub.add_parser)
     add_data_commands(sub.add_parser)
+    add_purge_command(sub.add_parser)
     return parser
 
 

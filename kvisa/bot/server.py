@@ -19,9 +19,12 @@ from kvisa.bot.channels.base import Channel, Services
 from kvisa.bot.clock import Clock, SystemClock
 from kvisa.bot.content import load_content
 from kvisa.bot.engine.engine import Engine
+from kvisa.bot.holdings import holdings
 from kvisa.bot.pacing import pacers as make_pacers
 from kvisa.bot.reminders.service import ReminderService
 from kvisa.bot.reminders.settings import ReminderSettings
+from kvisa.bot.retention.rules import Rules
+from kvisa.bot.retention.service import RetentionService
 from kvisa.bot.settings import Settings
 from kvisa.errors import ConfigError, StorageError
 from kvisa.storage import open_storage
@@ -76,6 +79,7 @@ class Server:
         self.reminders: ReminderService | None = None
         self.broadcasts: BroadcastRunner | None = None
         self.composer: Composer | None = None
+        self.retention: RetentionService | None = None
 
     async def start(self) -> None:
         try:
@@ -102,6 +106,8 @@ class Server:
             )
         by_name = {c.name: c for c in self.channels}
         engine, bc = services.engine, BroadcastSettings.from_settings(self.settings)
+        for holding in holdings(self.storage, self.settings.data_dir):
+            engine.erasure.register(holding)
         store = BroadcastStore(self.storage)
         self.broadcasts = BroadcastRunner(
             store,
@@ -141,6 +147,16 @@ class Server:
         )
         await self.reminders.start()
         await self.broadcasts.start()
+        self.retention = RetentionService(
+            engine,
+            Rules.from_settings(self.settings),
+            self.clock,
+            {c.name: c.send for c in self.channels},
+            pacers,
+            redis_url=self.settings.redis_url,
+            prefix=self.storage.namespace,
+        )
+        await self.retention.start()
         log.info(
             "serving %s on %s:%s",
             ", ".join(c.name for c in self.channels),
@@ -160,7 +176,8 @@ class Server:
             self.runner,
             self.storage,
         )
-        broadcasts = self.broadcasts
+        broadcasts, retention = self.broadcasts, self.retention
+        self.retention = None
         self.reminders, self.channels, self.runner, self.storage, self.broadcasts = (
             None,
             [],
@@ -168,6 +185,8 @@ class Server:
             None,
             None,
         )
+        if retention:
+            await retention.stop()
         if broadcasts:
             await broadcasts.stop()  # sends in flight finish; the rest resumes at the next start
         if reminders:

@@ -12,10 +12,22 @@ from enum import StrEnum
 from typing import Any
 
 from kvisa.bot.i18n import Lang, lang_from_hint
+from kvisa.storage.base import FOREVER
 
 # WeChat lets an account message a user for 48 hours after the user's last message (we stop a
 # little early rather than be refused); `last_seen` is that message's time.
 REPLY_WINDOW = dt.timedelta(hours=48) - dt.timedelta(minutes=5)
+
+
+# Before consent a record holds only what asking for it needs (the pending consent prompt, the
+# language, a deep link's park) and expires this long after it was last written.
+PRE_CONSENT = dt.timedelta(hours=24)
+
+
+def lifetime(data: dict[str, Any]) -> float:
+    """How long a stored session lasts (Storage.update's ttl): until erased once consent is
+    given, else PRE_CONSENT."""
+    return FOREVER if data.get("consent_at") else PRE_CONSENT.total_seconds()
 
 
 def within_reply_window(last_seen: str | None, now: dt.datetime) -> bool:
@@ -142,6 +154,9 @@ class Session:
     # The reminder ledger (exactly once): Reminder.key -> "<how> <ISO time sent>". Written by
     # the reminder service only, in the step that sends; kept and erased with the rest.
     reminders_sent: dict[str, str] = field(default_factory=dict)
+    # When the user was told their data would be erased for inactivity (see bot/retention);
+    # any message of theirs clears it.
+    retention_notice_at: str | None = None
 
     @classmethod
     def new(cls, lang_hint: str | None) -> Session:

@@ -227,6 +227,26 @@ class Settings(BaseSettings):
         "上海K签代理",
     )
 
+    # --- retention ---------------------------------------------------------------------------
+    retention_months: int = Field(
+        18,
+        validation_alias="KVISA_RETENTION_MONTHS",
+        description="applicants silent this many months are told, then erased (kvisa purge)",
+        examples=["18"],
+        json_schema_extra={"expected": "a whole number of months from 1 to 120"},
+        ge=1,
+        le=120,
+    )
+    retention_notice_days: int = Field(
+        30,
+        validation_alias="KVISA_RETENTION_NOTICE_DAYS",
+        description="days between telling an inactive applicant and erasing them",
+        examples=["30"],
+        json_schema_extra={"expected": "a whole number of days from 1 to 365"},
+        ge=1,
+        le=365,
+    )
+
     # --- pacing and reminders ------------------------------------------------------------------
     rate_telegram: float = Field(
         DEFAULT_RATES["telegram"],

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
 
 import orjson
@@ -17,6 +18,10 @@ from kvisa.identity import UserKey
 
 T = TypeVar("T")
 JSON = dict[str, Any]
+# A record's time to live that never ends (see Storage.put).
+FOREVER = math.inf
+# What Storage.update is given to choose a record's time to live from the data it writes.
+Lifetime = Callable[[JSON], float]
 
 
 def encode_record(data: JSON) -> bytes:
@@ -70,6 +75,9 @@ class Record:
 
     data: JSON
     version: int
+    # Seconds it has left, as listed by records() (None: it lasts until deleted). get() and
+    # update() do not read it: the hot path needs only data and version.
+    ttl: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,12 @@ class StoredValue:
     name: str
     value: bytes
     ttl: float | None
+
+
+def check_ttl(ttl: float | None) -> None:
+    """A record's ttl must be positive (FOREVER included) or None."""
+    if ttl is not None and not ttl > 0:
+        raise ValueError(f"record ttl must be positive, got {ttl}")
 
 
 @dataclass(frozen=True)
@@ -110,10 +124,15 @@ class Storage(ABC):
         """The user's record, or None when nothing is stored."""
 
     @abstractmethod
-    async def put(self, key: UserKey, data: JSON | None, *, expected_version: int) -> bool:
+    async def put(
+        self, key: UserKey, data: JSON | None, *, expected_version: int, ttl: float | None = None
+    ) -> bool:
         """Write (or delete, when data is None) only if the stored version is expected_version.
 
         expected_version 0 means "nothing is stored yet". Returns False on a version mismatch.
+        `ttl`: the record expires that many seconds after this write (FOREVER: never); None
+        keeps the expiry it had (a new record: none). An expired record is gone: get() and the
+        listings do not see it, and a write expecting its version fails.
         A successful write stores a version higher than any the key ever had: versions are
         never reused for a key, even after a delete, so a put expecting a version read before
         a delete fails against the record created after it. A delete leaves nothing behind
@@ -125,9 +144,10 @@ class Storage(ABC):
         """Every user with a stored record, in no particular order."""
 
     async def records(self) -> AsyncIterator[tuple[UserKey, Record]]:
-        """Every stored record with its user, in no particular order; a backend reads them in
-        pages (constant memory), so a record written or deleted meanwhile may or may not be
-        seen, but none is seen twice."""
+        """Every stored record with its user and its time left (`Record.ttl`), in no particular
+        order; a backend reads them in pages (constant memory), so a record written or deleted
+        meanwhile may or may not be seen, but none is seen twice. (This generic version knows
+        no expiry: both backends override it.)"""
         async for key in self.users():
             record = await self.get(key)
             if record is not None:  # deleted since users() listed it
@@ -180,9 +200,14 @@ class Storage(ABC):
         *,
         attempts: int = 50,
         once: Once | None = None,
+        ttl: Lifetime | None = None,
     ) -> T:
         """Read-modify-write with retries: `change` gets the current data (or None) and returns
         the new data (None deletes) and a result. It may run more than once, so it must be pure.
+
+        `ttl`, when given, says from the data about to be written how long the record lasts
+        (see `put`); without it a write keeps the record's expiry. Nothing written (the change
+        left the data as it was), nothing changes, the expiry included.
 
         With `once`, the update also takes that claim, and raises AlreadyClaimed without
         changing anything when the claim was already taken (the claim is taken even when the
@@ -191,11 +216,11 @@ class Storage(ABC):
         (Redis) overrides it.
         """
         if once is None:
-            return await self._update(key, change, attempts)
+            return await self._update(key, change, attempts, ttl)
         if not await self.claim(once.name, once.ttl):
             raise AlreadyClaimed(once.name)
         try:
-            return await self._update(key, change, attempts)
+            return await self._update(key, change, attempts, ttl)
         except Exception:
             # Not applied: give the claim back so that a second delivery may try again.
             with suppress(StorageError):  # the first failure is the one to report
@@ -203,7 +228,11 @@ class Storage(ABC):
             raise
 
     async def _update(
-        self, key: UserKey, change: Callable[[JSON | None], tuple[JSON | None, T]], attempts: int
+        self,
+        key: UserKey,
+        change: Callable[[JSON | None], tuple[JSON | None, T]],
+        attempts: int,
+        ttl: Lifetime | None,
     ) -> T:
         for attempt in range(attempts):
             record = await self.get(key)
@@ -211,7 +240,9 @@ class Storage(ABC):
             new, result = change(current)
             if new == current:
                 return result
-            if await self.put(key, new, expected_version=record.version if record else 0):
+            expected = record.version if record else 0
+            lasts = None if new is None or ttl is None else ttl(new)
+            if await self.put(key, new, expected_version=expected, ttl=lasts):
                 return result
             # Someone else wrote first: back off a little and recompute from their state.
             await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))

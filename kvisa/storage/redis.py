@@ -18,13 +18,16 @@ from redis.exceptions import NoScriptError, RedisError
 from kvisa.errors import ConflictError, StorageError
 from kvisa.identity import UserKey
 from kvisa.storage.base import (
+    FOREVER,
     JSON,
     AlreadyClaimed,
     HeldClaim,
+    Lifetime,
     Once,
     Record,
     Storage,
     StoredValue,
+    check_ttl,
     decode_record,
     encode_record,
 )
@@ -35,7 +38,8 @@ T = TypeVar("T")
 # version counter shared by every user; KEYS[3], when given, a claim taken with the write
 # (Storage.update's `once`). ARGV[1] is the expected version (0: must not exist); ARGV[2] what
 # to do: "w" write ARGV[3] (the new JSON), "d" delete, "k" keep (compare, and claim, only);
-# ARGV[4] the claim's time to live in milliseconds.
+# ARGV[4] the claim's time to live in milliseconds; ARGV[5] the record's expiry on a write:
+# "" keeps the key's own (HSET leaves it), "-1" none (PERSIST), else milliseconds from now.
 # Answers {1, new version} when done, {2} when the claim was taken already (nothing changed),
 # {0, current version, current JSON} on a version mismatch, so the caller can recompute from
 # the current record without reading it again.
@@ -61,6 +65,11 @@ if ARGV[2] == 'w' then
         redis.call('SET', KEYS[2], version)
     end
     redis.call('HSET', KEYS[1], 'v', version, 'data', ARGV[3])
+    if ARGV[5] == '-1' then
+        redis.call('PERSIST', KEYS[1])
+    elseif ARGV[5] ~= '' then
+        redis.call('PEXPIRE', KEYS[1], ARGV[5])
+    end
 elseif ARGV[2] == 'd' then
     redis.call('DEL', KEYS[1])
     version = 0
@@ -240,10 +249,14 @@ class RedisStorage(Storage):
             return None
         return self._remember(key, int(version), data)
 
-    async def put(self, key: UserKey, data: JSON | None, *, expected_version: int) -> bool:
+    async def put(
+        self, key: UserKey, data: JSON | None, *, expected_version: int, ttl: float | None = None
+    ) -> bool:
+        check_ttl(ttl)
         if data is None:
             return await self._compare_and_set(key, expected_version, "d") is True
-        return await self._compare_and_set(key, expected_version, "w", encode_record(data)) is True
+        text = encode_record(data)
+        return await self._compare_and_set(key, expected_version, "w", text, ttl=ttl) is True
 
     async def update(
         self,
@@ -252,6 +265,7 @@ class RedisStorage(Storage):
         *,
         attempts: int = 50,
         once: Once | None = None,
+        ttl: Lifetime | None = None,
     ) -> T:
         """As Storage.update, in one round trip when this process knows the record: the
         compare-and-set is tried on the record as last seen here (a stale one fails and hands
@@ -272,7 +286,11 @@ class RedisStorage(Storage):
             elif new is None:
                 outcome = await self._compare_and_set(key, expected, "d", once=once)
             else:
-                outcome = await self._compare_and_set(key, expected, "w", encode_record(new), once)
+                lasts = None if ttl is None else ttl(new)
+                check_ttl(lasts)
+                outcome = await self._compare_and_set(
+                    key, expected, "w", encode_record(new), once, lasts
+                )
             if outcome is True:
                 return result
             if outcome is False:
@@ -284,17 +302,24 @@ class RedisStorage(Storage):
         raise ConflictError(f"{key}: still contended after {attempts} attempts")
 
     async def _compare_and_set(
-        self, key: UserKey, expected: int, action: str, text: bytes = b"", once: Once | None = None
+        self,
+        key: UserKey,
+        expected: int,
+        action: str,
+        text: bytes = b"",
+        once: Once | None = None,
+        ttl: float | None = None,
     ) -> bool | Record | None:
         """Run CAS_SCRIPT: True when done, False when `once` was claimed already, and on a
         version mismatch the current record (None: there is none)."""
         keys = [self.keys.user(key), self.keys.version_counter()]
-        args: list[bytes | str | int] = [expected, action, text]
+        expiry = "" if ttl is None else "-1" if ttl == FOREVER else math.ceil(ttl * 1000)
+        args: list[bytes | str | int] = [expected, action, text, 0, expiry]
         if once is not None:
             if once.ttl <= 0:
                 raise ValueError(f"claim ttl must be positive, got {once.ttl}")
             keys.append(self.keys.claim(once.name))
-            args.append(math.ceil(once.ttl * 1000))
+            args[3] = math.ceil(once.ttl * 1000)
         with translate_errors():
             answer = await self._cas(keys=keys, args=args)
         status, version = int(answer[0]), int(answer[1]) if len(answer) > 1 else 0
@@ -363,11 +388,16 @@ class RedisStorage(Storage):
                 async with self.client.pipeline(transaction=False) as pipe:
                     for redis_key in page:
                         pipe.hmget(redis_key, ["v", "data"])
-                    answers: list[list[Any]] = await pipe.execute()
-            for redis_key, (version, data) in zip(page, answers, strict=True):
-                if version is not None and data is not None:  # else deleted meanwhile
-                    key = self.keys.parse_user(redis_key)
-                    yield key, self._decode(key, int(version), data)
+                        pipe.pttl(redis_key)
+                    answers: list[Any] = await pipe.execute()
+            for i, redis_key in enumerate(page):
+                (version, data), milliseconds = answers[2 * i], int(answers[2 * i + 1])
+                if version is None or data is None or milliseconds == NO_KEY:
+                    continue  # deleted or expired meanwhile
+                key = self.keys.parse_user(redis_key)
+                record = self._decode(key, int(version), data)
+                ttl = None if milliseconds == NO_EXPIRY else milliseconds / 1000
+                yield key, Record(record.data, record.version, ttl)
 
     async def values(self) -> AsyncIterator[StoredValue]:
         async for page in self._scan("value"):

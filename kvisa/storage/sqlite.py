@@ -7,6 +7,10 @@ Versions come from one counter row shared by every key: a write takes the counte
 the record's new version, and a trigger on ``users`` moves the counter up to it inside the
 same statement. Versions therefore never repeat, not even for a user deleted and created
 anew, so a writer holding a version from before the delete can never overwrite the new record.
+
+A record may expire (``expires_at``, wall-clock seconds): every read hides an expired row, a
+write treats it as absent, and a sweep now and then deletes it. Files written before the
+column existed get it when opened (`add_expiry_column`), their records lasting as before.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
@@ -25,11 +29,13 @@ import aiosqlite
 from kvisa.errors import StorageError
 from kvisa.identity import UserKey
 from kvisa.storage.base import (
+    FOREVER,
     JSON,
     HeldClaim,
     Record,
     Storage,
     StoredValue,
+    check_ttl,
     decode_record,
     encode_record,
 )
@@ -51,9 +57,10 @@ SWEEP_EVERY = 100
 SCHEMA = """
 BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS users (
-    key     TEXT PRIMARY KEY,
-    version INTEGER NOT NULL,
-    data    TEXT NOT NULL
+    key        TEXT PRIMARY KEY,
+    version    INTEGER NOT NULL,
+    data       TEXT NOT NULL,
+    expires_at REAL
 );
 CREATE TABLE IF NOT EXISTS version_counter (
     id    INTEGER PRIMARY KEY CHECK (id = 1),
@@ -81,6 +88,11 @@ CREATE TABLE IF NOT EXISTS stored_values (
 CREATE INDEX IF NOT EXISTS stored_values_expires_at ON stored_values (expires_at);
 COMMIT;
 """
+
+# Files from before records could expire: their users table gains the column (NULL: lasting).
+# Checked and added under the write lock, so two processes opening the file at once add it once.
+EXPIRY_INDEX = "CREATE INDEX IF NOT EXISTS users_expires_at ON users (expires_at)"
+LIVE = "(expires_at IS NULL OR expires_at > ?)"  # a row not expired at the time given
 
 # The next version: one above every version this file has ever handed out. A missing counter
 # row makes it NULL, so the write fails loudly (NOT NULL) instead of reusing a version.
@@ -129,6 +141,20 @@ async def worker_stopped(connection: aiosqlite.Connection) -> None:
         await asyncio.sleep(0.001)
 
 
+async def add_expiry_column(db: aiosqlite.Connection) -> None:
+    """Give a users table from an earlier release its expires_at column (once; idempotent)."""
+    await db.execute_fetchall("BEGIN IMMEDIATE")
+    try:
+        columns = {row[1] for row in await db.execute_fetchall("PRAGMA table_info(users)")}
+        if "expires_at" not in columns:
+            await db.execute_fetchall("ALTER TABLE users ADD COLUMN expires_at REAL")
+        await db.execute_fetchall(EXPIRY_INDEX)
+    except BaseException:
+        await db.execute_fetchall("ROLLBACK")
+        raise
+    await db.execute_fetchall("COMMIT")
+
+
 def encode(data: JSON) -> str:
     return encode_record(data).decode()  # a TEXT column, readable with the sqlite3 shell
 
@@ -138,10 +164,14 @@ def decode(key: str, text: str) -> JSON:
 
 
 class SqliteStorage(Storage):
-    """User records, claims and values in one SQLite file, opened on first use."""
+    """User records, claims and values in one SQLite file, opened on first use.
 
-    def __init__(self, path: str | Path) -> None:
+    `now` is the wall clock in seconds (time.time): every process sharing the file must agree
+    on it; tests pass a clock they can move to see records, claims and values expire."""
+
+    def __init__(self, path: str | Path, *, now: Callable[[], float] = time.time) -> None:
         self.path = path if str(path) == MEMORY else Path(path)
+        self.now = now
         self._db: aiosqlite.Connection | None = None
         self._open_lock = asyncio.Lock()
         self._closed = False
@@ -181,6 +211,7 @@ class SqliteStorage(Storage):
             # With WAL, NORMAL survives an application crash; only power loss can drop the
             # last commits, which is acceptable for conversation state.
             await db.executescript("PRAGMA synchronous = NORMAL;" + SCHEMA)
+            await add_expiry_column(db)
         except BaseException:
             await db.close()
             raise
@@ -206,41 +237,57 @@ class SqliteStorage(Storage):
             return list(await db.execute_fetchall(sql, params))
 
     async def get(self, key: UserKey) -> Record | None:
-        rows = await self._fetch("SELECT version, data FROM users WHERE key = ?", (str(key),))
+        sql = f"SELECT version, data FROM users WHERE key = ? AND {LIVE}"
+        rows = await self._fetch(sql, (str(key), self.now()))
         if not rows:
             return None
         version, text = rows[0]
         return Record(decode(str(key), text), version)
 
-    async def put(self, key: UserKey, data: JSON | None, *, expected_version: int) -> bool:
+    async def put(
+        self, key: UserKey, data: JSON | None, *, expected_version: int, ttl: float | None = None
+    ) -> bool:
+        check_ttl(ttl)
+        now = self.now()
         if data is None:
             if expected_version == 0:
                 # Deleting what must not exist: true exactly when nothing is there.
                 return await self.get(key) is None
-            sql = "DELETE FROM users WHERE key = ? AND version = ?"
-            return await self._execute(sql, (str(key), expected_version)) == 1
+            sql = f"DELETE FROM users WHERE key = ? AND version = ? AND {LIVE}"
+            return await self._execute(sql, (str(key), expected_version, now)) == 1
+        expires_at = None if ttl is None or ttl == FOREVER else now + ttl
         # The version comes from the shared counter (see the module docstring) and the
         # trigger bumps the counter within this same statement, so the two cannot drift apart.
         if expected_version == 0:
+            # An expired row still there (not swept yet) counts as absent: it is replaced.
             sql = (
-                f"INSERT INTO users (key, version, data) VALUES (?, {NEXT_VERSION}, ?) "
-                "ON CONFLICT DO NOTHING"
+                f"INSERT INTO users (key, version, data, expires_at) VALUES (?, {NEXT_VERSION}, "
+                "?, ?) ON CONFLICT (key) DO UPDATE SET "
+                f"version = max(users.version + 1, {NEXT_VERSION}), data = excluded.data, "
+                "expires_at = excluded.expires_at WHERE users.expires_at <= ?"
             )
-            return await self._execute(sql, (str(key), encode(data))) == 1
-        # max(): never below the record's own version, even if the counter were behind it.
-        sql = (
-            f"UPDATE users SET version = max(version + 1, {NEXT_VERSION}), data = ? "
-            "WHERE key = ? AND version = ?"
-        )
-        return await self._execute(sql, (encode(data), str(key), expected_version)) == 1
+            written = await self._execute(sql, (str(key), encode(data), expires_at, now)) == 1
+        else:
+            # max(): never below the record's own version, even if the counter were behind it.
+            expiry = "expires_at" if ttl is None else "?"
+            params: tuple[Any, ...] = () if ttl is None else (expires_at,)
+            sql = (
+                f"UPDATE users SET version = max(version + 1, {NEXT_VERSION}), data = ?, "
+                f"expires_at = {expiry} WHERE key = ? AND version = ? AND {LIVE}"
+            )
+            params = (encode(data), *params, str(key), expected_version, now)
+            written = await self._execute(sql, params) == 1
+        if expires_at is not None:
+            await self._sweep_now_and_then(now)
+        return written
 
     async def users(self) -> AsyncIterator[UserKey]:
         # Keyset pagination: each page is a short statement, and rows written or deleted
         # while the caller works through a page never make us skip or repeat a key.
         after = ""
         while True:
-            sql = "SELECT key FROM users WHERE key > ? ORDER BY key LIMIT ?"
-            rows = await self._fetch(sql, (after, PAGE_SIZE))
+            sql = f"SELECT key FROM users WHERE key > ? AND {LIVE} ORDER BY key LIMIT ?"
+            rows = await self._fetch(sql, (after, self.now(), PAGE_SIZE))
             for (key,) in rows:
                 yield UserKey.parse(key)
             if len(rows) < PAGE_SIZE:
@@ -251,10 +298,15 @@ class SqliteStorage(Storage):
         # Keyset pagination, as users().
         after = ""
         while True:
-            sql = "SELECT key, version, data FROM users WHERE key > ? ORDER BY key LIMIT ?"
-            rows = await self._fetch(sql, (after, PAGE_SIZE))
-            for key, version, text in rows:
-                yield UserKey.parse(key), Record(decode(key, text), version)
+            sql = (
+                f"SELECT key, version, data, expires_at FROM users WHERE key > ? AND {LIVE} "
+                "ORDER BY key LIMIT ?"
+            )
+            now = self.now()
+            rows = await self._fetch(sql, (after, now, PAGE_SIZE))
+            for key, version, text, expires_at in rows:
+                ttl = None if expires_at is None else expires_at - now
+                yield UserKey.parse(key), Record(decode(key, text), version, ttl)
             if len(rows) < PAGE_SIZE:
                 return
             after = rows[-1][0]
@@ -263,7 +315,7 @@ class SqliteStorage(Storage):
         # Smaller pages: a value may be a picture or a calendar file.
         after = ""
         while True:
-            now = time.time()
+            now = self.now()
             sql = (
                 "SELECT name, value, expires_at FROM stored_values "
                 "WHERE name > ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY name LIMIT ?"
@@ -279,7 +331,7 @@ class SqliteStorage(Storage):
     async def claims(self) -> AsyncIterator[HeldClaim]:
         after = ""
         while True:
-            now = time.time()
+            now = self.now()
             sql = (
                 "SELECT name, expires_at FROM claims "
                 "WHERE name > ? AND expires_at > ? ORDER BY name LIMIT ?"
@@ -295,7 +347,7 @@ class SqliteStorage(Storage):
         if ttl <= 0:
             raise ValueError(f"claim ttl must be positive, got {ttl}")
         # Wall-clock time, not monotonic: other processes sharing the file must agree on it.
-        now = time.time()
+        now = self.now()
         sql = (
             "INSERT INTO claims (name, expires_at) VALUES (?, ?) "
             "ON CONFLICT (name) DO UPDATE SET expires_at = excluded.expires_at "
@@ -311,7 +363,7 @@ class SqliteStorage(Storage):
     async def set_value(self, name: str, value: bytes, ttl: float | None = None) -> None:
         if ttl is not None and ttl <= 0:
             raise ValueError(f"value ttl must be positive, got {ttl}")
-        now = time.time()
+        now = self.now()
         sql = (
             "INSERT INTO stored_values (name, value, expires_at) VALUES (?, ?, ?) "
             "ON CONFLICT (name) DO UPDATE "
@@ -326,7 +378,7 @@ class SqliteStorage(Storage):
             "SELECT value FROM stored_values "
             "WHERE name = ? AND (expires_at IS NULL OR expires_at > ?)"
         )
-        rows = await self._fetch(sql, (name, time.time()))
+        rows = await self._fetch(sql, (name, self.now()))
         return bytes(rows[0][0]) if rows else None
 
     async def delete_value(self, name: str) -> None:
@@ -338,6 +390,7 @@ class SqliteStorage(Storage):
             self._writes_since_sweep = 0
             await self._execute("DELETE FROM claims WHERE expires_at <= ?", (now,))
             await self._execute("DELETE FROM stored_values WHERE expires_at <= ?", (now,))
+            await self._execute("DELETE FROM users WHERE expires_at <= ?", (now,))
 
     async def ping(self) -> None:
         await self._fetch("SELECT 1")

@@ -104,6 +104,19 @@ async def test_export_writes_a_header_then_one_line_an_entry(
     assert path.stat().st_mode & 0o077 == 0  # personal data: readable by its owner only
 
 
+async def test_export_leaves_out_records_that_expire(stores: StoreFactory, tmp_path: Path) -> None:
+    source = stores()
+    await fill(source)
+    waiting = UserKey("wechat", "oNeverConsented")
+    await source.put(waiting, {"awaiting": {"kind": "consent"}}, expected_version=0, ttl=3600)
+    path = tmp_path / "kvisa.jsonl"
+
+    counts = await export(source, path)
+
+    assert counts["record"] == 3
+    assert str(waiting) not in path.read_text()
+
+
 async def test_an_empty_store_exports_just_a_header_and_imports_as_empty(
     stores: StoreFactory, tmp_path: Path
 ) -> None:

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from kvisa.errors import StorageError
 from kvisa.identity import UserKey
 from kvisa.storage import open_storage
-from kvisa.storage.base import AlreadyClaimed, Once
+from kvisa.storage.base import FOREVER, AlreadyClaimed, Once
 from kvisa.storage.redis import KeyBuilder, RedisStorage
 
 ALICE = UserKey("telegram", "1001")
@@ -374,3 +374,20 @@ async def test_a_cancelled_caller_leaves_the_rest_of_its_batch_answered(
         outcomes = await asyncio.gather(*calls, return_exceptions=True)
     assert isinstance(outcomes[3], asyncio.CancelledError)
     assert outcomes[:3] + outcomes[4:] == ["done"] * 9
+
+
+@pytest.mark.redis
+async def test_a_record_ttl_is_the_user_keys_own_expiry_on_the_server(
+    redis_url: str, redis_prefix: str, raw_redis: Redis
+) -> None:
+    day = 24 * 3600.0
+    user_key = f"{redis_prefix}:user:telegram:1001"
+    async with RedisStorage.from_url(redis_url, prefix=redis_prefix) as storage:
+        await storage.update(ALICE, lambda data: ({"asked": "consent"}, None), ttl=lambda d: day)
+        assert 0 < await raw_redis.pttl(user_key) <= day * 1000
+
+        await storage.update(ALICE, lambda data: ({"asked": "again"}, None))  # kept
+        assert 0 < await raw_redis.pttl(user_key) <= day * 1000
+
+        await storage.update(ALICE, lambda data: ({"consented": True}, None), ttl=lambda d: FOREVER)
+        assert await raw_redis.pttl(user_key) == -1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from contextlib import closing
@@ -188,3 +189,80 @@ async def test_claim_rejects_a_ttl_that_is_not_positive(db_path: Path) -> None:
     async with SqliteStorage(db_path) as storage:
         with pytest.raises(ValueError):
             await storage.claim("update:1", ttl=0)
+
+
+# --- records that expire ---------------------------------------------------------------------
+
+# The users table of the release before records could expire, as it created it.
+RELEASE_1_SCHEMA = """
+CREATE TABLE users (key TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE TABLE version_counter (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+INSERT INTO version_counter VALUES (1, 4);
+INSERT INTO users VALUES ('telegram:1001', 4, '{"lang": "zh", "consent_at": "2026-01-01"}');
+"""
+
+
+class MovableClock:
+    """Wall-clock seconds that stand still until moved."""
+
+    def __init__(self) -> None:
+        self.seconds = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+async def test_a_record_expires_by_the_injected_clock_and_is_swept(db_path: Path) -> None:
+    clock = MovableClock()
+    async with SqliteStorage(db_path, now=clock) as storage:
+        await storage.put(ALICE, {"asked": "consent"}, expected_version=0, ttl=24 * 3600)
+        clock.seconds += 24 * 3600 - 1
+        assert await storage.get(ALICE) is not None
+
+        clock.seconds += 1
+
+        assert await storage.get(ALICE) is None
+        for n in range(100):  # the writes after which expired rows are swept
+            await storage.claim(f"c{n}", ttl=60)
+    with connect(db_path) as db:
+        assert db.execute("SELECT count(*) FROM users").fetchone() == (0,)
+
+
+async def test_a_file_from_before_expiry_gains_the_column_and_keeps_its_records(
+    db_path: Path,
+) -> None:
+    db_path.parent.mkdir(parents=True)
+    with connect(db_path) as db:
+        db.executescript(RELEASE_1_SCHEMA)
+
+    for _ in range(2):  # opening again changes nothing
+        async with SqliteStorage(db_path) as storage:
+            record = await storage.get(ALICE)
+            assert record is not None
+            assert record.data == {"lang": "zh", "consent_at": "2026-01-01"}
+            assert record.version == 4
+
+    with connect(db_path) as db:
+        columns = [row[1] for row in db.execute("PRAGMA table_info(users)")]
+        assert columns == ["key", "version", "data", "expires_at"]
+        assert db.execute("SELECT expires_at FROM users").fetchall() == [(None,)]
+
+
+async def test_two_processes_opening_an_old_file_at_once_both_work(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    with connect(db_path) as db:
+        db.executescript(RELEASE_1_SCHEMA)
+
+    async with SqliteStorage(db_path) as first, SqliteStorage(db_path) as second:
+        records = await asyncio.gather(first.get(ALICE), second.get(ALICE))
+        assert all(record is not None for record in records)
+        assert await second.put(ALICE, {"n": 1}, expected_version=4, ttl=60)
+
+
+async def test_a_record_ttl_is_stored_as_an_absolute_time(db_path: Path) -> None:
+    clock = MovableClock()
+    async with SqliteStorage(db_path, now=clock) as storage:
+        await storage.put(ALICE, {"n": 1}, expected_version=0, ttl=3600)
+
+    with connect(db_path) as db:
+        assert db.execute("SELECT expires_at FROM users").fetchone() == (clock.seconds + 3600,)

@@ -9,7 +9,7 @@ import pytest
 
 from kvisa.identity import UserKey
 from kvisa.storage import Storage
-from kvisa.storage.base import JSON, AlreadyClaimed, Once
+from kvisa.storage.base import FOREVER, JSON, AlreadyClaimed, Once
 
 StorageFactory = Callable[[], Storage]
 Change = Callable[[JSON | None], tuple[JSON | None, int]]
@@ -540,6 +540,85 @@ class TestStorageContract:
         record = await after.get(ALICE)
         assert record is not None
         assert record.data == PROFILE
+
+    # --- records that expire (a user who has not consented) --------------------------------
+
+    async def test_a_record_with_a_ttl_is_gone_after_it(self, storage: Storage) -> None:
+        await storage.put(ALICE, {"n": 1}, expected_version=0, ttl=0.2)
+        await storage.put(BOB, {"n": 1}, expected_version=0)
+        assert await storage.get(ALICE) is not None
+
+        await asyncio.sleep(0.3)
+
+        assert await storage.get(ALICE) is None
+        assert [key async for key in storage.users()] == [BOB]
+        assert [key async for key, _ in storage.records()] == [BOB]
+
+    async def test_records_lists_each_records_time_left(self, storage: Storage) -> None:
+        await storage.put(ALICE, {"n": 1}, expected_version=0, ttl=600)
+        await storage.put(BOB, {"n": 1}, expected_version=0)
+
+        listed = {key: record.ttl async for key, record in storage.records()}
+
+        assert listed[BOB] is None
+        assert listed[ALICE] is not None and 590 < listed[ALICE] <= 600
+
+    async def test_a_write_without_ttl_keeps_the_expiry(self, storage: Storage) -> None:
+        await storage.put(ALICE, {"n": 1}, expected_version=0, ttl=0.3)
+        await storage.update(ALICE, lambda data: ({"n": 2}, None))
+
+        await asyncio.sleep(0.4)
+
+        assert await storage.get(ALICE) is None
+
+    async def test_a_write_with_forever_removes_the_expiry(self, storage: Storage) -> None:
+        await storage.put(ALICE, {"n": 1}, expected_version=0, ttl=0.2)
+        record = await storage.get(ALICE)
+        assert record is not None
+        assert await storage.put(ALICE, {"n": 2}, expected_version=record.version, ttl=FOREVER)
+
+        await asyncio.sleep(0.3)
+
+        kept = await storage.get(ALICE)
+        assert kept is not None and kept.data == {"n": 2}
+
+    async def test_update_takes_the_ttl_from_the_data_it_writes(self, storage: Storage) -> None:
+        def lifetime(data: JSON) -> float:
+            return FOREVER if data.get("consented") else 0.2
+
+        await storage.update(ALICE, lambda data: ({"asked": True}, None), ttl=lifetime)
+        await storage.update(BOB, lambda data: ({"asked": True}, None), ttl=lifetime)
+        await storage.update(BOB, lambda data: ({"consented": True}, None), ttl=lifetime)
+
+        await asyncio.sleep(0.3)
+
+        assert await storage.get(ALICE) is None
+        assert await storage.get(BOB) is not None
+
+    async def test_an_expired_record_is_created_anew_with_a_higher_version(
+        self, storage: Storage
+    ) -> None:
+        await storage.put(ALICE, {"n": 1}, expected_version=0, ttl=0.2)
+        old = await storage.get(ALICE)
+        assert old is not None
+        await asyncio.sleep(0.3)
+
+        assert not await storage.put(ALICE, {"n": 2}, expected_version=old.version)
+        assert await storage.put(ALICE, {"n": 3}, expected_version=0)
+
+        new = await storage.get(ALICE)
+        assert new is not None and new.data == {"n": 3} and new.version > old.version
+
+    @pytest.mark.parametrize("ttl", [0, -1])
+    async def test_a_record_ttl_that_is_not_positive_is_refused(
+        self, storage: Storage, ttl: float
+    ) -> None:
+        with pytest.raises(ValueError):
+            await storage.put(ALICE, {"n": 1}, expected_version=0, ttl=ttl)
+        with pytest.raises(ValueError):
+            await storage.update(ALICE, lambda data: ({"n": 1}, None), ttl=lambda data: ttl)
+
+        assert await storage.get(ALICE) is None
 
     async def test_ping_succeeds_on_a_working_backend(self, storage: Storage) -> None:
         await storage.ping()

@@ -38,6 +38,11 @@ PRESETS: tuple[tuple[str, str], ...] = (
 SEND, DISCARD, SEGMENT = "bc:send", "bc:discard", "bc:seg:"
 
 
+def draft_name(user: UserKey) -> str:
+    """The storage value holding an admin's broadcast draft."""
+    return f"bc:draft:{user}"
+
+
 class AdminChat:
     """Intercepts admins' broadcast commands and drafts before the applicant's turn."""
 
@@ -87,15 +92,15 @@ class AdminChat:
         return self.catalogs[lang]
 
     async def _draft(self, user: UserKey) -> dict[str, Any] | None:
-        raw = await self.storage.get_value(f"bc:draft:{user}")
+        raw = await self.storage.get_value(draft_name(user))
         return json.loads(raw) if raw else None
 
     async def _save_draft(self, user: UserKey, draft: dict[str, Any] | None) -> None:
         if draft is None:
-            await self.storage.delete_value(f"bc:draft:{user}")
+            await self.storage.delete_value(draft_name(user))
         else:
             await self.storage.set_value(
-                f"bc:draft:{user}", json.dumps(draft).encode(), ttl=DRAFT_TTL
+                draft_name(user), json.dumps(draft).encode(), ttl=DRAFT_TTL
             )
 
     # --- the conversation ---------------------------------------------------------------------

@@ -65,6 +65,17 @@ class Run:
         return tally(state for chunk in self.chunks.values() for state in chunk.values())
 
 
+def merged(ours: dict[str, State], stored: dict[str, State]) -> dict[str, State]:
+    """The run's states of a chunk, with the recipients erased since it was read taken out
+    (the stored chunk no longer lists them; `ours` is changed to match) and their anonymous
+    rows taken in."""
+    for user in [user for user in ours if user not in stored]:
+        del ours[user]
+    for user, state in stored.items():
+        ours.setdefault(user, state)
+    return dict(ours)
+
+
 class BroadcastRunner:
     def __init__(
         self,
@@ -183,7 +194,7 @@ class BroadcastRunner:
                     broadcast_id,
                     len(interrupted),
                 )
-                await self.store.save_chunk(broadcast_id, n, states)
+                await self.store.change_chunk(broadcast_id, n, functools.partial(merged, states))
         if broadcast.status == "queued":
             broadcast.status, broadcast.started_at = "running", self.clock.now().isoformat()
         for n, states in chunks.items():
@@ -232,7 +243,9 @@ class BroadcastRunner:
     async def _set_state(self, run: Run, n: int, user: str, state: State) -> None:
         async with run.locks[n]:  # writes of one chunk in order, each with every change so far
             run.chunks[n][user] = state
-            await self.store.save_chunk(run.broadcast.id, n, run.chunks[n])
+            await self.store.change_chunk(
+                run.broadcast.id, n, functools.partial(merged, run.chunks[n])
+            )
 
     async def _deliver_one(self, run: Run, n: int, user_text: str) -> None:
         user = UserKey.parse(user_text)

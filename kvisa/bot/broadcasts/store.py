@@ -12,7 +12,11 @@ sends again (an update must never arrive twice; the admin sees how many are unce
 clean stop lets every send in flight finish first, so a restart loses and repeats nothing.
 
 When a broadcast ends, its recipient chunks are deleted and only the figures are kept: who
-received a policy update is not worth keeping once it cannot be sent twice.
+received a policy update is not worth keeping once it cannot be sent twice. A recipient erased
+before then (/delete, the retention purge) is taken out of every chunk at once: their row stays,
+for the figures, under an anonymous name (`erased:<random>`), pending turned into skipped. A
+chunk is changed under a claim (`bc:<id>:r:<n>:lock`), by the runner too, which takes what
+was erased meanwhile from the stored chunk (`change_chunk`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import asyncio
 import json
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -31,11 +36,15 @@ from kvisa.storage.base import Storage
 CHUNK = 200  # recipients per stored chunk: each state change rewrites one chunk (a few KB)
 INDEX = "bc:index"
 KEEP = 200  # broadcasts listed; older ones drop out of the index
+ERASED = "erased:"  # the name of an erased recipient's row starts so
+LOCK_TTL = 5.0  # seconds a chunk or the index may stay locked by one change
 
 State = Literal[
     "pending", "sending", "sent", "failed", "blocked", "undeliverable", "skipped", "uncertain"
 ]
 FINAL: tuple[State, ...] = ("sent", "failed", "blocked", "undeliverable", "skipped", "uncertain")
+# An erased recipient is not sent to; one on the wire at that moment may have received it.
+ERASED_STATE: dict[str, State] = {"pending": "skipped", "sending": "uncertain"}
 Status = Literal["queued", "running", "done", "cancelled"]
 
 
@@ -135,15 +144,21 @@ class BroadcastStore:
                 return candidate
 
     async def _change_index(self, change: Any) -> None:
+        async with self._locked("bc:index-lock", "the broadcast index"):
+            await self._set_json(INDEX, change(await self._get_json(INDEX) or []))
+
+    @asynccontextmanager
+    async def _locked(self, lock: str, what: str) -> AsyncIterator[None]:
         for _ in range(200):
-            if await self.storage.claim("bc:index-lock", 5.0):
-                try:
-                    await self._set_json(INDEX, change(await self._get_json(INDEX) or []))
-                    return
-                finally:
-                    await self.storage.release("bc:index-lock")
+            if await self.storage.claim(lock, LOCK_TTL):
+                break
             await asyncio.sleep(0.02)
-        raise TimeoutError("the broadcast index stayed locked")
+        else:
+            raise TimeoutError(f"{what} stayed locked")
+        try:
+            yield
+        finally:
+            await self.storage.release(lock)
 
     async def get(self, broadcast_id: str) -> Broadcast | None:
         data = await self._get_json(f"bc:{broadcast_id}")
@@ -174,7 +189,43 @@ class BroadcastStore:
         return dict(await self._get_json(f"bc:{broadcast_id}:r:{n}") or {})
 
     async def save_chunk(self, broadcast_id: str, n: int, states: dict[str, State]) -> None:
+        """Write a chunk as it is (a new broadcast's; else see change_chunk)."""
         await self._set_json(f"bc:{broadcast_id}:r:{n}", states)
+
+    async def change_chunk(
+        self,
+        broadcast_id: str,
+        n: int,
+        change: Callable[[dict[str, State]], dict[str, State]],
+    ) -> None:
+        """Read, change and write a chunk under its lock, so an erasure and the runner never
+        overwrite each other's change."""
+        name = f"bc:{broadcast_id}:r:{n}"
+        async with self._locked(f"{name}:lock", f"recipients {n} of broadcast {broadcast_id}"):
+            stored = await self._get_json(name)
+            if stored is None:  # the broadcast ended: its recipients are forgotten
+                return
+            await self._set_json(name, change(dict(stored)))
+
+    async def forget_recipient(self, user: UserKey) -> None:
+        """Take `user` out of every broadcast that still lists recipients (see the module
+        docstring); nothing happens where they are not listed."""
+        name = str(user)
+
+        def anonymised(states: dict[str, State]) -> dict[str, State]:
+            if name not in states:
+                return states
+            state = states.pop(name)
+            erased = ERASED_STATE.get(state, state)
+            states[f"{ERASED}{secrets.token_hex(8)}"] = erased
+            return states
+
+        for broadcast_id in await self.ids():
+            broadcast = await self.get(broadcast_id)
+            if broadcast is None or broadcast.status not in ("queued", "running"):
+                continue
+            for n in range(broadcast.chunks):
+                await self.change_chunk(broadcast_id, n, anonymised)
 
     async def forget_recipients(self, broadcast: Broadcast) -> None:
         for n in range(broadcast.chunks):

@@ -16,6 +16,9 @@
   names every one (versions are per store, so "newer" cannot be told). An expiring value
   (a draft, a cached token, a file link) or a claim the store already has is kept as the store
   has it: those are short-lived and the store's own is the current one.
+- Records that expire are not exported: those are of people who have not consented, holding
+  only the pending consent prompt for a day at most (session.PRE_CONSENT), which a copy on disk
+  would outlive; such a person is simply asked again.
 - The reminder scheduler's job store is derived from the user records and is not exported;
   neither is the `reminders:rules` mark that says it was planned. An import removes that mark
   from the store, so the next `kvisa serve` to lead plans every user's reminders again.
@@ -103,6 +106,8 @@ async def export_store(
     counts = dict.fromkeys(KINDS, 0)
     with tempfile.TemporaryFile(dir=directory) as body:
         async for key, record in storage.records():
+            if record.ttl is not None:  # see the module docstring
+                continue
             body.write(encode_entry(RecordEntry(key, record.data)))
             counts["record"] += 1
         async for value in storage.values():

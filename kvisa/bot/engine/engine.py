@@ -10,9 +10,11 @@ from kvisa.bot.content.model import Flows
 from kvisa.bot.engine.choice import cleaned
 from kvisa.bot.engine.handlers import REGISTRY
 from kvisa.bot.engine.turn import Shared, Turn
+from kvisa.bot.erasure import Erasure, Holding, OwnedValues
 from kvisa.bot.i18n import Catalogs, Text, lang_from_hint
 from kvisa.bot.messages import Inbound, Outbound, materialize
 from kvisa.bot.ordering import KeyedLocks
+from kvisa.bot.session import lifetime
 from kvisa.errors import BotError
 from kvisa.identity import UserKey
 from kvisa.storage.base import Once, Storage
@@ -49,6 +51,9 @@ class Engine:
         self.storage = storage
         self.listener = listener
         self.interceptor: Interceptor | None = None
+        # What else is kept about a user, erased with their record (see bot/erasure.py; the
+        # process adds the holdings of its parts, bot/holdings.py).
+        self.erasure = Erasure([Holding("owned values", OwnedValues(storage).erase)])
         # Keeps one user's turns in order within this process; the storage's version check
         # keeps them consistent across processes.
         self._locks: KeyedLocks[UserKey] = KeyedLocks()
@@ -59,6 +64,30 @@ class Engine:
     ) -> tuple[dict[str, Any] | None, list[Outbound]]:
         """The pure part: state and message in, new state and replies out."""
         return Turn(self.flows, self.catalogs, data, inbound, self._shared).run()
+
+    async def erase(
+        self, user: UserKey, *, when: Callable[[dict[str, Any]], bool] | None = None
+    ) -> bool:
+        """Erase everything kept about `user` (record, holdings, reminder job), outside a turn
+        (the retention purge). With `when`, only if it holds for the record as stored at that
+        moment (the user did not write meanwhile); False when nothing was erased for that
+        reason. ErasureIncomplete when a holding failed (the record is gone by then)."""
+        async with self._locks(user):
+
+            def change(
+                data: dict[str, Any] | None,
+            ) -> tuple[dict[str, Any] | None, tuple[dict[str, Any] | None, bool]]:
+                if data is not None and when is not None and not when(data):
+                    return data, (data, False)
+                return None, (data, True)
+
+            before, erased = await self.storage.update(user, change)
+            if not erased:
+                return False
+            if self.listener is not None and before is not None:
+                await self._tell(user, before, None)
+            await self.erasure.erase(user)
+            return True
 
     async def mark_inactive(self, user: UserKey) -> None:
         """The user blocked the bot or unsubscribed: no pushes until they write again."""
@@ -79,20 +108,28 @@ class Engine:
                 if intercepted is not None:
                     return intercepted
             # The last run of the change is the one committed (update may retry it).
-            committed: list[tuple[dict[str, Any] | None, dict[str, Any] | None]] = []
+            committed: list[tuple[dict[str, Any] | None, dict[str, Any] | None, bool]] = []
 
             def change(data: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[Outbound]]:
-                new, replies = self.turn(data, inbound)
-                committed[:] = [(data, new)]
+                turn = Turn(self.flows, self.catalogs, data, inbound, self._shared)
+                new, replies = turn.run()
+                committed[:] = [(data, new, turn.erased)]
                 return new, replies
 
             try:
-                replies = await self.storage.update(inbound.user, change, once=once)
+                # Until consent the record expires (session.PRE_CONSENT); consent makes it last.
+                replies = await self.storage.update(inbound.user, change, once=once, ttl=lifetime)
             except BotError:
                 log.exception("turn failed for a %s user", inbound.user.channel)
                 return [self._apology(inbound)]
-            if self.listener is not None and committed and committed[0][0] != committed[0][1]:
-                await self._tell(inbound.user, *committed[0])
+            before, after, erased = committed[0] if committed else (None, None, False)
+            if self.listener is not None and committed and before != after:
+                await self._tell(inbound.user, before, after)
+            if erased:  # /delete, or declining consent: whatever else is kept goes too
+                try:
+                    await self.erasure.erase(inbound.user)
+                except BotError:  # logged by the registry; /delete again retries it
+                    return [self._apology(inbound)]
             return [await materialize(reply) for reply in replies]
 
     def _apology(self, inbound: Inbound) -> Outbound:

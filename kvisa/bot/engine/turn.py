@@ -82,6 +82,7 @@ class Turn:
         if self.erased:
             return None, self.out
         session.last_seen, session.inactive = inbound.at.isoformat(), False
+        session.retention_notice_at = None
         if self.is_new and not session.consented and session.awaiting is None:
             return None, self.out  # nothing worth keeping for someone who has not agreed
         return session.to_json(), self.out

@@ -251,7 +251,8 @@ class WeChatChannel(Channel):
         outbounds = turn.result()
         if outbounds is None:
             return await self._answer_retry(request, retry)
-        return await self._reply(request, message, retry, arrived, await self._parts(outbounds))
+        parts = await self._parts(inbound.user, outbounds)
+        return await self._reply(request, message, retry, arrived, parts)
 
     async def _answer_retry(self, request: web.Request, retry: str) -> web.Response:
         """WeChat asks again because our answer did not reach it in time. A reply that was
@@ -318,13 +319,14 @@ class WeChatChannel(Channel):
         record = await self.storage.get(user)
         return Session.from_json(record.data) if record else None
 
-    async def _parts(self, outbounds: Sequence[Outbound]) -> list[Part]:
-        """The WeChat messages for `outbounds`, with files published behind links."""
+    async def _parts(self, user: UserKey, outbounds: Sequence[Outbound]) -> list[Part]:
+        """The WeChat messages for `outbounds`, with files published behind links (listed as
+        the user's, so that erasing them removes the files)."""
         links: dict[int, str] = {}
         for outbound in outbounds:
             for attachment in outbound.attachments:
                 if not attachment.content_type.startswith("image/"):
-                    link = await self.files.publish(attachment)
+                    link = await self.files.publish(user, attachment)
                     links[id(attachment)] = f"{attachment.caption or attachment.filename}\n{link}"
         return convert.parts_of(outbounds, lambda attachment: links[id(attachment)])
 
@@ -335,7 +337,7 @@ class WeChatChannel(Channel):
         if outbounds is None:  # a retry of a message handled elsewhere: that one answers
             return
         try:
-            parts = await self._parts(outbounds)
+            parts = await self._parts(user, outbounds)
         except BotError:
             log.exception("could not prepare a late WeChat reply")
             return
@@ -369,7 +371,7 @@ class WeChatChannel(Channel):
         if session.inactive:
             raise Blocked(f"{user} unfollowed the account")
         if within_reply_window(session.last_seen, self.clock.now()):
-            parts = await self._parts(messages)
+            parts = await self._parts(user, messages)
             try:
                 await self._send_parts(user.id, parts[:1])
             except OutsideWindow:

@@ -1,6 +1,7 @@
 """Files a WeChat chat cannot carry (the calendar), served by us behind signed, expiring links.
 
-The file is stored under a random id for LINK_LIFETIME; the link carries its expiry and an
+The file is stored under a random id for LINK_LIFETIME, listed as its user's (OwnedValues), so
+erasing the user removes it before its time; the link carries its expiry and an
 HMAC of id and expiry, keyed by a key derived from WECHAT_APP_SECRET. A link whose signature
 does not match, or whose time is up, gets 403; a file no longer stored gets 404.
 """
@@ -17,7 +18,9 @@ import secrets
 from aiohttp import web
 
 from kvisa.bot.clock import Clock
+from kvisa.bot.erasure import OwnedValues
 from kvisa.bot.messages import Attachment
+from kvisa.identity import UserKey
 from kvisa.storage.base import Storage
 
 LINK_LIFETIME = dt.timedelta(days=7)
@@ -57,16 +60,17 @@ class FileLinks:
 
     def __init__(self, storage: Storage, app_secret: str, base_url: str, clock: Clock) -> None:
         self.storage = storage
+        self.owned = OwnedValues(storage)
         self.key = link_key(app_secret)
         self.base_url = base_url.rstrip("/")
         self.clock = clock
 
-    async def publish(self, attachment: Attachment) -> str:
-        """Store the file and return its link."""
+    async def publish(self, user: UserKey, attachment: Attachment) -> str:
+        """Store the file as one of `user`'s values and return its link."""
         file_id = secrets.token_urlsafe(18)
         expires = int((self.clock.now() + LINK_LIFETIME).timestamp())
-        await self.storage.set_value(
-            f"wechat:file:{file_id}", pack(attachment), ttl=LINK_LIFETIME.total_seconds()
+        await self.owned.set(
+            user, f"wechat:file:{file_id}", pack(attachment), LINK_LIFETIME.total_seconds()
         )
         sig = signature(self.key, file_id, expires)
         return f"{self.base_url}/wechat/files/{file_id}?exp={expires}&sig={sig}"
