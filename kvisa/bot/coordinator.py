@@ -70,6 +70,10 @@ class Coordinator(ABC):
         """Until a request may be waiting (at most `timeout` seconds)."""
         await asyncio.sleep(timeout)
 
+    async def backlog(self) -> int:
+        """How many users wait to be rescheduled (a gauge of /metrics)."""
+        return 0
+
 
 class LocalCoordinator(Coordinator):
     """One process: always the leader, requests in memory."""
@@ -99,6 +103,9 @@ class LocalCoordinator(Coordinator):
     async def done(self, user: UserKey, token: str) -> None:
         if str(self._requests.get(user)) == token:
             del self._requests[user]
+
+    async def backlog(self) -> int:
+        return len(self._requests)
 
     async def wait(self, timeout: float) -> None:
         try:
@@ -216,3 +223,6 @@ class RedisCoordinator(Coordinator):
 
     async def done(self, user: UserKey, token: str) -> None:
         await self._done(keys=[self.queue_key], args=[str(user), token])
+
+    async def backlog(self) -> int:
+        return int(await self.client.hlen(self.queue_key))

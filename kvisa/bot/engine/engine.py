@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from kvisa import metrics
 from kvisa.bot.content.model import Flows
 from kvisa.bot.engine.handlers import REGISTRY
 from kvisa.bot.engine.turn import Shared, Turn
@@ -85,9 +86,10 @@ class Engine:
                 return new, replies
 
             try:
-                replies = await self.storage.update(inbound.user, change, once=once)
+                with metrics.turn_seconds.labels(inbound.user.channel).time():
+                    replies = await self.storage.update(inbound.user, change, once=once)
             except BotError:
-                log.exception("turn failed for a %s user", inbound.user.channel)
+                log.exception("a turn failed", extra={"user": inbound.user})
                 return [self._apology(inbound)]
             if self.listener is not None and committed and committed[0][0] != committed[0][1]:
                 await self._tell(inbound.user, *committed[0])
