@@ -22,7 +22,7 @@ import traceback
 import uuid
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -123,9 +123,9 @@ class Text(logging.Formatter):
         return line
 
 
-def configure(level: str, key: bytes, *, json: bool = True) -> None:
-    """Send every logger's records to standard error, formatted once, at `level`."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure(level: str, key: bytes, *, json: bool = True, stream: IO[str] | None = None) -> None:
+    """Send every logger's records to standard error (or `stream`), formatted once."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonLines(key, full_tracebacks=level == "DEBUG") if json else Text(key))
     root = logging.getLogger()
     for old in list(root.handlers):
