@@ -271,7 +271,7 @@ class Front:
                             body=content,
                             content_type=answer.content_type,
                         )
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 pass
             self.refused += 1
             await asyncio.sleep(self.pause)

@@ -33,7 +33,7 @@ def sent_per_chat(fake: FakeBotApi, chats: range) -> Counter[int]:
     return Counter(
         call.chat_id
         for call in fake.calls_to("sendMessage")
-        if call.status == 200 and call.chat_id in chats
+        if call.status == 200 and call.chat_id is not None and call.chat_id in chats
     )
 
 

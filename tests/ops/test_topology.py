@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -106,8 +106,8 @@ async def test_kill_restart_and_drain_lose_no_interview_and_no_reminder(
     store = redis_nodes("redis", "--appendonly", "yes", "--appendfsync", "everysec").start()
     client = aioredis.Redis(host="127.0.0.1", port=store.port)
     for number, chat in enumerate(REMINDED, start=1):
-        record = {"v": number, "data": orjson.dumps(session())}
-        await client.hset(f"kvisa:user:telegram:{chat}", mapping=record)  # type: ignore[misc]
+        record: dict[str | bytes, bytes | int] = {"v": number, "data": orjson.dumps(session())}
+        await client.hset(f"kvisa:user:telegram:{chat}", mapping=record)  # type: ignore[arg-type]
     await client.set("kvisa:version", len(REMINDED))
 
     wechat_api = FakeWeChatApi()
@@ -143,16 +143,17 @@ async def test_kill_restart_and_drain_lose_no_interview_and_no_reminder(
             async def wechat_says(user: WeChatUser, text: str) -> None:
                 assert (await user.say(text)).status == 200
 
+            def on_telegram(chat: int) -> Callable[[str], Awaitable[None]]:
+                return lambda text: telegram_says(chat, text)
+
+            def on_wechat(openid: str) -> Callable[[str], Awaitable[None]]:
+                follower = WeChatUser(wechat, openid)
+                return lambda text: wechat_says(follower, text)
+
             applicants = [
-                Applicant(f"telegram:{chat}", lambda text, c=chat: telegram_says(c, text), client)
-                for chat in TELEGRAM_USERS
+                Applicant(f"telegram:{chat}", on_telegram(chat), client) for chat in TELEGRAM_USERS
             ] + [
-                Applicant(
-                    f"wechat:{openid}",
-                    lambda text, u=WeChatUser(wechat, openid): wechat_says(u, text),
-                    client,
-                )
-                for openid in WECHAT_USERS
+                Applicant(f"wechat:{openid}", on_wechat(openid), client) for openid in WECHAT_USERS
             ]
             interviews = asyncio.gather(*(a.run() for a in applicants))
 

@@ -216,8 +216,8 @@ class FakeBotApi:
 
     def fail(self, method: str, times: int = 1, how: str = "drop") -> None:
         """The next calls of `method` fail: "drop" closes the connection, "502" answers a proxy
-        error page, "500" Telegram's own internal error, "429" flood control (retry after 1), "400" a
-        refusal that no retry changes."""
+        error page, "500" Telegram's own internal error, "429" flood control (retry after 1),
+        "400" a refusal that no retry changes."""
         self._failures[method] += [how] * times
 
     # --- updates --------------------------------------------------------------------------
