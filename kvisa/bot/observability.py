@@ -33,6 +33,7 @@ class Status(Protocol):
     """What the endpoints read from the server."""
 
     draining: bool
+    requests_in_flight: int
 
     async def readiness(self) -> list[str]:
         """Why the server should get no traffic now; empty when it is ready."""
@@ -56,15 +57,16 @@ async def request_ids(
     current = clean_request_id(request.headers.get(REQUEST_ID_HEADER)) or new_request_id()
     request_id.set(current)  # this request's task only: aiohttp runs each in its own
     status = request.app.get(STATUS_KEY)
-    if (
-        status is not None
-        and status.draining
-        and request.method == "POST"
-        and request.path.startswith(INTAKE)
-    ):
-        response: web.StreamResponse = web.Response(status=503, text="draining")
-    else:
+    if status is None:
         response = await handler(request)
+    elif status.draining and request.method == "POST" and request.path.startswith(INTAKE):
+        response = web.Response(status=503, text="draining")
+    else:
+        status.requests_in_flight += 1
+        try:
+            response = await handler(request)
+        finally:
+            status.requests_in_flight -= 1
     if not response.prepared:
         response.headers[REQUEST_ID_HEADER] = current
     return response

@@ -8,7 +8,6 @@ import gc
 import logging
 import signal
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from aiohttp import web
 from prometheus_client.core import Metric
@@ -36,6 +35,7 @@ log = logging.getLogger(__name__)
 STORAGE_KEY: web.AppKey[Storage] = web.AppKey("storage", Storage)
 READY_TIMEOUT = 2.0  # seconds /readyz waits for the storage's answer
 CLOSE_TIMEOUT = 5.0  # seconds the HTTP server waits for handlers still running at the end
+IDLE_LOOK = 0.05  # seconds between looks at what is still in flight while draining
 
 # Each channel module offers `from_settings(services) -> Channel | None` (None: not configured).
 ChannelFactory = Callable[[Services], Channel | None]
@@ -82,6 +82,7 @@ class Server:
         self.composer: Composer | None = None
         self.started = False  # content loaded, channels registered, schedulers begun
         self.draining = False
+        self.requests_in_flight = 0  # HTTP requests being handled (the middleware counts)
         self._pending_broadcasts: dict[str, int] = {}  # id -> recipients left, while running
         self._reminder_backlog = 0
 
@@ -238,11 +239,13 @@ class Server:
 
         1. Not ready (/readyz 503) and no new updates: the webhooks answer 503, so Telegram
            and WeChat send them again (to another replica), and polling stops asking.
-        2. Broadcast sends and reminder deliveries under way finish and are recorded; the
-           scheduler leadership is handed back at once, so another replica takes over.
-        3. Turns in flight finish (their replies sent) within KVISA_SHUTDOWN_GRACE of the
-           start of the drain; whatever is left then is cancelled.
-        4. The HTTP server and the storage (Redis) are closed.
+        2. Turns and requests in flight finish (their replies sent) within
+           KVISA_SHUTDOWN_GRACE of the start of the drain; broadcast sends under way finish
+           and are recorded meanwhile.
+        3. Reminder deliveries under way finish and are recorded; the leadership is handed
+           back at once (another replica takes over without waiting for the lock's ttl).
+        4. Whatever a channel still holds when the grace is over is cancelled; the HTTP
+           server and the storage (Redis) are closed.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.shutdown_grace
@@ -263,12 +266,14 @@ class Server:
         )
         for channel in channels:
             await channel.drain()
-        stopping: list[Any] = []
-        if broadcasts:
-            stopping.append(broadcasts.stop())  # sends in flight finish; the rest resumes later
+        # Turns in flight finish while the reminder service still listens to them (a turn that
+        # moved a date asks for a reschedule); broadcasts stop meanwhile.
+        await asyncio.gather(
+            *([broadcasts.stop()] if broadcasts else []),
+            self._until_idle(channels, deadline),
+        )
         if reminders:
-            stopping.append(reminders.stop())
-        await asyncio.gather(*stopping)
+            await reminders.stop()  # deliveries under way finish; leadership handed back
         for channel in reversed(channels):
             await channel.stop(max(0.0, deadline - loop.time()))
         if runner:
@@ -277,6 +282,13 @@ class Server:
             await storage.close()
         if channels:
             log.info("stopped")
+
+    async def _until_idle(self, channels: list[Channel], deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        while loop.time() < deadline and (
+            self.requests_in_flight or any(channel.in_flight() for channel in channels)
+        ):
+            await asyncio.sleep(IDLE_LOOK)
 
 
 async def serve(settings: Settings, clock: Clock | None = None) -> int:
