@@ -123,11 +123,22 @@ class Text(logging.Formatter):
         return line
 
 
-def configure(level: str, key: bytes, *, json: bool = True, stream: IO[str] | None = None) -> None:
-    """Send every logger's records to standard error (or `stream`), formatted once."""
+def configure(
+    level: str,
+    key: bytes,
+    *,
+    json: bool = True,
+    stream: IO[str] | None = None,
+    force: bool = False,
+) -> None:
+    """Send every logger's records to standard error (or `stream`), formatted once, at
+    `level`. Like logging.basicConfig, it leaves a root logger that has handlers already
+    (a test runner's) alone, unless `force`."""
+    root = logging.getLogger()
+    if root.handlers and not force:
+        return
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonLines(key, full_tracebacks=level == "DEBUG") if json else Text(key))
-    root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)

@@ -37,7 +37,7 @@ def log_stream() -> Iterator[io.StringIO]:
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
     stream = io.StringIO()
-    logs.configure("INFO", KEY, stream=stream)
+    logs.configure("INFO", KEY, stream=stream, force=True)
     yield stream
     for handler in list(root.handlers):
         root.removeHandler(handler)
