@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import logging
 import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from kvisa.bot import logs
 from kvisa.bot.clock import Clock, FixedClock, SystemClock
 from kvisa.bot.content import content_dir, load_content
 from kvisa.bot.i18n import N_, Text, lang_from_hint
@@ -250,9 +250,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         for problem in exc.problems:
             print(f"kvisa: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # JSON lines for every command but the console chat, whose reader is a person.
+    logs.configure(settings.log_level, settings.pseudonym_key, json=args.command != "chat")
     try:
         return int(args.run(args, settings))
     except FlowError as exc:

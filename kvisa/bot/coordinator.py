@@ -70,6 +70,10 @@ class Coordinator(ABC):
         """Until a request may be waiting (at most `timeout` seconds)."""
         await asyncio.sleep(timeout)
 
+    async def backlog(self) -> int:
+        """How many users wait to be rescheduled (a gauge of /metrics)."""
+        return 0
+
 
 class LocalCoordinator(Coordinator):
     """One process: always the leader, requests in memory."""
@@ -100,6 +104,9 @@ class LocalCoordinator(Coordinator):
         if str(self._requests.get(user)) == token:
             del self._requests[user]
 
+    async def backlog(self) -> int:
+        return len(self._requests)
+
     async def wait(self, timeout: float) -> None:
         try:
             async with asyncio.timeout(timeout):
@@ -114,6 +121,7 @@ class RedisCoordinator(Coordinator):
 
     def __init__(self, client: Redis, prefix: str, ttl: float, name: str = "reminders") -> None:
         self.client = client
+        self.name = name
         self.lock_key = f"{prefix}:{name}:leader"
         self.queue_key = f"{prefix}:{name}:pending"
         self.ttl = max(ttl, 0.001)
@@ -160,11 +168,11 @@ class RedisCoordinator(Coordinator):
             else:
                 held = await self.lock.acquire(blocking=False, token=self.identity)
         except LockNotOwnedError:  # it expired (a stall longer than the ttl): another may lead
-            log.warning("the reminder leader lock expired before it was renewed")
+            log.warning("%s: the leader lock expired before it was renewed", self.name)
             held = False
         except RedisError as exc:  # LockError included
             # Unsure whether we still hold it: step down rather than risk two schedulers.
-            log.warning("reminder leader lock: %s", exc)
+            log.warning("%s: leader lock: %s", self.name, exc)
             held = False
         if held != self.leader:
             await self._set_leader(held)
@@ -172,7 +180,7 @@ class RedisCoordinator(Coordinator):
     async def _set_leader(self, leader: bool) -> None:
         """`leader` turns true only once the scheduler runs, and false before it stops, so a
         process that says it leads always has a scheduler."""
-        log.info("reminder scheduler %s in this process", "starts" if leader else "stops")
+        log.info("%s: leadership %s in this process", self.name, "starts" if leader else "ends")
         if leader:
             try:
                 if self._elected is not None:
@@ -180,7 +188,7 @@ class RedisCoordinator(Coordinator):
             except Exception:
                 # Could not start the scheduler: undo what started and let the lock go, so
                 # this process or another tries again.
-                log.exception("the reminder scheduler could not start")
+                log.exception("%s: could not start as the leader", self.name)
                 if self._deposed is not None:
                     await self._deposed()
                 await self._let_go()
@@ -198,7 +206,7 @@ class RedisCoordinator(Coordinator):
         except LockNotOwnedError:  # expired meanwhile: nothing to release
             pass
         except RedisError as exc:  # LockError included; it expires on its own
-            log.warning("could not release the reminder leader lock: %s", exc)
+            log.warning("%s: could not release the leader lock: %s", self.name, exc)
 
     async def request(self, user: UserKey) -> None:
         await self.client.hincrby(self.queue_key, str(user), 1)
@@ -216,3 +224,6 @@ class RedisCoordinator(Coordinator):
 
     async def done(self, user: UserKey, token: str) -> None:
         await self._done(keys=[self.queue_key], args=[str(user), token])
+
+    async def backlog(self) -> int:
+        return int(await self.client.hlen(self.queue_key))

@@ -1,4 +1,5 @@
-"""`kvisa serve`: one HTTP server (webhooks, /healthz) and every channel that is configured."""
+"""`kvisa serve`: one HTTP server (webhooks, /healthz, /readyz, /metrics) and every channel
+that is configured; on SIGTERM, a drain (see Server.stop)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import asyncio
 import gc
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from aiohttp import web
+from prometheus_client.core import Metric
 
+from kvisa.bot import observability
 from kvisa.bot.broadcasts.admin import AdminChat, Notifier, admin_routes
 from kvisa.bot.broadcasts.compose import Composer
 from kvisa.bot.broadcasts.runner import BroadcastRunner
@@ -20,6 +23,7 @@ from kvisa.bot.clock import Clock, SystemClock
 from kvisa.bot.content import load_content
 from kvisa.bot.engine.engine import Engine
 from kvisa.bot.holdings import holdings
+from kvisa.bot.observability import gauge
 from kvisa.bot.pacing import pacers as make_pacers
 from kvisa.bot.reminders.service import ReminderService
 from kvisa.bot.reminders.settings import ReminderSettings
@@ -32,6 +36,9 @@ from kvisa.storage.base import Storage
 
 log = logging.getLogger(__name__)
 STORAGE_KEY: web.AppKey[Storage] = web.AppKey("storage", Storage)
+READY_TIMEOUT = 2.0  # seconds /readyz waits for the storage's answer
+CLOSE_TIMEOUT = 5.0  # seconds the HTTP server waits for handlers still running at the end
+IDLE_LOOK = 0.05  # seconds between looks at what is still in flight while draining
 
 # Each channel module offers `from_settings(services) -> Channel | None` (None: not configured).
 ChannelFactory = Callable[[Services], Channel | None]
@@ -44,22 +51,19 @@ def channel_factories() -> list[ChannelFactory]:
     return [telegram, wechat]
 
 
-async def healthz(request: web.Request) -> web.Response:
-    try:
-        await request.app[STORAGE_KEY].ping()
-    except StorageError:
-        return web.json_response({"status": "storage unavailable"}, status=503)
-    return web.json_response({"status": "ok"})
-
-
 def build_app(
     storage: Storage,
     channels: list[Channel],
     extra_routes: Callable[[web.Application], None] | None = None,
+    status: observability.Status | None = None,
+    metrics_token: str | None = None,
 ) -> web.Application:
-    app = web.Application(client_max_size=256 * 1024)
+    app = web.Application(client_max_size=256 * 1024, middlewares=[observability.request_ids])
     app[STORAGE_KEY] = storage
-    app.router.add_get("/healthz", healthz)
+    if status is not None:
+        observability.add_routes(app, status, metrics_token)
+    else:
+        app.router.add_get("/healthz", observability.healthz)
     for channel in channels:
         channel.routes(app)
     if extra_routes is not None:
@@ -80,6 +84,11 @@ class Server:
         self.broadcasts: BroadcastRunner | None = None
         self.composer: Composer | None = None
         self.retention: RetentionService | None = None
+        self.started = False  # content loaded, channels registered, schedulers begun
+        self.draining = False
+        self.requests_in_flight = 0  # HTTP requests being handled (the middleware counts)
+        self._pending_broadcasts: dict[str, int] = {}  # id -> recipients left, while running
+        self._reminder_backlog = 0
 
     async def start(self) -> None:
         try:
@@ -109,6 +118,12 @@ class Server:
         for holding in holdings(self.storage, self.settings.data_dir):
             engine.erasure.register(holding)
         store = BroadcastStore(self.storage)
+        notifier = Notifier(by_name, self.storage, catalogs)
+
+        async def progress(broadcast: Broadcast) -> None:
+            self._broadcast_progress(broadcast)
+            await notifier(broadcast)
+
         self.broadcasts = BroadcastRunner(
             store,
             catalogs,
@@ -118,7 +133,7 @@ class Server:
             bc,
             redis_url=self.settings.redis_url,
             redis_prefix=self.storage.namespace,
-            on_progress=Notifier(by_name, self.storage, catalogs),
+            on_progress=progress,
             on_blocked=engine.mark_inactive,
         )
         composer = Composer(flows, catalogs, store, self.clock, on_created=self._broadcast_created)
@@ -129,9 +144,15 @@ class Server:
             if bc.admin_token:
                 admin_routes(app, bc.admin_token.get_secret_value(), composer, store)
 
-        self.runner = web.AppRunner(
-            build_app(self.storage, self.channels, admin_api), access_log=None
+        token = self.settings.admin_token
+        app = build_app(
+            self.storage,
+            self.channels,
+            admin_api,
+            status=self,
+            metrics_token=token.get_secret_value() if token else None,
         )
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=CLOSE_TIMEOUT)
         await self.runner.setup()
         await web.TCPSite(self.runner, self.settings.http_host, self.settings.http_port).start()
         for channel in self.channels:
@@ -157,6 +178,7 @@ class Server:
             prefix=self.storage.namespace,
         )
         await self.retention.start()
+        self.started = True
         log.info(
             "serving %s on %s:%s",
             ", ".join(c.name for c in self.channels),
@@ -168,8 +190,82 @@ class Server:
         if self.broadcasts is not None:
             self.broadcasts.wake()
 
+    def _broadcast_progress(self, broadcast: Broadcast) -> None:
+        if broadcast.status == "running":
+            self._pending_broadcasts[broadcast.id] = broadcast.counts.get("pending", 0)
+        else:
+            self._pending_broadcasts.pop(broadcast.id, None)
+
+    # --- what /readyz and /metrics read -------------------------------------------------------
+
+    async def readiness(self) -> list[str]:
+        if self.draining:
+            return ["draining: shutting down"]
+        if not self.started:
+            return ["starting: content, channels or schedulers not ready yet"]
+        assert self.storage is not None
+        try:
+            async with asyncio.timeout(READY_TIMEOUT):
+                await self.storage.ping()
+        except (StorageError, TimeoutError) as exc:
+            return [f"storage unavailable: {exc or 'no answer in time'}"]
+        return []
+
+    async def refresh(self) -> None:
+        if self.reminders is not None and not self.draining:
+            try:
+                async with asyncio.timeout(READY_TIMEOUT):
+                    self._reminder_backlog = await self.reminders.coordinator.backlog()
+            except Exception:  # noqa: BLE001 - a scrape shows the last figure rather than fail
+                log.debug("could not read the reminder backlog", exc_info=True)
+
+    def gauges(self) -> Iterator[Metric]:
+        reminders, broadcasts = self.reminders, self.broadcasts
+        yield gauge(
+            "kvisa_scheduler_leader",
+            "1 while this process runs the scheduler (reminders) or the delivery (broadcasts)",
+            "scheduler",
+            {
+                "reminders": float(bool(reminders and reminders.leader)),
+                "broadcasts": float(bool(broadcasts and broadcasts.leader)),
+            },
+        )
+        depths = {f"{c.name}_in_flight": float(c.in_flight()) for c in self.channels}
+        depths["reminder_deliveries"] = float(reminders.in_flight() if reminders else 0)
+        depths["reminder_reschedules"] = float(self._reminder_backlog)
+        depths["broadcast_recipients"] = float(sum(self._pending_broadcasts.values()))
+        yield gauge(
+            "kvisa_queue_depth",
+            "Work waiting or under way: updates and deliveries per channel, reminder "
+            "deliveries, users waiting to be rescheduled, broadcast recipients left",
+            "queue",
+            depths,
+        )
+        yield gauge(
+            "kvisa_ready",
+            "1 while /readyz would say ready (0 while starting or draining)",
+            "process",
+            {"serve": float(self.started and not self.draining)},
+        )
+
+    # --- stopping -----------------------------------------------------------------------------
+
     async def stop(self) -> None:
-        """Stop whatever was started, once; safe after a failed start."""
+        """Drain, then stop whatever was started, once; safe after a failed start.
+
+        1. Not ready (/readyz 503) and no new updates: the webhooks answer 503, so Telegram
+           and WeChat send them again (to another replica), and polling stops asking.
+        2. Turns and requests in flight finish (their replies sent) within
+           KVISA_SHUTDOWN_GRACE of the start of the drain; broadcast sends under way finish
+           and are recorded meanwhile.
+        3. Reminder deliveries under way finish and are recorded; the leadership is handed
+           back at once (another replica takes over without waiting for the lock's ttl).
+        4. Whatever a channel still holds when the grace is over is cancelled; the HTTP
+           server and the storage (Redis) are closed.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.shutdown_grace
+        self.draining = True
         reminders, channels, runner, storage = (
             self.reminders,
             self.channels,
@@ -187,20 +283,35 @@ class Server:
         )
         if retention:
             await retention.stop()
-        if broadcasts:
-            await broadcasts.stop()  # sends in flight finish; the rest resumes at the next start
+        for channel in channels:
+            await channel.drain()
+        # Turns in flight finish while the reminder service still listens to them (a turn that
+        # moved a date asks for a reschedule); broadcasts stop meanwhile.
+        await asyncio.gather(
+            *([broadcasts.stop()] if broadcasts else []),
+            self._until_idle(channels, deadline),
+        )
         if reminders:
-            await reminders.stop()
+            await reminders.stop()  # deliveries under way finish; leadership handed back
         for channel in reversed(channels):
-            await channel.stop()
+            await channel.stop(max(0.0, deadline - loop.time()))
         if runner:
             await runner.cleanup()
         if storage:
             await storage.close()
+        if channels:
+            log.info("stopped")
+
+    async def _until_idle(self, channels: list[Channel], deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        while loop.time() < deadline and (
+            self.requests_in_flight or any(channel.in_flight() for channel in channels)
+        ):
+            await asyncio.sleep(IDLE_LOOK)
 
 
-async def serve(settings: Settings) -> int:
-    server = Server(settings)
+async def serve(settings: Settings, clock: Clock | None = None) -> int:
+    server = Server(settings, clock)
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -212,6 +323,7 @@ async def serve(settings: Settings) -> int:
     gc.freeze()
     try:
         await stopped.wait()
+        log.info("draining: SIGTERM or SIGINT received")
     finally:
         await server.stop()
     return 0

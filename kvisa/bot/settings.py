@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, get_args
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import (
     Field,
@@ -31,6 +32,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from pydantic_settings import SettingsError as SourceError
 
 from kvisa.errors import ConfigError, SettingsError
+from kvisa.storage.urls import SENTINEL_FORM, is_sentinel, parse_sentinel
 
 # Messages a second per platform: Telegram's documented bulk limit; WeChat's customer-service
 # messages have a daily quota rather than a rate, 50 a second keeps a burst polite.
@@ -80,9 +82,10 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None,
         validation_alias="REDIS_URL",
-        description="use Redis instead of SQLite (several `kvisa serve` processes share it)",
+        description="use Redis instead of SQLite (several `kvisa serve` processes share it); "
+        "a master managed by Redis Sentinel is " + SENTINEL_FORM,
         examples=["redis://127.0.0.1:6379/0"],
-        json_schema_extra={"expected": "a redis://, rediss:// or unix:// URL"},
+        json_schema_extra={"expected": "a redis://, rediss://, unix:// or redis+sentinel:// URL"},
         repr=False,  # may carry a password
     )
     flows_dir: Path | None = setting(
@@ -95,9 +98,17 @@ class Settings(BaseSettings):
     log_level: str = setting(
         "KVISA_LOG_LEVEL",
         "WARNING",
-        "how much the bot logs",
+        "how much the bot logs (one JSON object a line on standard error; DEBUG adds tracebacks)",
         "one of " + ", ".join(LOG_LEVELS),
         "INFO",
+    )
+    log_key: SecretStr | None = setting(
+        "KVISA_LOG_KEY",
+        None,
+        "the key of the pseudonyms that stand for users in the logs (HMAC-SHA256); default: "
+        "derived from TELEGRAM_BOT_TOKEN or WECHAT_APP_SECRET, the same in every replica",
+        f"a random string of at least {_ADMIN_TOKEN_LENGTH} characters",
+        "9d1c0e7a5b3f42e8a6c4d2b0",
     )
     http_host: str = setting(
         "KVISA_HTTP_HOST",
@@ -114,6 +125,15 @@ class Settings(BaseSettings):
         json_schema_extra={"expected": "a port number from 1 to 65535"},
         ge=1,
         le=65535,
+    )
+    shutdown_grace: float = Field(
+        20.0,
+        validation_alias="KVISA_SHUTDOWN_GRACE",
+        description="seconds `kvisa serve` gives work in flight to finish after SIGTERM",
+        examples=["20"],
+        json_schema_extra={"expected": "a positive number of seconds"},
+        gt=0,
+        allow_inf_nan=False,
     )
     public_base_url: str | None = setting(
         "KVISA_PUBLIC_URL",
@@ -325,6 +345,16 @@ class Settings(BaseSettings):
         return self.redis_url or f"sqlite:///{self.data_dir / 'kvisa.db'}"
 
     @property
+    def pseudonym_key(self) -> bytes:
+        """The key of users' pseudonyms in the logs: KVISA_LOG_KEY, else one derived from a
+        secret every replica of a deployment shares (never shown: a hash of it)."""
+        if self.log_key is not None:
+            return self.log_key.get_secret_value().encode()
+        shared = self.telegram_token or self.wechat_app_secret
+        seed = shared.get_secret_value() if shared is not None else ""
+        return hashlib.sha256(b"kvisa log pseudonyms\0" + seed.encode()).digest()
+
+    @property
     def rates(self) -> dict[str, float]:
         return {"telegram": self.rate_telegram, "wechat": self.rate_wechat}
 
@@ -362,7 +392,16 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
-        if value is not None:
+        if value is not None and is_sentinel(value):
+            try:
+                parse_sentinel(value)
+            except ValueError as exc:
+                raise PydanticCustomError(
+                    "setting",
+                    "must be {form} ({why})",
+                    {"form": SENTINEL_FORM, "why": str(exc), "got": without_password(value)},
+                ) from None
+        elif value is not None:
             url = _split(value)
             if url is None or url.scheme not in ("redis", "rediss", "unix"):
                 raise ValueError("not a Redis URL")
@@ -451,7 +490,7 @@ class Settings(BaseSettings):
             admins.add(item)
         return frozenset(admins)
 
-    @field_validator("admin_token")
+    @field_validator("admin_token", "log_key")
     @classmethod
     def _admin_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < _ADMIN_TOKEN_LENGTH:
@@ -520,7 +559,8 @@ def _problem(error: ErrorDetails) -> ConfigError:
     own = error["type"] == "setting"
     problem = error["msg"] if own else f"must be {_expected(variable)}"
     if not _secret(variable):
-        problem += f", got {_quoted(error.get('ctx', {}).get('got', error['input']))}"
+        got = error.get("ctx", {}).get("got", error["input"])
+        problem += f", got {_quoted(without_password(got) if isinstance(got, str) else got)}"
     return ConfigError(variable, f"{problem}; for example {variable}={example(variable)}")
 
 
@@ -598,9 +638,12 @@ def _shown(value: Any) -> str | None:
 
 def without_password(text: str) -> str:
     """A URL as it may be printed: its password (a Redis URL's, say) masked."""
-    url = _split(text) if "://" in text else None
-    if url is None or not url.password:
+    if "://" not in text:
         return text
-    host = url.netloc.rpartition("@")[2]
-    user = url.username or ""
-    return urlunsplit((url.scheme, f"{user}:****@{host}", url.path, url.query, url.fragment))
+    scheme, _, rest = text.partition("://")
+    netloc, slash, path = rest.partition("/")
+    credentials, at, hosts = netloc.rpartition("@")
+    user, colon, _ = credentials.partition(":")
+    if not at or not colon:  # no credentials, or a user name alone
+        return text
+    return f"{scheme}://{user}:****@{hosts}{slash}{path}"

@@ -8,8 +8,9 @@ __all__ = ["Record", "Storage", "open_storage"]
 
 
 def open_storage(url: str) -> Storage:
-    """Build a backend from a URL: ``sqlite:///path/to/file.db`` or ``redis://host:port/db``."""
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    """Build a backend from a URL: ``sqlite:///path/to/file.db`` or ``redis://host:port/db``
+    (or ``redis+sentinel://host:port/master/db``)."""
+    if url.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://")):
         from kvisa.storage.redis import RedisStorage
 
         return RedisStorage.from_url(url)

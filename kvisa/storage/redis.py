@@ -10,11 +10,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
+import redis
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.client import NEVER_DECODE
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
+from redis.sentinel import Sentinel as SyncSentinel
 
+from kvisa import metrics
 from kvisa.errors import ConflictError, StorageError
 from kvisa.identity import UserKey
 from kvisa.storage.base import (
@@ -31,6 +35,7 @@ from kvisa.storage.base import (
     decode_record,
     encode_record,
 )
+from kvisa.storage.urls import is_sentinel, parse_sentinel
 
 T = TypeVar("T")
 
@@ -209,7 +214,99 @@ def translate_errors() -> Iterator[None]:
     try:
         yield
     except (RedisError, OSError) as exc:
+        STORAGE_ERRORS.inc()
         raise StorageError(f"redis: {exc}") from exc
+
+
+STORAGE_ERRORS = metrics.storage_errors.labels("redis")
+POOL_WAIT = 10  # seconds a caller waits for a free connection of a bounded pool
+
+
+class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """The master's connections, found through the sentinels, in a pool that makes callers
+    wait for a free connection rather than fail (as BlockingConnectionPool does)."""
+
+
+class SentinelRedis(Redis):
+    """A client of a Sentinel-managed master that also closes its sentinels' connections."""
+
+    managed_by: Sentinel | None = None
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        if self.managed_by is not None:
+            await self.managed_by.aclose()
+
+
+class SyncSentinelRedis(redis.Redis):
+    """The blocking client's counterpart (the reminder job store runs in threads)."""
+
+    managed_by: SyncSentinel | None = None
+
+    def close(self) -> None:
+        super().close()
+        if self.managed_by is not None:
+            for node in self.managed_by.sentinels:
+                node.close()
+
+
+def connect(url: str, *, max_connections: int | None = None, **options: Any) -> Redis:
+    """An asyncio client for a Redis URL: `redis://`, `rediss://`, `unix://` (redis-py reads
+    them), or `redis+sentinel://...` (storage/urls.py): the master the sentinels name, found
+    again after a failover. With `max_connections`, callers wait for a free connection."""
+    if not is_sentinel(url):
+        if max_connections is None:
+            return Redis.from_url(url, **options)
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=POOL_WAIT, **options
+        )
+        return Redis.from_pool(pool)  # the client owns (and closes) the pool
+    target = parse_sentinel(url)
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        list(target.sentinels),
+        sentinel_kwargs={"socket_timeout": 5, "socket_connect_timeout": 5},
+    )
+    pool_options: dict[str, Any] = {}
+    if max_connections is not None:
+        pool_options = {
+            "connection_pool_class": BlockingSentinelPool,
+            "max_connections": max_connections,
+            "timeout": POOL_WAIT,
+        }
+    client = sentinel.master_for(
+        target.master,
+        redis_class=SentinelRedis,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        **pool_options,
+        **options,
+    )
+    assert isinstance(client, SentinelRedis)
+    client.managed_by = sentinel
+    return client
+
+
+def connect_sync(url: str, **options: Any) -> redis.Redis:
+    """A blocking client, as `connect` (the reminder job store runs in a worker thread)."""
+    if not is_sentinel(url):
+        return redis.Redis.from_url(url, **options)
+    target = parse_sentinel(url)
+    sentinel = SyncSentinel(  # type: ignore[no-untyped-call]
+        list(target.sentinels),
+        sentinel_kwargs={"socket_timeout": 5, "socket_connect_timeout": 5},
+    )
+    client = sentinel.master_for(  # type: ignore[no-untyped-call]
+        target.master,
+        redis_class=SyncSentinelRedis,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        **options,
+    )
+    assert isinstance(client, SyncSentinelRedis)
+    client.managed_by = sentinel
+    return client
 
 
 def text(value: bytes | str) -> str:
@@ -235,11 +332,11 @@ class RedisStorage(Storage):
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "kvisa") -> Self:
-        """``redis://host:port/db``, ``rediss://...`` or ``unix:///path/to/socket``."""
+        """``redis://host:port/db``, ``rediss://...``, ``unix:///path/to/socket`` or
+        ``redis+sentinel://host:port[,host:port]/master[/db]``."""
         # A blocking pool: under load, callers wait for a free connection instead of failing
         # with "Too many connections" (redis-py's default pool refuses past its maximum).
-        pool = BlockingConnectionPool.from_url(url, max_connections=100, timeout=10)
-        return cls(Redis.from_pool(pool), prefix=prefix)  # the client owns (and closes) the pool
+        return cls(connect(url, max_connections=100), prefix=prefix)
 
     async def get(self, key: UserKey) -> Record | None:
         with translate_errors():

@@ -26,6 +26,7 @@ from typing import Any, Self
 
 import aiosqlite
 
+from kvisa import metrics
 from kvisa.errors import StorageError
 from kvisa.identity import UserKey
 from kvisa.storage.base import (
@@ -105,6 +106,7 @@ def translate_errors() -> Iterator[None]:
     try:
         yield
     except (sqlite3.Error, OSError) as exc:  # aiosqlite re-raises sqlite3's own exceptions
+        metrics.storage_errors.labels("sqlite").inc()
         raise StorageError(f"sqlite: {exc}") from exc
 
 

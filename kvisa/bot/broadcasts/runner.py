@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
+from kvisa import metrics
 from kvisa.bot.broadcasts import texts
 from kvisa.bot.broadcasts.segment import may_receive
 from kvisa.bot.broadcasts.settings import BroadcastSettings
@@ -35,6 +36,7 @@ from kvisa.bot.pacing import Pacer
 from kvisa.bot.session import within_reply_window
 from kvisa.errors import Blocked, ChannelError, RateLimited, Undeliverable
 from kvisa.identity import UserKey
+from kvisa.storage.redis import connect
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +101,7 @@ class BroadcastRunner:
         self._client: Redis | None = None
         self.coordinator: Coordinator
         if redis_url:
-            self._client = Redis.from_url(redis_url)
+            self._client = connect(redis_url)
             self.coordinator = RedisCoordinator(
                 self._client, redis_prefix, leader_ttl, name="broadcasts"
             )
@@ -272,6 +274,7 @@ class BroadcastRunner:
                 if state == "pending":  # flood control: back in the queue after retry_after
                     return
         await self._set_state(run, n, user_text, state)
+        metrics.broadcast_messages.labels(state).inc()
         run.done_times.append(time.monotonic())
         run.outstanding -= 1
         if run.outstanding == 0:

@@ -11,6 +11,8 @@ from kvisa.bot.messages import Outbound
 from kvisa.bot.pacing import Pacer
 from kvisa.identity import UserKey
 
+STOP_GRACE = 10.0  # seconds, when stop() is called without one (tests)
+
 if TYPE_CHECKING:
     from aiohttp import web
 
@@ -44,8 +46,17 @@ class Channel(ABC):
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Begin receiving (long polling, menus); return once running."""
 
-    async def stop(self) -> None:  # noqa: B027 - optional hook
-        """Stop receiving and release connections."""
+    async def drain(self) -> None:  # noqa: B027 - optional hook
+        """Take no new updates (stop polling); those received go on. `kvisa serve` refuses
+        webhook requests itself while it drains."""
+
+    async def stop(self, grace: float = STOP_GRACE) -> None:  # noqa: B027 - optional hook
+        """Stop receiving, let what was received finish within `grace` seconds (the rest is
+        cancelled), and release connections."""
+
+    def in_flight(self) -> int:
+        """Updates and deliveries received and not finished yet (a gauge of /metrics)."""
+        return 0
 
     @abstractmethod
     async def send(

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from kvisa import metrics
 from kvisa.bot.content.model import Flows
 from kvisa.bot.engine.choice import cleaned
 from kvisa.bot.engine.handlers import REGISTRY
@@ -118,9 +119,12 @@ class Engine:
 
             try:
                 # Until consent the record expires (session.PRE_CONSENT); consent makes it last.
-                replies = await self.storage.update(inbound.user, change, once=once, ttl=lifetime)
+                with metrics.turn_seconds.labels(inbound.user.channel).time():
+                    replies = await self.storage.update(
+                        inbound.user, change, once=once, ttl=lifetime
+                    )
             except BotError:
-                log.exception("turn failed for a %s user", inbound.user.channel)
+                log.exception("a turn failed", extra={"user": inbound.user})
                 return [self._apology(inbound)]
             before, after, erased = committed[0] if committed else (None, None, False)
             if self.listener is not None and committed and before != after:

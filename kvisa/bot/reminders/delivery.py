@@ -25,6 +25,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
 
+from kvisa import metrics
 from kvisa.bot.clock import Clock
 from kvisa.bot.content.model import Flows
 from kvisa.bot.i18n import Catalogs
@@ -111,6 +112,7 @@ class Deliverer:
             data = await self.data(user)
             if not active(data) or delivery.key in data.get("reminders_sent", {}):  # type: ignore[union-attr]
                 return "skipped"
+            metrics.reminders_due.inc()
             assert data is not None
             message = texts.message(
                 self.flows,
@@ -131,11 +133,16 @@ class Deliverer:
                 return "blocked"
             except TimeoutError:
                 release = False  # it may still arrive: keep others off until the claim expires
-                log.warning("a reminder to a %s user timed out", user.channel)
+                log.warning("a reminder timed out", extra={"user": user})
+                metrics.reminders_failed.labels(user.channel).inc()
                 return "failed"
             except ChannelError as exc:
-                log.warning("a reminder to a %s user failed: %s", user.channel, exc)
+                log.warning("a reminder failed: %s", exc, extra={"user": user})
+                metrics.reminders_failed.labels(user.channel).inc()
                 return "failed"
+            metrics.reminders_sent.labels(user.channel).inc()
+            if delivery.how != "on_time":  # late, or the deadline passed without one
+                metrics.reminders_late.inc()
             release = False  # sent: should recording fail, the claim still guards it
             await self.record(user, delivery, delivery.how, now)
             release = True

@@ -51,6 +51,7 @@ from apscheduler.triggers.base import BaseTrigger  # type: ignore[import-untyped
 from redis import Redis
 
 from kvisa.identity import UserKey
+from kvisa.storage.redis import connect_sync
 
 if TYPE_CHECKING:
     from kvisa.bot.reminders.service import ReminderService
@@ -225,7 +226,7 @@ class RedisStore(JobStore):
         self.jobs_key = f"{prefix}:reminders:jobs"
         self.run_times_key = f"{prefix}:reminders:run_times"
         # Bounded waits: a stuck call would hold the event loop (see the module docstring).
-        self.redis: Redis = Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        self.redis: Redis = connect_sync(url, socket_timeout=10, socket_connect_timeout=5)
 
     def shutdown(self) -> None:
         self.redis.close()

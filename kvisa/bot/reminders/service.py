@@ -40,6 +40,7 @@ from kvisa.bot.reminders.delivery import Deliverer, Next, Sender
 from kvisa.bot.reminders.settings import ReminderSettings
 from kvisa.identity import UserKey
 from kvisa.storage.base import Storage
+from kvisa.storage.redis import connect
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class ReminderService:
         self._client: Redis | None = None
         self.coordinator: Coordinator
         if redis_url:
-            self._client = Redis.from_url(redis_url)
+            self._client = connect(redis_url)
             self.coordinator = RedisCoordinator(self._client, self.prefix, settings.leader_ttl)
         else:
             self.coordinator = LocalCoordinator()
@@ -155,6 +156,10 @@ class ReminderService:
     @property
     def leader(self) -> bool:
         return self.coordinator.leader
+
+    def in_flight(self) -> int:
+        """Deliveries under way in this process (a gauge of /metrics)."""
+        return len(self._inflight)
 
     def job_store(self) -> jobs.JobStore:
         if self.redis_url:

@@ -21,6 +21,7 @@ from kvisa.bot.coordinator import Coordinator, LocalCoordinator, RedisCoordinato
 from kvisa.bot.pacing import Pacer
 from kvisa.bot.retention.purge import People, Purge, Sender, Tally
 from kvisa.bot.retention.rules import Rules
+from kvisa.storage.redis import connect
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class RetentionService:
         self._client: Redis | None = None
         self.coordinator: Coordinator
         if redis_url:
-            self._client = Redis.from_url(redis_url)
+            self._client = connect(redis_url)
             self.coordinator = RedisCoordinator(self._client, prefix, leader_ttl, name="retention")
         else:
             self.coordinator = LocalCoordinator()

@@ -134,6 +134,7 @@ class FakeBotApi:
     limit: float | None = None
     refused_by_limit: int = 0
     sent_times: list[float] = field(default_factory=list)  # loop time of each accepted sending call
+    send_delay: float = 0.0  # seconds each sending call takes (a slow network, turns in flight)
 
     def __post_init__(self) -> None:
         self.updates: list[dict[str, Any]] = []
@@ -215,7 +216,8 @@ class FakeBotApi:
 
     def fail(self, method: str, times: int = 1, how: str = "drop") -> None:
         """The next calls of `method` fail: "drop" closes the connection, "502" answers a proxy
-        error page, "500" Telegram's own internal error, "429" flood control (retry after 1)."""
+        error page, "500" Telegram's own internal error, "429" flood control (retry after 1),
+        "400" a refusal that no retry changes."""
         self._failures[method] += [how] * times
 
     # --- updates --------------------------------------------------------------------------
@@ -331,7 +333,11 @@ class FakeBotApi:
                     )
                 if how == "429":
                     raise ApiError(429, "Too Many Requests: retry after 1", retry_after=1)
+                if how == "400":
+                    raise ApiError(400, "Bad Request: chat not found")
                 raise ApiError(500, "Internal Server Error")
+            if self.send_delay and method in SENDING:
+                await asyncio.sleep(self.send_delay)
             self._check_chat(call)
             self._check_limit(call)
             handler = getattr(self, f"_{method}", None)

@@ -23,9 +23,11 @@ from aiogram.exceptions import (
 from aiogram.methods import TelegramMethod
 from aiohttp import ClientError, ClientTimeout
 
+from kvisa import metrics
 from kvisa.errors import Blocked, ChannelError, RateLimited
 
 T = TypeVar("T")
+RATE_LIMITED, RETRIES = metrics.rate_limited.labels("telegram"), metrics.retries.labels("telegram")
 
 
 class GetRawUpdates(TelegramMethod[list[dict[str, Any]]]):
@@ -142,8 +144,10 @@ async def call(
         try:
             return await bot(method, request_timeout)
         except TelegramRetryAfter as exc:
+            RATE_LIMITED.inc()
             if attempt >= retry.attempts or not wait_on_flood:
                 raise RateLimited(exc.retry_after, describe(exc, bot.token)) from exc
+            RETRIES.inc()
             await asyncio.sleep(exc.retry_after)
         except TelegramForbiddenError as exc:  # blocked, deactivated, never started the bot
             raise Blocked(describe(exc, bot.token)) from exc
@@ -151,6 +155,7 @@ async def call(
             # A 502 page from a proxy is a ClientDecodeError; a too-large file will not shrink.
             if isinstance(exc, TelegramEntityTooLarge) or attempt >= retry.attempts:
                 raise ChannelError(describe(exc, bot.token)) from exc
+            RETRIES.inc()
             await asyncio.sleep(retry.backoff(attempt))
         except TelegramAPIError as exc:  # a bad request, a bad token: retrying would not help
             raise ChannelError(describe(exc, bot.token)) from exc

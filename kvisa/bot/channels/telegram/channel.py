@@ -29,10 +29,12 @@ from aiogram.utils.token import extract_bot_id
 from aiohttp import web
 from pydantic import ValidationError
 
-from kvisa.bot.channels.base import Channel, Services
+from kvisa import metrics
+from kvisa.bot.channels.base import STOP_GRACE, Channel, Services
 from kvisa.bot.channels.telegram import convert
 from kvisa.bot.channels.telegram.api import GetRawUpdates, Retry, call
 from kvisa.bot.engine.engine import commands
+from kvisa.bot.logs import request_id
 from kvisa.bot.messages import Inbound, Outbound
 from kvisa.errors import Blocked, ChannelError, RateLimited, StorageError
 from kvisa.identity import UserKey
@@ -47,8 +49,12 @@ SEEN_TTL = (
 )  # Telegram keeps an update for 24 hours; remember it was handled a bit longer
 MAX_IN_FLIGHT = 1000  # updates received and not yet handled before polling waits
 MAX_TURNS = 64  # turns running against the storage at once (a Redis pool has 100 connections)
-STOP_GRACE = 10.0  # seconds stop() lets running updates finish
 DEFAULT_RETRY = Retry()
+UPDATES, DUPLICATES = (
+    metrics.updates.labels("telegram"),
+    metrics.duplicate_updates.labels("telegram"),
+)
+REPLIES = metrics.replies_sent.labels("telegram")
 ONE_ATTEMPT = Retry(attempts=1)
 
 
@@ -111,19 +117,25 @@ class TelegramChannel(Channel):
             await self.call(DeleteWebhook())  # getUpdates is refused while a webhook is set
             self._poller = asyncio.create_task(self.poll(), name="telegram polling")
 
-    async def stop(self) -> None:
+    async def drain(self) -> None:
         self._stopping = True
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
             self._poller = None
+
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        await self.drain()
         try:
-            await asyncio.wait_for(self.idle(), STOP_GRACE)
+            await asyncio.wait_for(self.idle(), grace)
         except TimeoutError:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.bot.session.close()
+
+    def in_flight(self) -> int:
+        return len(self._tasks)
 
     async def idle(self) -> None:
         """Wait until every update received so far has been handled."""
@@ -206,6 +218,8 @@ class TelegramChannel(Channel):
             del self._tails[user]
 
     async def _after(self, previous: asyncio.Task[None] | None, update: Update) -> None:
+        if request_id.get() is None:  # polling; a webhook update keeps its request's id
+            request_id.set(f"telegram-{update.update_id}")
         if previous is not None:
             await asyncio.wait([previous])  # its failure is its own; only its end matters here
         try:
@@ -218,7 +232,9 @@ class TelegramChannel(Channel):
     async def handle(self, update: Update) -> None:
         if self.webhook_url and not await self.first_delivery(update):
             log.info("update %s was handled already", update.update_id)
+            DUPLICATES.inc()
             return
+        UPDATES.inc()
         at = self.services.clock.now()
         if update.callback_query is not None:
             await self.press(update.callback_query, at)
@@ -278,6 +294,7 @@ class TelegramChannel(Channel):
                 pacer.spend()  # counts against the bot's rate: bulk senders make room
             try:
                 await self.call(method)
+                REPLIES.inc()
             except Blocked:
                 await self.blocked(user)
                 return

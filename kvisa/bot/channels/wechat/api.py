@@ -17,6 +17,7 @@ import requests
 from wechatpy.client import WeChatClient  # type: ignore[import-untyped]
 from wechatpy.exceptions import WeChatClientException  # type: ignore[import-untyped]
 
+from kvisa import metrics
 from kvisa.bot.channels.wechat.tokens import FETCH_TIMEOUT, AccessTokens
 from kvisa.bot.messages import Attachment
 from kvisa.errors import Blocked, ChannelError, RateLimited
@@ -54,6 +55,7 @@ def translate(exc: WeChatClientException | requests.RequestException) -> Channel
     if code in OUTSIDE_WINDOW:
         return OutsideWindow(message)
     if code in RATE_LIMITS:
+        metrics.rate_limited.labels("wechat").inc()
         return RateLimited(RATE_LIMITS[code], message)
     return ChannelError(message)
 
@@ -167,6 +169,7 @@ class WeChatApi:
                 return await asyncio.to_thread(self.client.call, token, action)
             except WeChatClientException as exc:
                 if exc.errcode in TOKEN_REFUSED and attempt == 1:
+                    metrics.retries.labels("wechat").inc()
                     token = await self.tokens.refresh(refused=token)
                     continue
                 raise translate(exc) from exc

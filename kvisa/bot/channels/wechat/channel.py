@@ -21,7 +21,8 @@ from aiohttp import web
 from wechatpy.crypto import WeChatCrypto  # type: ignore[import-untyped]
 from wechatpy.messages import BaseMessage  # type: ignore[import-untyped]
 
-from kvisa.bot.channels.base import Channel, Services
+from kvisa import metrics
+from kvisa.bot.channels.base import STOP_GRACE, Channel, Services
 from kvisa.bot.channels.wechat import convert, wire
 from kvisa.bot.channels.wechat.api import OutsideWindow, WeChatApi
 from kvisa.bot.channels.wechat.convert import Part, Picture, Unreadable, Unsubscribed
@@ -46,7 +47,8 @@ NONCE_MEMORY = 2.0 * wire.REPLAY_WINDOW
 # A passive reply ready this long after its request may reach WeChat after its 5 seconds, so
 # it is kept for the retry; a quicker one (nearly all) is not, which saves a storage write.
 REMEMBER_AFTER = 1.0
-STOP_GRACE = 10.0  # seconds stop() waits for deliveries still under way
+UPDATES, DUPLICATES = metrics.updates.labels("wechat"), metrics.duplicate_updates.labels("wechat")
+REPLIES = metrics.replies_sent.labels("wechat")
 PLEASE_TYPE = N_(
     "I can only read typed text. Please type your answer, or send the number of an option."
 )
@@ -135,13 +137,16 @@ class WeChatChannel(Channel):
         app.router.add_post("/wechat", self.receive)
         app.router.add_get("/wechat/files/{file_id}", self.files.serve)
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = STOP_GRACE) -> None:
         if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=STOP_GRACE)
+            _, pending = await asyncio.wait(self._tasks, timeout=grace)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         await asyncio.to_thread(self.api.close)
+
+    def in_flight(self) -> int:
+        return len(self._tasks)
 
     def _spawn(self, openid: str, work: Callable[[], Awaitable[None]]) -> None:
         """Run a delivery in the background, after the user's earlier deliveries."""
@@ -195,6 +200,8 @@ class WeChatChannel(Channel):
         refused = await self._refuse_replay(request)
         if refused is not None:
             return refused
+
+        UPDATES.inc()
         retry = f"wechat:{self.app_id}:{convert.retry_key(message)}"
         event = convert.event_of(message, self.clock.now())
         if isinstance(event, Inbound):
@@ -258,6 +265,7 @@ class WeChatChannel(Channel):
         """WeChat asks again because our answer did not reach it in time. A reply that was
         slow to come was remembered: give it again. Otherwise "success": a quick reply did
         reach WeChat, and a slow turn still under way delivers on its own."""
+        DUPLICATES.inc()
         earlier = await self.storage.get_value(f"{retry}:reply")
         return self._answer(request, earlier.decode() if earlier else wire.SUCCESS)
 
@@ -279,6 +287,8 @@ class WeChatChannel(Channel):
         elif first is not None:
             rest.insert(0, first)
         response = self._answer(request, reply)
+        if reply != wire.SUCCESS:
+            REPLIES.inc()
         if rest:
             # Hand WeChat the passive reply before the follow-ups start, so they come after it.
             await response.prepare(request)
@@ -347,6 +357,7 @@ class WeChatChannel(Channel):
         """Follow-ups of a reply: the user just wrote, so customer-service messages may go."""
         try:
             await self._send_parts(openid, parts)
+            REPLIES.inc(len(parts))
         except BotError as exc:  # nobody to tell but the log
             log.warning("a WeChat follow-up message was not delivered: %s", exc)
 
