@@ -17,9 +17,9 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
+import secrets
 import sys
 import traceback
-import uuid
 from contextvars import ContextVar
 from types import TracebackType
 from typing import IO, Any
@@ -39,7 +39,8 @@ _FIELDS = ("time", "level", "logger", "message")
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex[:16]
+    # 64 random bits: unique enough to find one request's lines, cheaper than a UUID.
+    return secrets.token_hex(8)
 
 
 def clean_request_id(given: str | None) -> str | None:

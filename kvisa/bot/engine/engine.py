@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+
+from prometheus_client import Histogram
 
 from kvisa import metrics
 from kvisa.bot.content.model import Flows
@@ -59,6 +62,11 @@ class Engine:
         # keeps them consistent across processes.
         self._locks: KeyedLocks[UserKey] = KeyedLocks()
         self._shared: Shared = {}  # built once for every user (Conversation.shared)
+
+    @staticmethod
+    @functools.cache
+    def _turn_seconds(channel: str) -> Histogram:
+        return metrics.turn_seconds.labels(channel)  # looked up once per channel, not per turn
 
     def turn(
         self, data: dict[str, Any] | None, inbound: Inbound
@@ -119,7 +127,7 @@ class Engine:
 
             try:
                 # Until consent the record expires (session.PRE_CONSENT); consent makes it last.
-                with metrics.turn_seconds.labels(inbound.user.channel).time():
+                with self._turn_seconds(inbound.user.channel).time():
                     replies = await self.storage.update(
                         inbound.user, change, once=once, ttl=lifetime
                     )

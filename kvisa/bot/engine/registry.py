@@ -119,11 +119,14 @@ class Registry:
                     raise ValueError(f"prompt kind {prompt.kind} is declared twice")
                 self.prompts[prompt.kind] = prompt
             self.actions += router.actions
+        self._prefixes = tuple(a.prefix for a in self.actions)
         missing = set(Kind) - set(self.prompts)
         if missing:
             raise ValueError(f"no handler for prompt kinds {sorted(missing)}")
 
     def action_for(self, option_id: str) -> Action | None:
+        if not option_id.startswith(self._prefixes):  # most texts: one C call
+            return None
         return next((a for a in self.actions if option_id.startswith(a.prefix)), None)
 
     def listed(self) -> Sequence[tuple[str, str]]:

@@ -63,17 +63,16 @@ def consent(conv: Conversation) -> str:
 
 def question_options(conv: Conversation, t: Text) -> list[UiOption]:
     question = current(conv)
-    why = UiOption(WHY, t("Why do you ask?"))
     if question.kind == "zone":  # the clocks of the country answered: built each time
         country = conv.session.answers.get("residence_country")
         clocks = [UiOption(c.zone, c.label(t.locale)) for c in zone_choices(country)]
-        return (clocks if country else []) + [why]
+        return (clocks if country else []) + [UiOption(WHY, t("Why do you ask?"))]
 
     def build() -> tuple[UiOption, ...]:
         options = [UiOption(o.id, t(o.label)) for o in question.options]
         if question.date and question.date.default:
             options.append(UiOption(TODAY, t("Today")))
-        return (*options, why)
+        return (*options, UiOption(WHY, t("Why do you ask?")))
 
     return list(conv.shared(("question", question.id, t.lang), build))
 
