@@ -20,6 +20,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from kvisa.bot.clock import FixedClock
 from kvisa.bot.content.model import Flows
 from tests.channels.telegram.fake_api import FakeBotApi
 from tests.channels.wechat.callbacks import TOKEN as WECHAT_TOKEN
@@ -135,7 +136,14 @@ async def test_kill_restart_and_drain_lose_no_interview_and_no_reminder(
     try:
         await asyncio.gather(asyncio.to_thread(one.wait_ready), asyncio.to_thread(two.wait_ready))
         async with aiohttp.ClientSession() as http:
-            wechat = WeChatServers(http, f"{front.base_url}/wechat", APP_ID, safe_mode=False)
+            # Signed at the replicas' clock: WeChat's clock agrees with the bot's (replay window).
+            wechat = WeChatServers(
+                http,
+                f"{front.base_url}/wechat",
+                APP_ID,
+                safe_mode=False,
+                clock=FixedClock(MORNING[7]),
+            )
 
             async def telegram_says(chat: int, text: str) -> None:
                 assert await fake_telegram.deliver(fake_telegram.message_update(chat, text)) == 200
