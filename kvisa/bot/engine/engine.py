@@ -228,11 +228,12 @@ class Engine:
                     raise Moved(target, data)
                 data = data.get("kept") if applicants.has_profile(data.get("kept")) else None
             elif key != user and not applicants.lists(data, user):
-                usable = data is not None and fwd is not None and applicants.target_of(fwd) == key
-                if not usable or fwd is None or fwd.get("link_id") in data.get("unlinked", []):  # type: ignore[union-attr]
+                if fwd is None or applicants.target_of(fwd) != key:
                     raise Moved(user)
-                assert data is not None
-                data = applicants.joined(key, data, user, fwd, inbound.at)
+                base = data if data is not None else {"identities": [str(key)]}
+                if fwd.get("link_id") in (base.get("unlinked") or ()):
+                    raise Moved(user)
+                data = applicants.joined(key, base, user, fwd, inbound.at)
                 joined_from = str(user)
             link = context
             if joined_from is not None:

@@ -173,8 +173,7 @@ class Links:
         target, data = await self.locate(issuer)
         if target == key:
             return LinkContext("refused", reason="own")
-        if data is None:
-            return LinkContext("refused", reason="wrong")
+        data = data or {}  # asked for before agreeing to anything: nothing is stored there yet
         if identity.channel in {i.channel for i in identities(target, data)}:
             return LinkContext("refused", reason="channel_taken", target_channel=issuer.channel)
         return LinkContext(
