@@ -74,6 +74,12 @@ class Links:
         self.notify: Notify | None = None
         self._where: dict[UserKey, UserKey] = {}  # identity -> applicant, when not its own
 
+    def configure(self, secret: bytes, attempts: int) -> None:
+        """The deployment's key for code hashes (every replica derives the same) and the
+        deployment-wide limit of tries an hour."""
+        self.key = hmac.new(secret, b"kvisa link codes", hashlib.sha256).digest()
+        self.attempts = attempts
+
     # --- where an identity's applicant is -----------------------------------------------------
 
     def applicant_of(self, identity: UserKey) -> UserKey:
