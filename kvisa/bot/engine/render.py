@@ -217,7 +217,8 @@ def my_data(t: Text, flows: Flows, session: Session) -> str:
     return "\n".join(lines)
 
 
-CHANNELS = {"telegram": N_("Telegram"), "wechat": N_("WeChat"), "console": N_("the console")}
+# "Telegram" is a name in every language; the others are translated.
+CHANNELS = {"telegram": "Telegram", "wechat": N_("WeChat"), "console": N_("the console")}
 
 
 def parks(t: Text, flows: Flows) -> str:

@@ -18,7 +18,8 @@ from kvisa.bot.policy.eligibility import assess
 from kvisa.bot.session import Kind
 
 router = Router()
-CHANNELS = {"telegram": N_("Telegram"), "wechat": N_("WeChat"), "console": N_("the console")}
+# "Telegram" is a name in every language; the others are translated.
+CHANNELS = {"telegram": "Telegram", "wechat": N_("WeChat"), "console": N_("the console")}
 OFFER_MINUTES = 10  # a redeemed code's offer waits this long for the choice or the consent
 
 
