@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -52,7 +53,7 @@ async def main() -> None:
     db.unlink(missing_ok=True)
     async with SqliteStorage(db) as sqlite:
         await play(sqlite)
-    client = redis.Redis.from_url(REDIS)
+    client: Any = redis.Redis.from_url(REDIS)
     for key in client.scan_iter(match=f"{PREFIX}:*"):
         client.delete(key)
     async with RedisStorage.from_url(REDIS, prefix=PREFIX) as storage:
