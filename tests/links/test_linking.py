@@ -240,3 +240,22 @@ async def test_codes_are_stored_hashed(storage: Storage, text: str) -> None:
     assert not any(code in n for n in names)
     assert not any(code.encode() in v for v in values)
     await Chat(engine, user=WX).send(text)
+
+
+async def test_after_delete_on_one_channel_the_other_starts_afresh(storage: Storage) -> None:
+    engine = engine_on(storage)
+    tg = Chat(engine, user=TG)
+    await tg.interview(**ACADEMIC)
+    code = code_in((await tg.send("/link")).pop(0).text)
+    wx = Chat(engine, user=WX)
+    await wx.send(f"/link {code}")
+    # Another process still remembers where WeChat's applicant was.
+    other = engine_on(storage)
+    await Chat(other, user=WX).send("/mydata")
+    await tg.send("/delete")
+    await tg.choose("yes")
+    assert await record(engine, TG) is None and await record(engine, WX) is None
+
+    greeting = await Chat(other, user=WX).send("hello")
+    assert await record(engine, TG) is None  # nothing brought back to life
+    assert "Hello!" in greeting[0].text  # a newcomer on WeChat

@@ -44,8 +44,13 @@ class Moved(Exception):
     """The record read is not this identity's applicant (any more): look at `target`. Raised
     inside the change, so nothing is written and no claim taken."""
 
-    def __init__(self, target: UserKey, forward: dict[str, Any] | None = None) -> None:
-        self.target, self.forward = target, forward
+    def __init__(
+        self,
+        target: UserKey,
+        forward: dict[str, Any] | None = None,
+        abandon: UserKey | None = None,
+    ) -> None:
+        self.target, self.forward, self.abandon = target, forward, abandon
 
 
 def apology(t: Text) -> str:
@@ -187,8 +192,8 @@ class Engine:
                         context, prepared = await self.links.prepare(inbound, key), True
                     replies, turn, after = await self._run(key, inbound, once, context, fwd, gone)
                 except Moved as moved:
-                    if moved.forward is None and fwd is not None:
-                        gone.add(applicants.target_of(fwd))  # the link it points by is undone
+                    if moved.abandon is not None:  # its forward gives the profile back
+                        gone.add(moved.abandon)
                     key, fwd = moved.target, moved.forward
                     continue
                 except BotError:
@@ -229,11 +234,10 @@ class Engine:
                 data = data.get("kept") if applicants.has_profile(data.get("kept")) else None
             elif key != user and not applicants.lists(data, user):
                 if fwd is None or applicants.target_of(fwd) != key:
-                    raise Moved(user)
-                base = data if data is not None else {"identities": [str(key)]}
-                if fwd.get("link_id") in (base.get("unlinked") or ()):
-                    raise Moved(user)
-                data = applicants.joined(key, base, user, fwd, inbound.at)
+                    raise Moved(user)  # a stale memory: start from the identity's own record
+                if data is None or fwd.get("link_id") in (data.get("unlinked") or ()):
+                    raise Moved(user, abandon=key)  # erased, or the link undone meanwhile
+                data = applicants.joined(key, data, user, fwd, inbound.at)
                 joined_from = str(user)
             link = context
             if joined_from is not None:

@@ -179,7 +179,8 @@ class Links:
         target, data = await self.locate(issuer)
         if target == key:
             return LinkContext("refused", reason="own")
-        data = data or {}  # asked for before agreeing to anything: nothing is stored there yet
+        if data is None:  # erased since, or never agreed and forgotten after a day
+            return LinkContext("refused", reason="wrong")
         if identity.channel in {i.channel for i in identities(target, data)}:
             return LinkContext("refused", reason="channel_taken", target_channel=issuer.channel)
         return LinkContext(

@@ -142,6 +142,8 @@ def show_code(conv: Conversation) -> None:
         conv.send(Outbound(t("WeChat QR code"), attachments=(picture,)))
     if conv.session.awaiting is not None:
         conv.ask_current()
+    elif not conv.session.consented:  # kept (a day) so the code has a profile to lead to
+        conv.wait(Kind.CONSENT)
 
 
 def refusal(conv: Conversation, t: Text) -> str:
