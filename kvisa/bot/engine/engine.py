@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 from prometheus_client import Histogram
@@ -80,8 +81,6 @@ class Engine:
         # Keeps one user's turns in order within this process; the storage's version check
         # keeps them consistent across processes.
         self._locks: KeyedLocks[UserKey] = KeyedLocks()
-        # ...and one applicant's turns, whichever channel they come from (see bot/applicants).
-        self._applicants: KeyedLocks[UserKey] = KeyedLocks()
         self.links = Links(storage)
         self.erasure.register(Holding("link codes", self.links.forget_codes))
         self._shared: Shared = {}  # built once for every user (Conversation.shared)
@@ -158,7 +157,7 @@ class Engine:
             everyone = {str(i) for i in applicants.identities(key, data)}
             return {**data, "blocked": sorted(gone), "inactive": everyone <= gone}, None
 
-        async with self._applicants(key):
+        async with self._locks(key):
             await self.storage.update(key, change)
 
     async def handle(self, inbound: Inbound, *, once: Once | None = None) -> list[Outbound]:
@@ -186,7 +185,10 @@ class Engine:
         prepared = False
         said: list[Outbound] = []
         for _ in range(MOVES):
-            async with self._applicants(key):
+            # One applicant's turns, whichever channel they come from: an identity's own lock
+            # is its applicant's when it founded it (nearly always); a linked identity takes
+            # its applicant's too (nobody holds an applicant's lock while waiting for another).
+            async with self._locks(key) if key != user else nullcontext():
                 try:
                     if not prepared:
                         context, prepared = await self.links.prepare(inbound, key), True

@@ -95,8 +95,10 @@ class Turn:
             self.typed_text(inbound.text or "")
         if self.erased:
             return None, self.out
-        session.last_seen = session.seen[str(inbound.user)] = inbound.at.isoformat()
-        session.blocked = [i for i in session.blocked if i != str(inbound.user)]
+        me = str(inbound.user)
+        session.last_seen = session.seen[me] = inbound.at.isoformat()
+        if session.blocked:
+            session.blocked = [i for i in session.blocked if i != me]
         session.inactive = False
         session.retention_notice_at = None
         if self.join_to is not None:  # this identity's record becomes a forward
