@@ -13,7 +13,9 @@ updates per second while other programs load the machine.
 message with buttons), for the echo bot its echo. Storage is Redis.
 
 Run: .venv/bin/python bench/telegram_throughput.py [--users 50] [--rate 100] [--seconds 10]
-     [--rounds 3] [--gc-freeze]
+     [--rounds 3] [--gc-freeze] [--linked]
+With --linked every user's Telegram identity is linked beforehand to an applicant founded on
+WeChat (bench/common.py), so each turn follows a forward to the profile.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 import redis
 
-from bench.common import percentile
+from bench.common import link_identities, percentile
 from tests.channels.telegram.fake_api import FakeBotApi, Sent
 from tests.support import ACADEMIC, content, free_port
 
@@ -239,6 +241,7 @@ def clean_redis(redis_url: str, chats: int) -> None:
             client.scan_iter(match=f"kvisa:claim:telegram:{TOKEN.split(':')[0]}:*", count=1000)
         )
         stale += [f"kvisa:user:{user}" for user in users]
+        stale += list(client.scan_iter(match="kvisa:user:wechat:o_link_*", count=1000))
         for start in range(0, len(stale), 1000):
             client.delete(*stale[start : start + 1000])
         for start in range(0, len(users), 1000):
@@ -264,6 +267,10 @@ Figures = dict[str, tuple[float, list[float], float]]  # phase: rate, latencies,
 
 async def bench(kind: str, args: argparse.Namespace) -> Figures:
     fake = await FakeBotApi(token=TOKEN).start()
+    if kind == "kvisa" and args.linked:
+        budget = 10 + args.users + int(args.rate * args.seconds)
+        chats = range(FIRST_CHAT, FIRST_CHAT + budget)
+        link_identities(args.redis, [(f"telegram:{c}", f"wechat:o_link_{c}") for c in chats])
     process = start_bot(kind, args, fake.base_url)
     driver = Driver(fake, kind)
     try:
@@ -329,6 +336,7 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--linked", action="store_true", help="users linked to a WeChat applicant")
     parser.add_argument(
         "--gc-freeze",
         action="store_true",

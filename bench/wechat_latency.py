@@ -42,7 +42,7 @@ import xmltodict  # type: ignore[import-untyped]
 from wechatpy.crypto import WeChatCrypto  # type: ignore[import-untyped]
 from wechatpy.utils import WeChatSigner  # type: ignore[import-untyped]
 
-from bench.common import percentile
+from bench.common import link_identities, percentile
 from tests.channels.wechat.fake_api import FakeWeChatApi
 from tests.support import content, free_port
 
@@ -302,6 +302,7 @@ def clean_redis(redis_url: str) -> None:
     with redis.Redis.from_url(redis_url) as client:
         stale = [
             *client.scan_iter(match="kvisa:user:wechat:o_bench_*", count=1000),
+            *client.scan_iter(match="kvisa:user:telegram:91*", count=1000),
             *client.scan_iter(match=f"kvisa:*:wechat:{APP_ID}:*", count=1000),
             *client.scan_iter(match=f"kvisa:*:wechat:token*:{APP_ID}", count=1000),
         ]
@@ -331,6 +332,10 @@ async def bench(
 ) -> tuple[Figures, float, float]:
     """Latency figures, and the server's and Redis's CPU milliseconds per message at saturation."""
     port = free_port()
+    if kind == "kvisa" and args.linked:
+        budget = 10 + args.users * (args.rounds + 1) + int(args.rate * args.seconds)
+        pairs = [(f"wechat:o_bench_{n}", f"telegram:{9_100_000_000 + n}") for n in range(budget)]
+        link_identities(args.redis, pairs)
     process = start_server(kind, port, api.base_url, args.redis, args.data_dir)
     connector = aiohttp.TCPConnector(limit=200)
     redis_process = redis_pid(args.redis)
@@ -404,6 +409,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument(
+        "--linked", action="store_true", help="users linked to a Telegram applicant"
+    )
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument(

@@ -69,6 +69,7 @@ def clock_problem(
 
 
 async def chat(args: argparse.Namespace, settings: Settings) -> int:
+    from kvisa.bot.applicants import migrate
     from kvisa.bot.channels.console import ConsoleChannel, stdin_lines, stored_session, zone_of
     from kvisa.bot.engine.engine import Engine
     from kvisa.bot.holdings import attachments_dir, holdings
@@ -86,6 +87,7 @@ async def chat(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with open_storage(settings.storage_url) as storage:
+        await migrate(storage)  # records of the release before linking
         record = await storage.get(UserKey("console", args.user))
         data = record.data if record else None
         session, zone = stored_session(data), zone_of(data)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from aiohttp import web
 from prometheus_client.core import Metric
 
-from kvisa.bot import observability
+from kvisa.bot import applicants, observability
 from kvisa.bot.broadcasts.admin import AdminChat, Notifier, admin_routes
 from kvisa.bot.broadcasts.compose import Composer
 from kvisa.bot.broadcasts.runner import BroadcastRunner
@@ -102,6 +102,7 @@ class Server:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.storage = open_storage(self.settings.storage_url)
         await self.storage.ping()
+        await applicants.migrate(self.storage)  # records of the release before linking
         pacers = make_pacers(self.settings.rates)
         services = Services(
             self.settings, Engine(flows, catalogs, self.storage), catalogs, self.clock, pacers
@@ -115,6 +116,8 @@ class Server:
             )
         by_name = {c.name: c for c in self.channels}
         engine, bc = services.engine, BroadcastSettings.from_settings(self.settings)
+        engine.links.configure(self.settings.pseudonym_key, self.settings.link_attempts_per_hour)
+        engine.links.notify = lambda user, messages: by_name[user.channel].send(user, messages)
         for holding in holdings(self.storage, self.settings.data_dir):
             engine.erasure.register(holding)
         store = BroadcastStore(self.storage)

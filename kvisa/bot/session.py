@@ -27,7 +27,8 @@ PRE_CONSENT = dt.timedelta(hours=24)
 def lifetime(data: dict[str, Any]) -> float:
     """How long a stored session lasts (Storage.update's ttl): until erased once consent is
     given, else PRE_CONSENT."""
-    return FOREVER if data.get("consent_at") else PRE_CONSENT.total_seconds()
+    lasting = data.get("consent_at") or data.get("linked_to")  # forwards: see bot/applicants.py
+    return FOREVER if lasting else PRE_CONSENT.total_seconds()
 
 
 def within_reply_window(last_seen: str | None, now: dt.datetime) -> bool:
@@ -50,6 +51,9 @@ class Kind(StrEnum):
     EVENT_CONFIRM = "event_confirm"  # replace a reported date (subject: the event; day: new date)
     DEFICIENCY = "deficiency"  # submitted under Lingang's deficiency tolerance?
     REMINDERS = "reminders"
+    LINK_CHOICE = "link_choice"  # which profile to keep when linking (both have answers)
+    UNLINK = "unlink"  # yes or no to separating the linked channels
+    CHANNEL = "channel"  # which linked channel pushes go to first
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,19 @@ class Session:
     # When the user was told their data would be erased for inactivity (see bot/retention);
     # any message of theirs clears it.
     retention_notice_at: str | None = None
+    # One applicant, several channels (see bot/applicants.py). The record's format: 2 since
+    # linking (release 0 had none).
+    schema: int = 2
+    identities: list[str] = field(default_factory=list)  # "telegram:1001", the founder first
+    seen: dict[str, str] = field(default_factory=dict)  # identity -> its last message
+    blocked: list[str] = field(default_factory=list)  # identities that blocked or unfollowed
+    channel_choice: str | None = None  # /channel: where pushes go first
+    # A redeemed code waiting for a choice or for consent: {"to", "channel", "keep", "until"}.
+    link_offer: dict[str, Any] | None = None
+    # The profile not chosen at linking, for /unlink to give back: {"from", "data", "until"}.
+    link_kept: dict[str, Any] | None = None
+    link_ids: dict[str, str] = field(default_factory=dict)  # linked identity -> link id
+    unlinked: list[str] = field(default_factory=list)  # ids of links undone (the last few)
 
     @classmethod
     def new(cls, lang_hint: str | None) -> Session:

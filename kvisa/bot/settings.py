@@ -266,6 +266,18 @@ class Settings(BaseSettings):
         ge=1,
         le=365,
     )
+    link_attempts_per_hour: int = Field(
+        60,
+        validation_alias="KVISA_LINK_ATTEMPTS_PER_HOUR",
+        description=(
+            "link codes checked per hour in the whole deployment (past it every /link CODE "
+            "waits for the next hour: a spray of guesses from many accounts gets nowhere)"
+        ),
+        examples=["60"],
+        json_schema_extra={"expected": "a whole number from 1 to 10000"},
+        ge=1,
+        le=10000,
+    )
 
     # --- pacing and reminders ------------------------------------------------------------------
     rate_telegram: float = Field(

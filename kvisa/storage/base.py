@@ -173,6 +173,13 @@ class Storage(ABC):
         holder within its ttl (make the ttl longer than the work it guards)."""
 
     @abstractmethod
+    async def count(self, name: str, ttl: float) -> int:
+        """Add one to the counter `name` and return the new count, atomically across
+        processes. A new counter starts at 1 and expires `ttl` seconds after that first count
+        (later counts leave its expiry alone); it is a value like those of `set_value` (its
+        bytes are the decimal count), so `get_value` and `values()` see it."""
+
+    @abstractmethod
     async def set_value(self, name: str, value: bytes, ttl: float | None = None) -> None:
         """Store `value` under `name`, replacing any; it expires after `ttl` seconds (None:
         never)."""

@@ -84,6 +84,14 @@ if KEYS[3] then
 end
 return {1, version}
 """
+# Storage.count: INCR keeps a key's expiry, so the expiry is set by the first count only.
+COUNT_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return count
+"""
 WRITTEN, CLAIMED = 1, 2  # CAS_SCRIPT's answers; 0 is a version mismatch
 # Records this process last read or wrote, kept so that an update can go straight to the
 # compare-and-set (one round trip instead of two); the compare-and-set catches a stale one.
@@ -321,6 +329,7 @@ class RedisStorage(Storage):
         self.client = client
         self.keys = KeyBuilder(prefix)
         self._cas = ScriptBatch(client, client.register_script(CAS_SCRIPT))
+        self._count = client.register_script(COUNT_SCRIPT)
         # user -> (version, JSON text) as last read or written here; insertion order is
         # recency, so the first entry is the one to forget (see KNOWN_RECORDS).
         self._known: dict[UserKey, tuple[int, bytes | str]] = {}
@@ -534,6 +543,13 @@ class RedisStorage(Storage):
     async def release(self, name: str) -> None:
         with translate_errors():
             await self.client.delete(self.keys.claim(name))
+
+    async def count(self, name: str, ttl: float) -> int:
+        if ttl <= 0:
+            raise ValueError(f"counter ttl must be positive, got {ttl}")
+        with translate_errors():
+            count = await self._count(keys=[self.keys.value(name)], args=[math.ceil(ttl * 1000)])
+        return int(count)
 
     async def set_value(self, name: str, value: bytes, ttl: float | None = None) -> None:
         if ttl is not None and ttl <= 0:

@@ -374,6 +374,25 @@ class SqliteStorage(Storage):
         await self._execute(sql, (name, bytes(value), None if ttl is None else now + ttl))
         await self._sweep_now_and_then(now)
 
+    async def count(self, name: str, ttl: float) -> int:
+        if ttl <= 0:
+            raise ValueError(f"counter ttl must be positive, got {ttl}")
+        now = self.now()
+        # One statement: an expired counter starts again at 1 with a new expiry.
+        sql = (
+            "INSERT INTO stored_values (name, value, expires_at) VALUES (?, CAST('1' AS BLOB), ?) "
+            "ON CONFLICT (name) DO UPDATE SET "
+            "value = CASE WHEN stored_values.expires_at <= ? THEN CAST('1' AS BLOB) ELSE "
+            "CAST(CAST(CAST(CAST(stored_values.value AS TEXT) AS INTEGER) + 1 AS TEXT) "
+            "AS BLOB) END, "
+            "expires_at = CASE WHEN stored_values.expires_at <= ? THEN excluded.expires_at "
+            "ELSE stored_values.expires_at END "
+            "RETURNING CAST(value AS TEXT)"
+        )
+        rows = await self._fetch(sql, (name, now + ttl, now, now))
+        await self._sweep_now_and_then(now)
+        return int(rows[0][0])
+
     async def get_value(self, name: str) -> bytes | None:
         # An expired row may linger until the next sweep; the query itself hides it.
         sql = (

@@ -459,3 +459,35 @@ async def test_a_store_failing_mid_import_is_left_as_it_was(tmp_path: Path) -> N
 
         assert "disk is full" in str(failed.value.problems[0].params["error"])
         await assert_empty(target)
+
+
+async def test_a_linked_applicant_moves_with_both_identities(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    """Export and import carry the applicant and the forward of its other identity: after the
+    move, both channels still reach the one profile, and /unlink still works."""
+    from kvisa.bot.applicants import identities
+    from tests.support import ACADEMIC, Chat, engine_on
+
+    source, target = stores(), stores()
+    tg, wx = UserKey("telegram", "1001"), UserKey("wechat", "oAlice")
+    chat = Chat(engine_on(source), user=tg)
+    await chat.interview(**ACADEMIC)
+    code = next(
+        w.rstrip(".") for w in (await chat.send("/link"))[0].text.split() if w.rstrip(".").isdigit()
+    )
+    await Chat(engine_on(source), user=wx).send(f"/link {code}")
+    path = tmp_path / "kvisa.jsonl"
+    await export(source, path)
+    await load(target, path)
+
+    moved = engine_on(target)
+    on_wechat = Chat(moved, user=wx)
+    await on_wechat.send("/mydata")
+    assert "Linked channels: Telegram, WeChat." in on_wechat.text
+    applicant = await target.get(tg)
+    assert applicant is not None and identities(tg, applicant.data) == [tg, wx]
+    await on_wechat.send("/unlink")
+    await on_wechat.choose("yes")
+    own = await target.get(wx)
+    assert own is not None and own.data["answers"] == applicant.data["answers"]

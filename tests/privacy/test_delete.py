@@ -172,3 +172,41 @@ async def test_a_job_left_by_an_erasure_elsewhere_is_removed_when_it_fires_sendi
         assert sent == []
     finally:
         await service.stop()
+
+
+async def test_delete_on_one_channel_erases_every_linked_identity(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """Linked on Telegram and WeChat: /delete on WeChat leaves no key of either identity
+    (the forward, the applicant, the code issued, the file links), and Bob's keys as they were."""
+    storage = backend.storage
+    engine = engine_on(storage)
+    for holding in holdings(storage, tmp_path / "var"):
+        engine.erasure.register(holding)
+    tg, wx = UserKey("telegram", "alice-tg"), UserKey("wechat", "alice-wx")
+    bob = Chat(engine, user=UserKey("telegram", "bob"))
+    await bob.interview(**ACADEMIC)
+    alice = Chat(engine, user=tg)
+    await alice.interview(**ACADEMIC)
+    code = next(
+        w.rstrip(".")
+        for w in (await alice.send("/link"))[0].text.split()
+        if w.isdigit() or w.rstrip(".").isdigit()
+    )
+    await Chat(engine, user=wx).send(f"/link {code}")
+    await alice.send("/link")  # a live code of hers, stored (hashed) until it expires
+    links = FileLinks(storage, "app-secret", "https://bot.example", FixedClock(NOON_SHANGHAI))
+    await links.publish(wx, Attachment("timeline.ics", "text/calendar", b"BEGIN:VCALENDAR"))
+    keys_before = backend.listing()
+    assert {f"user:{tg}", f"user:{wx}", f"value:link:issued:{tg}"} <= set(keys_before)
+
+    chat = Chat(engine, user=wx)
+    await chat.send("/delete")
+    await chat.choose("yes")
+
+    keys_after = backend.listing()
+    print("keys after:", *keys_after, sep="\n  ")
+    assert [k for k in keys_after if "alice" in k] == []
+    assert [k for k in keys_after if k.startswith("value:link:code:")] == []
+    assert [k for k in keys_before if "bob" in k] == [k for k in keys_after if "bob" in k]
+    assert await storage.get(tg) is None and await storage.get(wx) is None

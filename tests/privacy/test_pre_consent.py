@@ -89,5 +89,13 @@ async def test_a_record_before_consent_holds_only_what_asking_needs(tmp_path: Pa
 
     assert state is not None
     kept = {k: v for k, v in state.items() if v not in (None, False, 0, {}, [])}
-    assert set(kept) == {"lang", "awaiting", "prompt", "prefill", "last_seen"}
+    # Linking adds the record's format and its own identity, with that identity's last
+    # message: nothing the key and last_seen did not already say.
+    assert set(kept) == {"lang", "awaiting", "prompt", "prefill", "last_seen", "schema"} | {
+        "identities",
+        "seen",
+    }
+    assert kept["identities"] == [str(USERS[2])] and kept["seen"] == {
+        str(USERS[2]): kept["last_seen"]
+    }
     assert kept["awaiting"] == {"kind": "consent"}

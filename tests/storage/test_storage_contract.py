@@ -337,6 +337,19 @@ class TestStorageContract:
 
         assert await storage.get_value("token") is None
 
+    async def test_a_counter_counts_across_storages_and_starts_again_once_expired(
+        self, open_backend: StorageFactory
+    ) -> None:
+        one, two = open_backend(), open_backend()
+        counts = await asyncio.gather(*(s.count("tries", 0.3) for s in [one, two] * 10))
+        assert sorted(counts) == list(range(1, 21))  # atomic: each count once
+        assert await one.get_value("tries") == b"20"
+
+        await asyncio.sleep(0.4)  # its expiry ran from the first count
+
+        assert await two.get_value("tries") is None
+        assert await one.count("tries", 60) == 1
+
     async def test_a_value_without_ttl_does_not_expire(self, storage: Storage) -> None:
         await storage.set_value("setting", b"kept", ttl=None)
         await storage.set_value("other", b"short", ttl=0.1)

@@ -7,13 +7,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kvisa.bot.applicants import first_channel, reachable_by_message
 from kvisa.bot.broadcasts import texts
 from kvisa.bot.broadcasts.segment import Segment
 from kvisa.bot.broadcasts.store import Broadcast, BroadcastStore
 from kvisa.bot.clock import Clock
 from kvisa.bot.content.model import Flows
 from kvisa.bot.i18n import Catalogs
-from kvisa.bot.session import within_reply_window
 from kvisa.errors import InputError
 from kvisa.identity import UserKey
 
@@ -22,7 +22,8 @@ from kvisa.identity import UserKey
 class Audience:
     recipients: tuple[UserKey, ...]
     per_channel: dict[str, int]
-    outside_window: int  # WeChat users who cannot be reached by message now
+    # Applicants reachable on no channel by message now (WeChat only, outside its window).
+    outside_window: int
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -60,6 +61,7 @@ class Composer:
         now = self.clock.now()
         today = now.date()
         recipients: list[UserKey] = []
+        channels: Counter[str] = Counter()
         outside = 0
         storage = self.store.storage
         async for user in storage.users():
@@ -67,13 +69,14 @@ class Composer:
             data = record.data if record else None
             if not segment.matches(self.flows, user, data, today):
                 continue
+            assert data is not None
             recipients.append(user)
-            if user.channel == "wechat" and not within_reply_window(
-                (data or {}).get("last_seen"), now
-            ):
+            # Counted once per applicant, under the channel the update goes out on first.
+            channels[first_channel(user, data, now)] += 1
+            if not reachable_by_message(user, data, now):
                 outside += 1
         recipients.sort(key=str)
-        return Audience(tuple(recipients), dict(Counter(u.channel for u in recipients)), outside)
+        return Audience(tuple(recipients), dict(channels), outside)
 
     async def create(
         self, en: str | None, zh: str | None, segment: Segment, author: str

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 
 from kvisa import metrics
+from kvisa.bot.applicants import is_forward, route, seen
 from kvisa.bot.broadcasts import texts
 from kvisa.bot.broadcasts.segment import may_receive
 from kvisa.bot.broadcasts.settings import BroadcastSettings
@@ -253,24 +254,24 @@ class BroadcastRunner:
         user = UserKey.parse(user_text)
         record = await self.storage.get(user)
         data = record.data if record else None
+        if is_forward(data):  # linked to another applicant since it was chosen: not this one
+            data = None
         state = self._precheck(user, data)
         if state is None:
-            sender = self.senders.get(user.channel)
-            if sender is None:
+            assert data is not None
+            order = route(user, data, self.clock.now(), set(self.senders))
+            if not order:
                 log.warning(
-                    "broadcast %s: no %s channel in this process", run.broadcast.id, user.channel
+                    "broadcast %s: no channel of a recipient in this process", run.broadcast.id
                 )
                 state = "failed"
             else:
-                # The platform's turn is taken only by a message that goes out, not by a skip.
-                pacer = self.pacers.get(user.channel)
-                if pacer is not None:
-                    await pacer.wait()
-                if not self._active(run):  # stopping meanwhile: it stays pending
+                lang: Lang = "zh" if data.get("lang") == "zh" else "en"
+                routed = await self._send_routed(run, n, user, data, order, lang)
+                if routed is None:  # stopping meanwhile: it stays pending
                     run.queue.put_nowait((n, user_text))
                     return
-                lang: Lang = "zh" if data and data.get("lang") == "zh" else "en"
-                state = await self._send(run, n, user, sender, lang)
+                state = routed
                 if state == "pending":  # flood control: back in the queue after retry_after
                     return
         await self._set_state(run, n, user_text, state)
@@ -281,40 +282,74 @@ class BroadcastRunner:
             run.finished.set()
 
     def _precheck(self, user: UserKey, data: dict[str, Any] | None) -> State | None:
-        """The user as stored now: erased, opted out or blocked since the broadcast was created."""
+        """The applicant as stored now: erased, opted out or blocked everywhere since the
+        broadcast was created."""
         if not may_receive(data):
             return "skipped"
         assert data is not None
         if data.get("inactive"):
             return "blocked"
-        if user.channel == "wechat" and not within_reply_window(
-            data.get("last_seen"), self.clock.now()
-        ):
-            return "undeliverable"
         return None
 
-    async def _send(self, run: Run, n: int, user: UserKey, sender: NewsSender, lang: Lang) -> State:
+    async def _send_routed(
+        self,
+        run: Run,
+        n: int,
+        user: UserKey,
+        data: dict[str, Any],
+        order: list[UserKey],
+        lang: Lang,
+    ) -> State | None:
+        """Once per applicant: on the first of its channels that takes it (bot/applicants.py's
+        order), the next one when a channel refuses. None when stopping before a send."""
+        outcomes: list[State] = []
+        for identity in order:
+            if identity.channel == "wechat" and not within_reply_window(
+                seen(data, identity), self.clock.now()
+            ):
+                outcomes.append("undeliverable")
+                continue
+            # The platform's turn is taken only by a message that goes out, not by a skip.
+            pacer = self.pacers.get(identity.channel)
+            if pacer is not None:
+                await pacer.wait()
+            if not self._active(run):
+                return None
+            state = await self._send(run, n, user, identity, self.senders[identity.channel], lang)
+            if state in ("sent", "pending"):
+                return state
+            outcomes.append(state)
+        for worst in ("undeliverable", "failed", "blocked"):
+            if worst in outcomes:
+                return worst
+        return "failed"
+
+    async def _send(
+        self, run: Run, n: int, user: UserKey, identity: UserKey, sender: NewsSender, lang: Lang
+    ) -> State:
         text = texts.message(
             self.catalogs, lang, run.broadcast.en, run.broadcast.zh, dict(self.settings.agency)
         )
         await self._set_state(run, n, str(user), "sending")
         try:
-            await sender(user, [Outbound(text)], news=True)
+            await sender(identity, [Outbound(text)], news=True)
         except RateLimited as exc:
             await self._set_state(run, n, str(user), "pending")
-            self._flooded(run, user, exc.retry_after)
+            self._flooded(run, identity, exc.retry_after)
             asyncio.get_running_loop().call_later(
                 exc.retry_after, run.queue.put_nowait, (n, str(user))
             )
             return "pending"
         except Blocked:
             if self.on_blocked is not None:
-                await self.on_blocked(user)
+                await self.on_blocked(identity)
             return "blocked"
         except Undeliverable:
             return "undeliverable"
         except ChannelError as exc:
-            log.warning("broadcast %s to a %s user failed: %s", run.broadcast.id, user.channel, exc)
+            log.warning(
+                "broadcast %s to a %s user failed: %s", run.broadcast.id, identity.channel, exc
+            )
             return "failed"
         return "sent"
 

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from kvisa.bot.applicants import identities
 from kvisa.bot.content.model import Flows
 from kvisa.bot.policy.answers import answer_values
 from kvisa.bot.policy.eligibility import assess
@@ -126,11 +127,14 @@ class Segment:
         if not may_receive(data):
             return False
         assert data is not None
-        if self.active_only and data.get("inactive"):
+        if self.active_only and data.get("inactive"):  # blocked on every channel
             return False
-        if user.channel not in CHANNELS:  # the console cannot be reached outside a chat
+        # One applicant, whatever channels they have (bot/applicants.py); the console cannot
+        # be reached outside a chat.
+        reachable = {i.channel for i in identities(user, data)} & set(CHANNELS)
+        if not reachable:
             return False
-        if self.channel and user.channel not in self.channel:
+        if self.channel and not reachable & set(self.channel):
             return False
         if self.lang and data.get("lang", "en") not in self.lang:
             return False

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
+from kvisa.bot.applicants import LinkContext
 from kvisa.bot.content.model import Flows, Question
 from kvisa.bot.i18n import Lang, Text
 from kvisa.bot.messages import Inbound, Outbound, UiOption
@@ -28,6 +29,7 @@ class Conversation(Protocol):
     session: Session
     inbound: Inbound
     today: dt.date  # in Shanghai, where deadlines are counted
+    link: LinkContext | None  # what the engine found out for a turn about linking
 
     @property
     def t(self) -> Text:
@@ -76,6 +78,18 @@ class Conversation(Protocol):
 
     def commands(self) -> Sequence[tuple[str, str]]:
         """Every command and its help summary (a msgid), in help order."""
+
+    # --- linking (the engine writes what these ask once the turn is saved) ------------------
+
+    def join(self, target: str, keep: str) -> None:
+        """Link this channel identity to the applicant `target`; `keep` "mine" makes this
+        identity's profile the applicant's, "theirs" keeps the applicant's."""
+
+    def unlink(self, identity: str) -> None:
+        """Separate `identity` from this applicant; it gets its own copy of the profile."""
+
+    def tell(self, identity: str, text: str) -> None:
+        """A message to another channel identity of the applicant, sent after the turn."""
 
     # --- the interview -----------------------------------------------------------------------
 

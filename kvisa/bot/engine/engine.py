@@ -5,21 +5,25 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 from prometheus_client import Histogram
 
 from kvisa import metrics
+from kvisa.bot import applicants
+from kvisa.bot.applicants import LinkContext
 from kvisa.bot.content.model import Flows
 from kvisa.bot.engine.choice import cleaned
 from kvisa.bot.engine.handlers import REGISTRY
+from kvisa.bot.engine.links import Links
 from kvisa.bot.engine.turn import Shared, Turn
 from kvisa.bot.erasure import Erasure, Holding, OwnedValues
 from kvisa.bot.i18n import Catalogs, Text, lang_from_hint
 from kvisa.bot.messages import Inbound, Outbound, materialize
 from kvisa.bot.ordering import KeyedLocks
 from kvisa.bot.session import lifetime
-from kvisa.errors import BotError
+from kvisa.errors import BotError, ErasureIncomplete
 from kvisa.identity import UserKey
 from kvisa.storage.base import Once, Storage
 
@@ -32,6 +36,22 @@ Listener = Callable[[UserKey, dict[str, Any] | None, dict[str, Any] | None], Awa
 # Consulted before the turn: replies when the message is its business (an admin's broadcast
 # commands and drafts), None to let the applicant's turn handle it.
 Interceptor = Callable[[Inbound], Awaitable[list[Outbound] | None]]
+
+
+MOVES = 8  # forwards followed in one turn before giving up (a link made and undone meanwhile)
+
+
+class Moved(Exception):
+    """The record read is not this identity's applicant (any more): look at `target`. Raised
+    inside the change, so nothing is written and no claim taken."""
+
+    def __init__(
+        self,
+        target: UserKey,
+        forward: dict[str, Any] | None = None,
+        abandon: UserKey | None = None,
+    ) -> None:
+        self.target, self.forward, self.abandon = target, forward, abandon
 
 
 def apology(t: Text) -> str:
@@ -61,6 +81,8 @@ class Engine:
         # Keeps one user's turns in order within this process; the storage's version check
         # keeps them consistent across processes.
         self._locks: KeyedLocks[UserKey] = KeyedLocks()
+        self.links = Links(storage)
+        self.erasure.register(Holding("link codes", self.links.forget_codes))
         self._shared: Shared = {}  # built once for every user (Conversation.shared)
 
     @staticmethod
@@ -95,12 +117,48 @@ class Engine:
                 return False
             if self.listener is not None and before is not None:
                 await self._tell(user, before, None)
-            await self.erasure.erase(user)
+            await self._erase_rest(user, before)
             return True
 
+    async def _erase_rest(self, key: UserKey, before: dict[str, Any] | None) -> None:
+        """Everything else of the applicant whose record under `key` is gone: the forwards of
+        its other identities and every identity's holdings (ErasureIncomplete: some failed)."""
+        for identity in applicants.identities(key, before):
+            if identity != key:
+
+                def unforward(
+                    data: dict[str, Any] | None,
+                ) -> tuple[dict[str, Any] | None, None]:
+                    leads_here = (
+                        applicants.is_forward(data) and data and data["linked_to"] == str(key)
+                    )
+                    return (None if leads_here else data), None
+
+                await self.storage.update(identity, unforward)
+            self.links.remember(identity, identity)
+        failed: list[str] = []
+        for identity in applicants.identities(key, before):
+            try:
+                await self.erasure.erase(identity)
+            except ErasureIncomplete as exc:
+                failed += exc.names
+        if failed:
+            raise ErasureIncomplete(failed)
+
     async def mark_inactive(self, user: UserKey) -> None:
-        """The user blocked the bot or unsubscribed: no pushes until they write again."""
-        await self.storage.update(user, lambda data: (data and {**data, "inactive": True}, None))
+        """The channel identity blocked the bot or unsubscribed: no pushes there until it
+        writes again (the applicant's other channels still get them)."""
+        key, _ = await self.links.locate(user)
+
+        def change(data: dict[str, Any] | None) -> tuple[dict[str, Any] | None, None]:
+            if data is None or applicants.is_forward(data):
+                return data, None
+            gone = applicants.blocked(key, data) | {str(user)}
+            everyone = {str(i) for i in applicants.identities(key, data)}
+            return {**data, "blocked": sorted(gone), "inactive": everyone <= gone}, None
+
+        async with self._locks(key):
+            await self.storage.update(key, change)
 
     async def handle(self, inbound: Inbound, *, once: Once | None = None) -> list[Outbound]:
         """The replies to `inbound`, its state change committed. With `once` (a channel's
@@ -116,33 +174,115 @@ class Engine:
                     return [self._apology(inbound)]
                 if intercepted is not None:
                     return intercepted
-            # The last run of the change is the one committed (update may retry it).
-            committed: list[tuple[dict[str, Any] | None, dict[str, Any] | None, bool]] = []
+            return await self._converse(inbound, once)
 
-            def change(data: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[Outbound]]:
-                turn = Turn(self.flows, self.catalogs, data, inbound, self._shared)
-                new, replies = turn.run()
-                committed[:] = [(data, new, turn.erased)]
-                return new, replies
-
-            try:
-                # Until consent the record expires (session.PRE_CONSENT); consent makes it last.
-                with self._turn_seconds(inbound.user.channel).time():
-                    replies = await self.storage.update(
-                        inbound.user, change, once=once, ttl=lifetime
-                    )
-            except BotError:
-                log.exception("a turn failed", extra={"user": inbound.user})
-                return [self._apology(inbound)]
-            before, after, erased = committed[0] if committed else (None, None, False)
-            if self.listener is not None and committed and before != after:
-                await self._tell(inbound.user, before, after)
-            if erased:  # /delete, or declining consent: whatever else is kept goes too
+    async def _converse(self, inbound: Inbound, once: Once | None) -> list[Outbound]:
+        """The turn, on the applicant the identity belongs to (following a forward, taking
+        over a link half made); then the linking the turn asked for."""
+        user = inbound.user
+        key, fwd, gone = self.links.applicant_of(user), None, set[UserKey]()
+        context: LinkContext | None = None
+        prepared = False
+        said: list[Outbound] = []
+        for _ in range(MOVES):
+            # One applicant's turns, whichever channel they come from: an identity's own lock
+            # is its applicant's when it founded it (nearly always); a linked identity takes
+            # its applicant's too (nobody holds an applicant's lock while waiting for another).
+            async with self._locks(key) if key != user else nullcontext():
                 try:
-                    await self.erasure.erase(inbound.user)
-                except BotError:  # logged by the registry; /delete again retries it
+                    if not prepared:
+                        context, prepared = await self.links.prepare(inbound, key), True
+                    replies, turn, after = await self._run(key, inbound, once, context, fwd, gone)
+                except Moved as moved:
+                    if moved.abandon is not None:  # its forward gives the profile back
+                        gone.add(moved.abandon)
+                    key, fwd = moved.target, moved.forward
+                    continue
+                except BotError:
+                    log.exception("a turn failed", extra={"user": user})
                     return [self._apology(inbound)]
-            return [await materialize(reply) for reply in replies]
+            said += replies
+            if turn is not None and turn.join_to is not None and applicants.is_forward(after):
+                # This identity's record is a forward now: the applicant takes it in.
+                key, fwd, once, context = UserKey.parse(turn.join_to[0]), after, None, None
+                continue
+            self.links.remember(user, key)
+            return [await materialize(reply) for reply in said]
+        log.warning("linking: a turn kept moving", extra={"user": user})
+        return [self._apology(inbound)]
+
+    async def _run(
+        self,
+        key: UserKey,
+        inbound: Inbound,
+        once: Once | None,
+        context: LinkContext | None,
+        fwd: dict[str, Any] | None,
+        gone: set[UserKey],
+    ) -> tuple[list[Outbound], Turn | None, dict[str, Any] | None]:
+        """One try of the turn on the record under `key`; Moved when it is not the one. The
+        replies, the turn committed and the record it wrote."""
+        user = inbound.user
+        committed: list[tuple[dict[str, Any] | None, dict[str, Any] | None, Turn]] = []
+
+        def change(data: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[Outbound]]:
+            joined_from: str | None = None
+            stored = data
+            if applicants.is_forward(data):
+                assert data is not None
+                target = applicants.target_of(data)
+                if target not in gone:
+                    raise Moved(target, data)
+                data = data.get("kept") if applicants.has_profile(data.get("kept")) else None
+            elif key != user and not applicants.lists(data, user):
+                if fwd is None or applicants.target_of(fwd) != key:
+                    raise Moved(user)  # a stale memory: start from the identity's own record
+                if data is None or fwd.get("link_id") in (data.get("unlinked") or ()):
+                    raise Moved(user, abandon=key)  # erased, or the link undone meanwhile
+                data = applicants.joined(key, data, user, fwd, inbound.at)
+                joined_from = str(user)
+            link = context
+            if joined_from is not None:
+                others = [i for i in applicants.identities(key, data) if i != user]
+                link = LinkContext("joined", other_channel=others[0].channel if others else "")
+            turn = Turn(self.flows, self.catalogs, data, inbound, self._shared, link=link)
+            new, replies = turn.run()
+            committed[:] = [(None if applicants.is_forward(stored) else stored, new, turn)]
+            return new, replies
+
+        # Until consent the record expires (session.PRE_CONSENT); consent makes it last.
+        with self._turn_seconds(user.channel).time():
+            replies = await self.storage.update(key, change, once=once, ttl=lifetime)
+        if not committed:
+            return replies, None, None
+        before, after, turn = committed[0]
+        if self.listener is not None and before != after:
+            # A record that became a forward has no reminders of its own any more.
+            await self._tell(key, before, None if applicants.is_forward(after) else after)
+        if turn.erased:  # /delete, or declining consent: whatever else is kept goes too
+            try:
+                await self._erase_rest(key, before)
+            except BotError:  # logged by the registry; /delete again retries it
+                return [self._apology(inbound)], turn, after
+        if turn.leaving is not None and turn.left is not None:
+            await self._give_back(key, turn.leaving, before or {}, turn.left)
+        await self.links.tell(turn.notices)
+        return replies, turn, after
+
+    async def _give_back(
+        self, key: UserKey, leaving: UserKey, before: dict[str, Any], own: dict[str, Any]
+    ) -> None:
+        """Unlinking's second step: the identity's forward becomes its own record again."""
+        link_id = (before.get("link_ids") or {}).get(str(leaving))
+
+        def change(data: dict[str, Any] | None) -> tuple[dict[str, Any] | None, None]:
+            ours = applicants.is_forward(data) and data and data.get("link_id") == link_id
+            return (own if ours else data), None
+
+        await self.storage.update(leaving, change, ttl=lifetime)
+        self.links.remember(leaving, leaving)
+        if self.listener is not None:
+            await self._tell(leaving, None, own)
 
     def _apology(self, inbound: Inbound) -> Outbound:
         return Outbound(apology(self.catalogs[lang_from_hint(inbound.lang_hint)]))

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kvisa.bot.content.model import Flows, Question
-from kvisa.bot.i18n import Text
+from kvisa.bot.i18n import N_, Text
 from kvisa.bot.policy.eligibility import Assessment, facts_of
 from kvisa.bot.policy.zones import ZoneChoice
 from kvisa.bot.session import Outcome, Session
@@ -188,6 +188,25 @@ def my_data(t: Text, flows: Flows, session: Session) -> str:
                 items=t(", ").join(titles.get(i, i) for i in session.ticked),
             )
         )
+    if len(session.identities) > 1:
+        names = [
+            t(CHANNELS.get(i.partition(":")[0], i.partition(":")[0])) for i in session.identities
+        ]
+        lines.append(t("Linked channels: {channels}.", channels=t(", ").join(names)))
+        if session.channel_choice:
+            lines.append(
+                t(
+                    "Reminders and updates go to {channel} first.",
+                    channel=t(CHANNELS.get(session.channel_choice, session.channel_choice)),
+                )
+            )
+    if session.link_kept:
+        lines.append(
+            t(
+                "The profile not chosen when linking is kept until {date}.",
+                date=t.date(dt.datetime.fromisoformat(session.link_kept["until"]).date()),
+            )
+        )
     if session.reminders_sent:
         lines.append(t("Reminders sent: {n}.", n=len(session.reminders_sent)))
     if session.reminders_paused:
@@ -196,6 +215,10 @@ def my_data(t: Text, flows: Flows, session: Session) -> str:
         lines.append(t("Policy updates: off."))
     lines.append(t("Nothing else: no name, no passport number. Send /delete to erase all of it."))
     return "\n".join(lines)
+
+
+# "Telegram" is a name in every language; the others are translated.
+CHANNELS = {"telegram": "Telegram", "wechat": N_("WeChat"), "console": N_("the console")}
 
 
 def parks(t: Text, flows: Flows) -> str:

@@ -11,6 +11,8 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from kvisa.bot import applicants
+from kvisa.bot.applicants import LinkContext
 from kvisa.bot.content.model import Flows, Question
 from kvisa.bot.engine import interview, render
 from kvisa.bot.engine.choice import cleaned, labels_by_id, match_option, unreadable
@@ -24,6 +26,7 @@ from kvisa.bot.policy.reminders import timeline_of
 from kvisa.bot.policy.timeline import Timeline
 from kvisa.bot.policy.zones import shanghai_today
 from kvisa.bot.session import Edit, Kind, Outcome, Session, Waiting
+from kvisa.identity import UserKey
 
 T = TypeVar("T")
 Shared = dict[tuple[str, ...], Any]  # see Conversation.shared; kept by the engine
@@ -40,6 +43,7 @@ class Turn:
         inbound: Inbound,
         shared: Shared | None = None,
         registry: Registry = REGISTRY,
+        link: LinkContext | None = None,
     ) -> None:
         inbound = cleaned(inbound)  # no control character is matched, echoed or stored
         self.flows, self.catalogs, self.inbound, self.registry = flows, catalogs, inbound, registry
@@ -53,6 +57,12 @@ class Turn:
         self.today = shanghai_today(inbound.at)
         self.out: list[Outbound] = []
         self.erased = False
+        self.link = link
+        self.key = UserKey.parse(self.session.identities[0]) if self.session.identities else None
+        self.join_to: tuple[str, str] | None = None  # (applicant, "mine" or "theirs")
+        self.leaving: UserKey | None = None
+        self.left: dict[str, Any] | None = None  # what `leaving` gets back under its own key
+        self.notices: dict[str, list[Outbound]] = {}
 
     @property
     def t(self) -> Text:
@@ -69,7 +79,11 @@ class Turn:
 
     def run(self) -> tuple[dict[str, Any] | None, list[Outbound]]:
         inbound, session = self.inbound, self.session
-        if inbound.command is not None:
+        if not session.identities:
+            session.identities = [str(inbound.user)]
+        if self.link is not None and self.link.kind == "joined":
+            self.run_command("link")  # the link just made: say so, and where things stand
+        elif inbound.command is not None:
             self.run_command(inbound.command, inbound.args)
         elif self.is_new or session.awaiting is None and not session.consented:
             self.welcome()
@@ -81,11 +95,38 @@ class Turn:
             self.typed_text(inbound.text or "")
         if self.erased:
             return None, self.out
-        session.last_seen, session.inactive = inbound.at.isoformat(), False
+        me = str(inbound.user)
+        session.last_seen = session.seen[me] = inbound.at.isoformat()
+        if session.blocked:
+            session.blocked = [i for i in session.blocked if i != me]
+        session.inactive = False
         session.retention_notice_at = None
+        if self.join_to is not None:  # this identity's record becomes a forward
+            target, keep = self.join_to
+            session.link_offer = None
+            kept = session.to_json() if applicants.has_profile(session.to_json()) else None
+            if kept is None and session.consented:
+                kept = {"consent_at": session.consent_at, "seen": dict(session.seen)}
+            link_id = f"{inbound.user}@{inbound.at.isoformat()}"
+            fwd = applicants.forward(UserKey.parse(target), keep, link_id, kept, inbound.at)
+            return fwd, self.out
         if self.is_new and not session.consented and session.awaiting is None:
             return None, self.out  # nothing worth keeping for someone who has not agreed
-        return session.to_json(), self.out
+        data = session.to_json()
+        if self.leaving is not None and self.key is not None:
+            data, self.left = applicants.separated(self.key, data, self.leaving, inbound.at)
+        return data, self.out
+
+    # --- linking (engine/links.py does the I/O) ----------------------------------------------
+
+    def join(self, target: str, keep: str) -> None:
+        self.join_to = (target, keep)
+
+    def unlink(self, identity: str) -> None:
+        self.leaving = UserKey.parse(identity)
+
+    def tell(self, identity: str, text: str) -> None:
+        self.notices.setdefault(identity, []).append(Outbound(text))
 
     # --- replies -----------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from kvisa import metrics
+from kvisa.bot.applicants import route
 from kvisa.bot.clock import Clock
 from kvisa.bot.content.model import Flows
 from kvisa.bot.i18n import Catalogs
@@ -88,12 +89,8 @@ class Deliverer:
         if not look.deliveries:
             return (look.next_at, look.next_reminder) if look.next_at else None
         retry = now + dt.timedelta(seconds=self.settings.retry)
-        sender = self.senders.get(user.channel)
-        if sender is None:
-            log.warning("no %s channel in this process: reminders wait", user.channel)
-            return retry, look.deliveries[0].reminder
         for delivery in look.deliveries:
-            outcome = await self._deliver_one(user, sender, delivery, look, now)
+            outcome = await self._deliver_one(user, delivery, look, now)
             if outcome == "blocked":
                 return None  # rescheduled when the user writes again
         look = await self.outlook(user, now)
@@ -102,8 +99,11 @@ class Deliverer:
         return (look.next_at, look.next_reminder) if look.next_at else None
 
     async def _deliver_one(
-        self, user: UserKey, sender: Sender, delivery: Delivery, look: Outlook, now: dt.datetime
+        self, user: UserKey, delivery: Delivery, look: Outlook, now: dt.datetime
     ) -> Outcome:
+        """One reminder, once per applicant: on the first of their channels that takes it
+        (bot/applicants.py's order), the next one when a channel refuses (blocked, WeChat
+        outside its window without a template, failing); recorded with the one it went on."""
         claim = f"reminder:{delivery.key}"
         if not await self.storage.claim(claim, self.settings.lease):
             return "busy"
@@ -112,8 +112,12 @@ class Deliverer:
             data = await self.data(user)
             if not active(data) or delivery.key in data.get("reminders_sent", {}):  # type: ignore[union-attr]
                 return "skipped"
-            metrics.reminders_due.inc()
             assert data is not None
+            order = route(user, data, now, set(self.senders))
+            if not order:
+                log.warning("no channel of this applicant in this process: reminders wait")
+                return "failed"
+            metrics.reminders_due.inc()
             message = texts.message(
                 self.flows,
                 self.catalogs,
@@ -123,30 +127,37 @@ class Deliverer:
                 look.zone,
                 now,
             )
-            try:
-                async with asyncio.timeout(self.settings.lease / 2):
-                    await self._send(sender, user, message)
-            except Blocked:
+            refused: list[str] = []
+            for identity in order:
+                try:
+                    async with asyncio.timeout(self.settings.lease / 2):
+                        await self._send(self.senders[identity.channel], identity, message)
+                except Blocked:
+                    refused.append("blocked")
+                    if self.on_blocked is not None:
+                        await self.on_blocked(identity)
+                    continue
+                except TimeoutError:
+                    release = False  # it may still arrive: keep others off until the claim expires
+                    log.warning("a reminder timed out", extra={"user": identity})
+                    metrics.reminders_failed.labels(identity.channel).inc()
+                    return "failed"
+                except ChannelError as exc:
+                    refused.append("failed")
+                    log.warning("a reminder failed: %s", exc, extra={"user": identity})
+                    metrics.reminders_failed.labels(identity.channel).inc()
+                    continue
+                metrics.reminders_sent.labels(identity.channel).inc()
+                if delivery.how != "on_time":  # late, or the deadline passed without one
+                    metrics.reminders_late.inc()
+                release = False  # sent: should recording fail, the claim still guards it
+                await self.record(user, delivery, delivery.how, now, identity.channel)
+                release = True
+                return "sent"
+            if refused and all(r == "blocked" for r in refused):
                 await self.record(user, delivery, "dropped", now)
-                if self.on_blocked is not None:
-                    await self.on_blocked(user)
                 return "blocked"
-            except TimeoutError:
-                release = False  # it may still arrive: keep others off until the claim expires
-                log.warning("a reminder timed out", extra={"user": user})
-                metrics.reminders_failed.labels(user.channel).inc()
-                return "failed"
-            except ChannelError as exc:
-                log.warning("a reminder failed: %s", exc, extra={"user": user})
-                metrics.reminders_failed.labels(user.channel).inc()
-                return "failed"
-            metrics.reminders_sent.labels(user.channel).inc()
-            if delivery.how != "on_time":  # late, or the deadline passed without one
-                metrics.reminders_late.inc()
-            release = False  # sent: should recording fail, the claim still guards it
-            await self.record(user, delivery, delivery.how, now)
-            release = True
-            return "sent"
+            return "failed"
         finally:
             if release:
                 await self.storage.release(claim)
@@ -165,11 +176,14 @@ class Deliverer:
                 else:
                     await asyncio.sleep(exc.retry_after)
 
-    async def record(self, user: UserKey, delivery: Delivery, how: str, now: dt.datetime) -> None:
-        """Write the delivery (and the older reminders it settles) into the user's ledger."""
+    async def record(
+        self, user: UserKey, delivery: Delivery, how: str, now: dt.datetime, channel: str = ""
+    ) -> None:
+        """Write the delivery (and the older reminders it settles) into the user's ledger:
+        how, when, and the one channel it went out on."""
         stamp = now.isoformat()
         entries = {key: f"covered {stamp}" for key in delivery.covers} | {
-            delivery.key: f"{how} {stamp}"
+            delivery.key: f"{how} {stamp} {channel}".rstrip()
         }
 
         def change(data: dict[str, Any] | None) -> tuple[dict[str, Any] | None, None]:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from kvisa.bot.applicants import route
 from kvisa.bot.clock import Clock
 from kvisa.bot.i18n import Catalogs, lang_from_hint
 from kvisa.bot.messages import Outbound
@@ -93,15 +94,20 @@ class Purge:
             return
         t = self.people.catalogs[lang_from_hint(stamped.get("lang"))]
         message = Outbound(texts.notice(t, self.rules.months, erased_on(now, self.rules)))
-        if await self._send(user, message):
+        if await self._send(user, stamped, message):
             tally.told += 1
         else:
             tally.unreachable += 1
 
-    async def _send(self, user: UserKey, message: Outbound) -> bool:
-        sender = self.senders.get(user.channel)
-        if sender is None:
-            return False
+    async def _send(self, user: UserKey, data: dict[str, Any], message: Outbound) -> bool:
+        """On the applicant's channels in delivery order, until one takes it."""
+        for identity in route(user, data, self.clock.now(), set(self.senders)):
+            if await self._send_to(identity, message):
+                return True
+        return False
+
+    async def _send_to(self, user: UserKey, message: Outbound) -> bool:
+        sender = self.senders[user.channel]
         for _ in range(RATE_LIMIT_TRIES):
             pacer = self.pacers.get(user.channel)
             if pacer is not None:

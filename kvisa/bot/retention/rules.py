@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from kvisa.bot.applicants import is_forward
 from kvisa.bot.policy.zones import shanghai_today
 from kvisa.bot.session import PRE_CONSENT
 from kvisa.bot.settings import Settings
@@ -57,6 +58,8 @@ def last_heard(data: Mapping[str, Any]) -> dt.datetime | None:
 
 
 def due(data: Mapping[str, Any], now: dt.datetime, rules: Rules) -> Due:
+    if is_forward(data):  # a linked identity's pointer: erased with its applicant
+        return Due.KEEP
     if not data.get("consent_at"):
         seen = moment(data.get("last_seen"))
         return Due.UNCONSENTED if seen is None or now - seen >= PRE_CONSENT else Due.KEEP

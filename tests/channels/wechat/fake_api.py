@@ -74,8 +74,10 @@ class FakeWeChatApi:
             "/cgi-bin/message/custom/send",
             "/cgi-bin/message/template/send",
             "/cgi-bin/menu/create",
+            "/cgi-bin/qrcode/create",
         ):
             app.router.add_post(path, self.json_call)
+        app.router.add_get("/cgi-bin/showqrcode", self.show_qr)
         app.router.add_post("/cgi-bin/media/upload", self.upload)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -130,7 +132,23 @@ class FakeWeChatApi:
         await self._record(Call(request.path, dict(request.query), await request.json()))
         if request.path.endswith("template/send"):
             return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": next(self._numbers)})
+        if request.path.endswith("qrcode/create"):  # the scene comes back with the picture
+            body = await request.json()
+            scene = body["action_info"]["scene"]["scene_str"]
+            return web.json_response(
+                {
+                    "ticket": f"TICKET-{scene}",
+                    "expire_seconds": 600,
+                    "url": "http://weixin.qq.com/q/x",
+                }
+            )
         return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    async def show_qr(self, request: web.Request) -> web.Response:
+        """The QR picture of a ticket: PNG's signature, then the ticket (tests read it back)."""
+        await self._record(Call(request.path, dict(request.query)))
+        ticket = request.query.get("ticket", "")
+        return web.Response(body=b"\x89PNG\r\n\x1a\n" + ticket.encode(), content_type="image/png")
 
     async def upload(self, request: web.Request) -> web.Response:
         refusal = self._refusal(request)

@@ -80,11 +80,13 @@ async def test_a_pushed_file_is_served_once_and_unknown_ids_are_not(bot: Bot) ->
 def test_the_menu_buttons_send_known_commands_and_fit_wechats_name_limit() -> None:
     _, catalogs = content()
 
-    buttons = menu(catalogs)["button"]
+    top = menu(catalogs)["button"]
+    assert len(top) == 3 and all(0 < utf8_len(b["name"]) <= NAME_LIMIT for b in top)
+    buttons = top[:2] + top[2]["sub_button"]  # the last one opens a list
 
-    assert [b["key"] for b in buttons] == ["checklist", "timeline", "help"]
+    assert [b["key"] for b in buttons] == ["checklist", "timeline", "help", "link"]
     assert {b["key"] for b in buttons} <= {name for name, _ in COMMANDS}
-    assert all(b["type"] == "click" and 0 < utf8_len(b["name"]) <= NAME_LIMIT for b in buttons)
+    assert all(b["type"] == "click" and 0 < utf8_len(b["name"]) <= 60 for b in buttons)
 
 
 async def test_kvisa_wechat_menu_installs_the_menu(
@@ -106,7 +108,9 @@ async def test_kvisa_wechat_menu_installs_the_menu(
     assert await asyncio.to_thread(main, ["wechat", "menu"]) == 0
 
     (call,) = fake_api.sent("/cgi-bin/menu/create")
-    assert [b["key"] for b in call.json["button"]] == ["checklist", "timeline", "help"]
+    top = call.json["button"]
+    assert [b.get("key") for b in top] == ["checklist", "timeline", None]
+    assert [b["key"] for b in top[2]["sub_button"]] == ["help", "link"]
 
 
 def test_kvisa_wechat_menu_without_settings_names_the_missing_variable(

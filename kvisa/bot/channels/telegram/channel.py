@@ -20,6 +20,7 @@ from aiogram.methods import (
     DeleteWebhook,
     EditMessageReplyMarkup,
     EditMessageText,
+    GetMe,
     SetMyCommands,
     SetWebhook,
     TelegramMethod,
@@ -99,6 +100,9 @@ class TelegramChannel(Channel):
 
     async def start(self) -> None:
         catalogs = self.services.catalogs
+        me = await self.call(GetMe())  # the username, for the WeChat side's link to the bot
+        username = me.get("username") if isinstance(me, dict) else getattr(me, "username", None)
+        self.engine.links.telegram_bot = str(username or "")
         await self.call(SetMyCommands(commands=convert.bot_commands(catalogs["en"], commands())))
         await self.call(
             SetMyCommands(

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import requests
 from wechatpy.client import WeChatClient  # type: ignore[import-untyped]
+from wechatpy.client.api.qrcode import WeChatQRCode  # type: ignore[import-untyped]
 from wechatpy.exceptions import WeChatClientException  # type: ignore[import-untyped]
 
 from kvisa import metrics
@@ -33,6 +34,8 @@ OUTSIDE_WINDOW = frozenset({45015, 45047})
 # 45009 daily quota, 45011 per-minute quota, -1 "system busy, try again later".
 RATE_LIMITS: dict[int, float] = {45009: 3600.0, 45011: 60.0, -1: 5.0}
 API_TIMEOUT = 10.0
+API_BASE = "https://api.weixin.qq.com"
+SHOW_BASE = "https://mp.weixin.qq.com"  # where a QR code's picture is fetched by its ticket
 
 
 class OutsideWindow(ChannelError):
@@ -151,6 +154,8 @@ class WeChatApi:
 
     def __init__(self, storage: Storage, app_id: str, secret: str, api_base: str) -> None:
         self.client = ThreadClient(app_id, secret, api_base)
+        # QR pictures come from mp.weixin.qq.com, not the API's host (a fake serves both).
+        self.show_base = SHOW_BASE if api_base == API_BASE else api_base
         self.tokens = AccessTokens(storage, app_id, self._fetch_token)
 
     async def _fetch_token(self) -> tuple[str, float]:
@@ -196,6 +201,30 @@ class WeChatApi:
 
     async def create_menu(self, menu: dict[str, Any]) -> None:
         await self._call(lambda c: c.menu.create(menu))
+
+    async def link_qr(self, scene: str, seconds: int) -> bytes:
+        """A temporary QR code of the account carrying `scene` (scanning it follows the
+        account and sends the scene, as a park's code does), as PNG bytes. ChannelError when
+        the account may not create parametric codes (unverified accounts)."""
+        request = {
+            "expire_seconds": seconds,
+            "action_name": "QR_STR_SCENE",
+            "action_info": {"scene": {"scene_str": scene}},
+        }
+        ticket = await self._call(lambda c: c.qrcode.create(request))
+        url = WeChatQRCode.get_url(str(ticket["ticket"]))
+        if self.show_base != SHOW_BASE:  # a test's fake answers the picture too
+            url = url.replace(SHOW_BASE, self.show_base, 1)
+
+        def fetch() -> bytes:
+            response = self.client.http.get(url, timeout=API_TIMEOUT)
+            response.raise_for_status()
+            return bytes(response.content)
+
+        try:
+            return await asyncio.to_thread(fetch)
+        except requests.RequestException as exc:
+            raise translate(exc) from None
 
     def close(self) -> None:
         self.client.http.close()

@@ -22,6 +22,7 @@ from wechatpy.crypto import WeChatCrypto  # type: ignore[import-untyped]
 from wechatpy.messages import BaseMessage  # type: ignore[import-untyped]
 
 from kvisa import metrics
+from kvisa.bot import applicants
 from kvisa.bot.channels.base import STOP_GRACE, Channel, Services
 from kvisa.bot.channels.wechat import convert, wire
 from kvisa.bot.channels.wechat.api import OutsideWindow, WeChatApi
@@ -125,6 +126,8 @@ class WeChatChannel(Channel):
             settings.public_base_url,
             self.clock,
         )
+        # /link on Telegram shows the account's QR code carrying the code (engine/links.py).
+        self.engine.links.qr = api.link_qr
         self.reply_deadline = reply_deadline
         self.remember_after = remember_after
         self._tasks: set[asyncio.Task[None]] = set()
@@ -326,8 +329,8 @@ class WeChatChannel(Channel):
         return self.services.catalogs[session.lang if session else "en"]
 
     async def _session(self, user: UserKey) -> Session | None:
-        record = await self.storage.get(user)
-        return Session.from_json(record.data) if record else None
+        _, data = await self.engine.links.locate(user)
+        return Session.from_json(data) if data else None
 
     async def _parts(self, user: UserKey, outbounds: Sequence[Outbound]) -> list[Part]:
         """The WeChat messages for `outbounds`, with files published behind links (listed as
@@ -376,12 +379,13 @@ class WeChatChannel(Channel):
         """Customer-service messages inside the 48-hour window, the reminder template outside.
         A broadcast (`news`) never goes as a template: WeChat reserves templates for service
         notices, so outside the window it is Undeliverable."""
-        session = await self._session(user)
-        if session is None:  # never agreed to anything, or erased: nothing may be pushed
+        key, data = await self.engine.links.locate(user)  # the applicant, maybe linked
+        if data is None:  # never agreed to anything, or erased: nothing may be pushed
             raise ChannelError(f"{user} has no conversation with the bot")
-        if session.inactive:
+        if str(user) in applicants.blocked(key, data):
             raise Blocked(f"{user} unfollowed the account")
-        if within_reply_window(session.last_seen, self.clock.now()):
+        # The window is this account's: a message on the applicant's Telegram opens nothing.
+        if within_reply_window(applicants.seen(data, user), self.clock.now()):
             parts = await self._parts(user, messages)
             try:
                 await self._send_parts(user.id, parts[:1])
@@ -392,8 +396,8 @@ class WeChatChannel(Channel):
                 return
         if news:
             raise Undeliverable(f"{user} is outside WeChat's customer-service window")
-        if not self.template_id:
-            raise ChannelError(
+        if not self.template_id:  # Undeliverable: a linked applicant's other channel may take it
+            raise Undeliverable(
                 f"{user} is outside WeChat's customer-service window and "
                 "WECHAT_TEMPLATE_REMINDER is not set"
             )

@@ -13,25 +13,31 @@ from kvisa.errors import ConfigError
 from kvisa.storage import open_storage
 
 # Each button's key is the command it sends (see convert.event_of: CLICK -> /key).
-BUTTONS = (("checklist", N_("Checklist")), ("timeline", N_("Timeline")), ("help", N_("Help")))
+BUTTONS = (("checklist", N_("Checklist")), ("timeline", N_("Timeline")))
+# The third (and last) top-level button opens a list: help, and linking the applicant's Telegram.
+MORE = N_("More")
+UNDER_MORE = (("help", N_("Help")), ("link", N_("Link Telegram")))
 NAME_LIMIT = 16  # bytes: WeChat's limit for a top-level button name
+SUB_NAME_LIMIT = 60  # bytes: for a button in a list
 
 
-def button_name(catalogs: Catalogs, label: str) -> str:
+def button_name(catalogs: Catalogs, label: str, limit: int = NAME_LIMIT) -> str:
     """`清单 Checklist` when it fits, else the Chinese alone, else the English alone."""
     zh, en = catalogs["zh"](label), catalogs["en"](label)
     for name in [f"{zh} {en}", zh, en] if zh != en else [en]:
-        if utf8_len(name) <= NAME_LIMIT:
+        if utf8_len(name) <= limit:
             return name
-    return en.encode()[:NAME_LIMIT].decode(errors="ignore")
+    return en.encode()[:limit].decode(errors="ignore")
 
 
 def menu(catalogs: Catalogs) -> dict[str, Any]:
+    def click(command: str, label: str, limit: int = NAME_LIMIT) -> dict[str, str]:
+        return {"type": "click", "name": button_name(catalogs, label, limit), "key": command}
+
+    more = [click(command, label, SUB_NAME_LIMIT) for command, label in UNDER_MORE]
     return {
-        "button": [
-            {"type": "click", "name": button_name(catalogs, label), "key": command}
-            for command, label in BUTTONS
-        ]
+        "button": [click(command, label) for command, label in BUTTONS]
+        + [{"name": button_name(catalogs, MORE), "sub_button": more}]
     }
 
 

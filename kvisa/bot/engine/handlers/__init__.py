@@ -6,6 +6,7 @@ from kvisa.bot.engine.handlers import (
     checklist,
     edit,
     info,
+    linking,
     questions,
     reminders,
     timeline,
@@ -13,5 +14,15 @@ from kvisa.bot.engine.handlers import (
 from kvisa.bot.engine.registry import Registry
 
 REGISTRY = Registry(
-    module.router for module in (questions, info, edit, checklist, timeline, reminders, account)
+    module.router
+    for module in (
+        questions,
+        info,
+        edit,
+        checklist,
+        timeline,
+        reminders,
+        linking,
+        account,
+    )
 )

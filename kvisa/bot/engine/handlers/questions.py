@@ -45,6 +45,8 @@ def consent_chosen(conv: Conversation, option_id: str) -> None:
         label = render.answer_label(t, conv.flows.question(qid), value)
         conv.say(t("Park from your link: {park}. You can change it with /edit.", park=label))
     s.prefill = {}
+    if s.link_offer:  # a redeemed code waited for this consent (handlers/linking.py)
+        return conv.run_command("link")
     conv.advance()
 
 
@@ -142,6 +144,8 @@ def start(conv: Conversation, args: str) -> None:
     s, t = conv.session, conv.t
     park = conv.flows.find_question("park")
     deep_link = args.strip().lower()
+    if deep_link.startswith("link-"):  # https://t.me/<bot>?start=link-<code>
+        return conv.run_command("link", deep_link)
     option = park.option(deep_link) if park else None
     if park is not None and option is not None:
         if s.consented:
