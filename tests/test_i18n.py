@@ -18,7 +18,11 @@ def catalog(locale: str):  # type: ignore[no-untyped-def]
 
 
 def extracted() -> set[str]:
-    method_map = [("kvisa/**.py", "python"), ("flows/**.yaml", "kvisa_flows")]
+    method_map = [
+        ("kvisa/**.py", "python"),
+        ("flows/**.yaml", "kvisa_flows"),
+        ("kvisa/bot/workspace/templates/**.html", "jinja2"),
+    ]
     found = extract_from_dir(
         str(ROOT), method_map, keywords={"t": None, "N_": None, "plural": (1, 2)}
     )

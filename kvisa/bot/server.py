@@ -30,6 +30,7 @@ from kvisa.bot.reminders.settings import ReminderSettings
 from kvisa.bot.retention.rules import Rules
 from kvisa.bot.retention.service import RetentionService
 from kvisa.bot.settings import Settings
+from kvisa.bot.workspace import Workspace, open_workspace
 from kvisa.errors import ConfigError, StorageError
 from kvisa.storage import open_storage
 from kvisa.storage.base import Storage
@@ -84,6 +85,7 @@ class Server:
         self.broadcasts: BroadcastRunner | None = None
         self.composer: Composer | None = None
         self.retention: RetentionService | None = None
+        self.workspace: Workspace | None = None
         self.started = False  # content loaded, channels registered, schedulers begun
         self.draining = False
         self.requests_in_flight = 0  # HTTP requests being handled (the middleware counts)
@@ -143,9 +145,16 @@ class Server:
         self.composer = composer
         engine.interceptor = AdminChat(bc.admins, composer, store, catalogs, bc.agency)
 
+        senders = {c.name: c.send for c in self.channels}
+        workspace = await open_workspace(
+            self.settings, engine, self.clock, senders, composer, store
+        )
+        self.workspace = workspace
+
         def admin_api(app: web.Application) -> None:
             if bc.admin_token:
                 admin_routes(app, bc.admin_token.get_secret_value(), composer, store)
+            workspace.mount(app)  # /agency/
 
         token = self.settings.admin_token
         app = build_app(
@@ -181,6 +190,7 @@ class Server:
             prefix=self.storage.namespace,
         )
         await self.retention.start()
+        await workspace.start()
         self.started = True
         log.info(
             "serving %s on %s:%s",
@@ -275,8 +285,8 @@ class Server:
             self.runner,
             self.storage,
         )
-        broadcasts, retention = self.broadcasts, self.retention
-        self.retention = None
+        broadcasts, retention, workspace = self.broadcasts, self.retention, self.workspace
+        self.retention, self.workspace = None, None
         self.reminders, self.channels, self.runner, self.storage, self.broadcasts = (
             None,
             [],
@@ -300,6 +310,8 @@ class Server:
             await channel.stop(max(0.0, deadline - loop.time()))
         if runner:
             await runner.cleanup()
+        if workspace:
+            await workspace.stop()
         if storage:
             await storage.close()
         if channels:

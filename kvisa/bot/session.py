@@ -132,6 +132,59 @@ class Edit:
         return cls([q for q in queue if isinstance(q, str)], Outcome.from_json(data.get("before")))
 
 
+HANDOVER_KEPT = 50  # messages of a handed-over conversation kept (the oldest go first)
+HANDOVER_TEXT = 2000  # characters kept of one message
+
+
+@dataclass
+class Handover:
+    """The conversation is with a person at the agency (/human), not the bot: `queued` until a
+    staff member claims it, then `held` by them. While it lasts the bot stays quiet (except
+    /bot, which hands it back) and the messages both ways are kept here, erased with the rest."""
+
+    status: str = "queued"  # queued | held
+    since: str = ""  # ISO time of the /human
+    reason: str = ""
+    held_by: str | None = None  # the staff member's name while held
+    at_prompt: str = ""  # what the bot had last asked ("question:degree"), for the staff
+    messages: list[dict[str, str]] = field(default_factory=list)  # {from, at, text[, by]}
+
+    def add(self, sender: str, at: str, text: str, by: str | None = None) -> None:
+        entry = {"from": sender, "at": at, "text": text[:HANDOVER_TEXT]}
+        if by is not None:
+            entry["by"] = by
+        self.messages = [*self.messages, entry][-HANDOVER_KEPT:]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "since": self.since,
+            "reason": self.reason,
+            "held_by": self.held_by,
+            "at_prompt": self.at_prompt,
+            "messages": copy_json(self.messages),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Handover | None:
+        if not isinstance(data, dict) or data.get("status") not in ("queued", "held"):
+            return None
+        messages = [
+            {str(k): str(v) for k, v in m.items()}
+            for m in data.get("messages") or []
+            if isinstance(m, dict)
+        ]
+        held_by = data.get("held_by")
+        return cls(
+            str(data["status"]),
+            str(data.get("since") or ""),
+            str(data.get("reason") or ""),
+            held_by if isinstance(held_by, str) else None,
+            str(data.get("at_prompt") or ""),
+            messages,
+        )
+
+
 @dataclass
 class Session:
     """Everything kept about one user."""
@@ -174,6 +227,8 @@ class Session:
     link_kept: dict[str, Any] | None = None
     link_ids: dict[str, str] = field(default_factory=dict)  # linked identity -> link id
     unlinked: list[str] = field(default_factory=list)  # ids of links undone (the last few)
+    # With a person at the agency (/human) rather than the bot; None: with the bot.
+    handover: Handover | None = None
 
     @classmethod
     def new(cls, lang_hint: str | None) -> Session:
@@ -186,6 +241,7 @@ class Session:
         values = {k: copy_json(v) for k, v in data.items() if k in FIELDS}
         values["awaiting"] = Waiting.from_json(data.get("awaiting"))
         values["edit"] = Edit.from_json(data.get("edit"))
+        values["handover"] = Handover.from_json(data.get("handover"))
         return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
@@ -194,6 +250,7 @@ class Session:
         data = {name: copy_json(getattr(self, name)) for name in FIELDS}
         data["awaiting"] = self.awaiting and self.awaiting.to_json()
         data["edit"] = self.edit and self.edit.to_json()
+        data["handover"] = self.handover and self.handover.to_json()
         return data
 
     @property

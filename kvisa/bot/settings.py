@@ -47,6 +47,7 @@ _HOST = re.compile(r"[A-Za-z0-9._:%\[\]-]+")
 _TELEGRAM_TOKEN = re.compile(r"[0-9]+:\S+")  # aiogram's validate_token, without importing aiogram
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what setWebhook accepts as secret_token
 _ADMIN_TOKEN_LENGTH = 16
+_OFFICE_HOURS = re.compile(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})")
 
 
 def setting(variable: str, default: Any, description: str, expected: str, example: str) -> Any:
@@ -247,6 +248,26 @@ class Settings(BaseSettings):
         "上海K签代理",
     )
 
+    # --- the agency's workspace (/agency/) ------------------------------------------------------
+    office_hours: str = setting(
+        "KVISA_OFFICE_HOURS",
+        "09:00-18:00",
+        "when the agency answers conversations handed to a person (/human): Shanghai time, "
+        "on China's working days (holidays and make-up working days counted)",
+        "HH:MM-HH:MM, opening before closing",
+        "09:00-17:30",
+    )
+    handover_alert_minutes: int = Field(
+        30,
+        validation_alias="KVISA_HANDOVER_ALERT_MINUTES",
+        description="a conversation handed to a person and unclaimed this many office-hours "
+        "minutes is reported to the chat admins (KVISA_ADMINS)",
+        examples=["30"],
+        json_schema_extra={"expected": "a whole number of minutes from 1 to 1440"},
+        ge=1,
+        le=1440,
+    )
+
     # --- retention ---------------------------------------------------------------------------
     retention_months: int = Field(
         18,
@@ -443,6 +464,17 @@ class Settings(BaseSettings):
             value = value.upper()
             if value not in LOG_LEVELS:
                 raise ValueError("unknown level")
+        return value
+
+    @field_validator("office_hours")
+    @classmethod
+    def _office_hours(cls, value: str) -> str:
+        match = _OFFICE_HOURS.fullmatch(value.replace(" ", ""))
+        if match is None:
+            raise ValueError("not HH:MM-HH:MM")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59 or (h2, m2) <= (h1, m1):
+            raise ValueError("not two times of day, the opening first")
         return value
 
     @field_validator("http_host")

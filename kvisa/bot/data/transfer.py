@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from kvisa.bot.cases.applicants import INDEX_MARK
 from kvisa.bot.data.format import (
     KINDS,
     SCHEMA,
@@ -61,7 +62,7 @@ from kvisa.storage.base import Storage
 
 BATCH = 500  # entries looked up or written at once
 MAX_PROBLEMS = 20  # problems named; the rest are counted
-DERIVED = frozenset({RULES_KEY})  # values rebuilt from the records, never exported
+DERIVED = frozenset({RULES_KEY, INDEX_MARK})  # values rebuilt from the records, never exported
 
 Clock = Callable[[], dt.datetime]
 

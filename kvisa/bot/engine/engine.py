@@ -6,7 +6,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import Histogram
 
@@ -16,12 +16,14 @@ from kvisa.bot.applicants import LinkContext
 from kvisa.bot.content.model import Flows
 from kvisa.bot.engine.choice import cleaned
 from kvisa.bot.engine.handlers import REGISTRY
+from kvisa.bot.engine.handlers.handover import OFFICE_HOURS
 from kvisa.bot.engine.links import Links
 from kvisa.bot.engine.turn import Shared, Turn
 from kvisa.bot.erasure import Erasure, Holding, OwnedValues
 from kvisa.bot.i18n import Catalogs, Text, lang_from_hint
 from kvisa.bot.messages import Inbound, Outbound, materialize
 from kvisa.bot.ordering import KeyedLocks
+from kvisa.bot.policy.office import OfficeHours
 from kvisa.bot.session import lifetime
 from kvisa.errors import BotError, ErasureIncomplete
 from kvisa.identity import UserKey
@@ -36,6 +38,7 @@ Listener = Callable[[UserKey, dict[str, Any] | None, dict[str, Any] | None], Awa
 # Consulted before the turn: replies when the message is its business (an admin's broadcast
 # commands and drafts), None to let the applicant's turn handle it.
 Interceptor = Callable[[Inbound], Awaitable[list[Outbound] | None]]
+T = TypeVar("T")
 
 
 MOVES = 8  # forwards followed in one turn before giving up (a link made and undone meanwhile)
@@ -74,6 +77,9 @@ class Engine:
         self.catalogs = catalogs
         self.storage = storage
         self.listener = listener
+        # Also told after every committed change, like the listener (the workspace's case
+        # index); each failure is logged and never costs the user their reply.
+        self.watchers: list[Listener] = []
         self.interceptor: Interceptor | None = None
         # What else is kept about a user, erased with their record (see bot/erasure.py; the
         # process adds the holdings of its parts, bot/holdings.py).
@@ -84,6 +90,16 @@ class Engine:
         self.links = Links(storage)
         self.erasure.register(Holding("link codes", self.links.forget_codes))
         self._shared: Shared = {}  # built once for every user (Conversation.shared)
+
+    @property
+    def office_hours(self) -> OfficeHours:
+        """When the agency answers conversations handed to a person (/human)."""
+        hours: OfficeHours = self._shared.get(OFFICE_HOURS) or OfficeHours()
+        return hours
+
+    @office_hours.setter
+    def office_hours(self, hours: OfficeHours) -> None:
+        self._shared[OFFICE_HOURS] = hours  # what Conversation.shared gives the handler
 
     @staticmethod
     @functools.cache
@@ -115,7 +131,7 @@ class Engine:
             before, erased = await self.storage.update(user, change)
             if not erased:
                 return False
-            if self.listener is not None and before is not None:
+            if before is not None:
                 await self._tell(user, before, None)
             await self._erase_rest(user, before)
             return True
@@ -144,6 +160,29 @@ class Engine:
                 failed += exc.names
         if failed:
             raise ErasureIncomplete(failed)
+
+    async def apply(
+        self,
+        user: UserKey,
+        change: Callable[[dict[str, Any] | None], tuple[dict[str, Any] | None, T]],
+    ) -> T:
+        """A change made outside the user's own turns (the agency's staff ticking an item or
+        answering a handed-over conversation): in order with the user's turns, committed like
+        one (optimistic concurrency), and told to the listener and watchers. `change` must be
+        pure and keep None as None (it never creates a user)."""
+        key, _ = await self.links.locate(user)  # a linked identity's changes go to its applicant
+        async with self._locks(key):
+            committed: list[tuple[dict[str, Any] | None, dict[str, Any] | None]] = []
+
+            def recorded(data: dict[str, Any] | None) -> tuple[dict[str, Any] | None, T]:
+                new, result = change(data)
+                committed[:] = [(data, new)]
+                return new, result
+
+            result = await self.storage.update(key, recorded)
+            if committed and committed[0][0] != committed[0][1]:
+                await self._tell(key, *committed[0])
+            return result
 
     async def mark_inactive(self, user: UserKey) -> None:
         """The channel identity blocked the bot or unsubscribed: no pushes there until it
@@ -256,7 +295,7 @@ class Engine:
         if not committed:
             return replies, None, None
         before, after, turn = committed[0]
-        if self.listener is not None and before != after:
+        if before != after:
             # A record that became a forward has no reminders of its own any more.
             await self._tell(key, before, None if applicants.is_forward(after) else after)
         if turn.erased:  # /delete, or declining consent: whatever else is kept goes too
@@ -281,8 +320,7 @@ class Engine:
 
         await self.storage.update(leaving, change, ttl=lifetime)
         self.links.remember(leaving, leaving)
-        if self.listener is not None:
-            await self._tell(leaving, None, own)
+        await self._tell(leaving, None, own)
 
     def _apology(self, inbound: Inbound) -> Outbound:
         return Outbound(apology(self.catalogs[lang_from_hint(inbound.lang_hint)]))
@@ -290,8 +328,10 @@ class Engine:
     async def _tell(
         self, user: UserKey, before: dict[str, Any] | None, after: dict[str, Any] | None
     ) -> None:
-        assert self.listener is not None
-        try:
-            await self.listener(user, before, after)
-        except Exception:  # a listener's failure must never cost the user their reply
-            log.exception("engine listener failed for a %s user", user.channel)
+        for listener in [self.listener, *self.watchers]:
+            if listener is None:
+                continue
+            try:
+                await listener(user, before, after)
+            except Exception:  # a listener's failure must never cost the user their reply
+                log.exception("engine listener failed for a %s user", user.channel)

@@ -22,6 +22,8 @@ Offer = Callable[[Conversation, Text], list[UiOption]]
 Chooser = Callable[[Conversation, str], None]  # (conversation, chosen option id)
 TextReader = Callable[[Conversation, str], None]  # (conversation, typed text)
 Check = Callable[[Conversation], bool]
+# Looks at every message before anything else; True: it took the message (nothing else runs).
+Gate = Callable[[Conversation], bool]
 
 
 def never(conversation: Conversation) -> bool:
@@ -69,6 +71,12 @@ class Router:
         self.commands: list[Command] = []
         self.prompts: list[Prompt] = []
         self.actions: list[Action] = []
+        self.gates: list[Gate] = []
+
+    def gate(self, check: Gate) -> Gate:
+        """Declare a gate: it sees every message first (a conversation handed to a person)."""
+        self.gates.append(check)
+        return check
 
     def command(
         self, name: str, *, summary: str = "", needs_consent: bool = False
@@ -109,7 +117,9 @@ class Registry:
         self.commands: dict[str, Command] = {}
         self.prompts: dict[Kind, Prompt] = {}
         self.actions: list[Action] = []
+        self.gates: list[Gate] = []
         for router in routers:
+            self.gates += router.gates
             for command in router.commands:
                 if command.name in self.commands:
                     raise ValueError(f"command /{command.name} is declared twice")

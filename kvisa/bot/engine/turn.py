@@ -83,6 +83,8 @@ class Turn:
             session.identities = [str(inbound.user)]
         if self.link is not None and self.link.kind == "joined":
             self.run_command("link")  # the link just made: say so, and where things stand
+        elif any(gate(self) for gate in self.registry.gates):
+            pass  # taken (a conversation with a person): no handler runs
         elif inbound.command is not None:
             self.run_command(inbound.command, inbound.args)
         elif self.is_new or session.awaiting is None and not session.consented:

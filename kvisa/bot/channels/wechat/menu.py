@@ -14,9 +14,14 @@ from kvisa.storage import open_storage
 
 # Each button's key is the command it sends (see convert.event_of: CLICK -> /key).
 BUTTONS = (("checklist", N_("Checklist")), ("timeline", N_("Timeline")))
-# The third (and last) top-level button opens a list: help, and linking the applicant's Telegram.
+# The third (and last) top-level button opens a list: help, a person at the agency (/human),
+# and linking the applicant's Telegram.
 MORE = N_("More")
-UNDER_MORE = (("help", N_("Help")), ("link", N_("Link Telegram")))
+UNDER_MORE = (
+    ("help", N_("Help")),
+    ("human", N_("Talk to a person")),
+    ("link", N_("Link Telegram")),
+)
 NAME_LIMIT = 16  # bytes: WeChat's limit for a top-level button name
 SUB_NAME_LIMIT = 60  # bytes: for a button in a list
 

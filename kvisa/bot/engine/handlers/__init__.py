@@ -5,6 +5,7 @@ from kvisa.bot.engine.handlers import (
     account,
     checklist,
     edit,
+    handover,
     info,
     linking,
     questions,
@@ -24,5 +25,6 @@ REGISTRY = Registry(
         reminders,
         linking,
         account,
+        handover,
     )
 )
