@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 from kvisa.bot import applicants
 from kvisa.bot.applicants import LinkContext
 from kvisa.bot.content.model import Flows, Question
-from kvisa.bot.engine import interview, render
-from kvisa.bot.engine.choice import cleaned, labels_by_id, match_option, unreadable
+from kvisa.bot.engine import interview, reading, render
+from kvisa.bot.engine.choice import cleaned
 from kvisa.bot.engine.handlers import REGISTRY
 from kvisa.bot.engine.registry import Prompt, Registry
-from kvisa.bot.i18n import LANGS, Catalogs, Lang, Text, lang_from_hint
+from kvisa.bot.i18n import Catalogs, Lang, Text, lang_from_hint
 from kvisa.bot.messages import Inbound, Outbound, UiOption
 from kvisa.bot.policy.answers import answer_values
 from kvisa.bot.policy.eligibility import Assessment, assess, facts_of
@@ -92,9 +92,9 @@ class Turn:
         elif self.prompt_removed:
             self.resume()  # a reply to a question no longer asked: ask the current one
         elif inbound.option is not None:
-            self.pressed(inbound.option, inbound.prompt)
+            reading.pressed(self, inbound.option, inbound.prompt)
         else:
-            self.typed_text(inbound.text or "")
+            reading.typed(self, inbound.text or "")
         if self.erased:
             return None, self.out
         me = str(inbound.user)
@@ -198,58 +198,6 @@ class Turn:
 
     def commands(self) -> Sequence[tuple[str, str]]:
         return self.registry.listed()
-
-    def pressed(self, option: str, prompt: int | None) -> None:
-        """A button: a reminder's works whatever is pending; another must be the pending one's."""
-        action = self.registry.action_for(option)
-        if action is not None:
-            return action.run(self, option)
-        if prompt is not None and prompt != self.session.prompt:
-            self.say(self.t("That button belongs to an earlier question. Here is the current one."))
-            return self.ask_current()
-        self.choose(self.by_position(option))
-
-    def by_position(self, option: str) -> str:
-        """`#3` is the third option of the pending prompt (platforms that limit button data)."""
-        if option.startswith("#") and option[1:].isdigit():
-            options, index = self.options(), int(option[1:])
-            return options[index - 1].id if 1 <= index <= len(options) else ""
-        return option
-
-    def choose(self, option_id: str) -> None:
-        prompt = self.pending()
-        if prompt is None or option_id not in {o.id for o in self.options()}:
-            return self.stale()
-        action = self.registry.action_for(option_id)
-        (action.run if action is not None else prompt.choose)(self, option_id)
-
-    def typed_text(self, text: str) -> None:
-        t = self.t
-        action = self.registry.action_for(text.strip())
-        if action is not None:  # a reminder's option id typed (the console numbers them)
-            return action.run(self, text.strip())
-        problem = unreadable(t, text)
-        if problem is not None:
-            self.say(problem)
-            return self.ask_current()
-        prompt, options = self.pending(), self.options()
-        if options:
-            chosen = match_option(text, options, self.labels_in_all_languages())
-            if chosen is not None:
-                return self.choose(chosen.id)
-            if text.strip().isdigit() and not (prompt and prompt.takes_digits(self)):
-                self.say(t("Please choose a number from 1 to {count}.", count=len(options)))
-                return self.ask_current()
-        if prompt is not None and prompt.read is not None:
-            return prompt.read(self, text)
-        if prompt is None or prompt.kind is Kind.MENU:
-            self.say(t("I did not understand that. Choose an option below or send /help."))
-        else:
-            self.say(t("Please choose one of the options, by its number or its name."))
-        self.ask_current()
-
-    def labels_in_all_languages(self) -> dict[str, list[str]]:
-        return labels_by_id(self.options(lang) for lang in LANGS)
 
     # --- the interview (engine/interview.py) -------------------------------------------------
 
