@@ -205,6 +205,17 @@ class Replica:
         self.process.send_signal(signal.SIGTERM)
         try:
             return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # What it was doing: its tasks' and threads' stacks (tests/ops/replica.py).
+            for dump in (signal.SIGUSR1, signal.SIGUSR2):
+                self.process.send_signal(dump)
+                time.sleep(1.0)
+            self.process.kill()
+            self.process.wait()
+            tail = self.log_path.read_text(errors="replace")[-12000:]
+            raise AssertionError(
+                f"{self.name} still running {timeout} s after SIGTERM:\n{tail}"
+            ) from None
         finally:
             self.process = None if self.process.poll() is not None else self.process
 

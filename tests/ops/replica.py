@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import faulthandler
 import os
+import signal
 import sys
 
 from kvisa.bot import logs
@@ -14,11 +16,26 @@ from kvisa.bot.server import serve
 from kvisa.bot.settings import Settings
 
 
+def dump_tasks() -> None:
+    """SIGUSR1: every task's stack to stderr (the replica's log), for a test that waited on
+    this process too long to say what it was doing."""
+    for task in asyncio.all_tasks():
+        print(f"--- task {task.get_name()}", file=sys.stderr)
+        task.print_stack(file=sys.stderr)
+    sys.stderr.flush()
+
+
+async def run(settings: Settings, clock: FixedClock) -> int:
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)
+    return await serve(settings, clock)
+
+
 def main() -> int:
     settings = Settings.from_env()
     logs.configure(settings.log_level, settings.pseudonym_key)
     clock = FixedClock(dt.datetime.fromisoformat(os.environ["REPLICA_CLOCK"]))
-    return asyncio.run(serve(settings, clock))
+    faulthandler.register(signal.SIGUSR2)  # every thread's stack, when asked
+    return asyncio.run(run(settings, clock))
 
 
 if __name__ == "__main__":

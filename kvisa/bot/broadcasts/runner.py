@@ -32,6 +32,7 @@ from kvisa.bot.broadcasts.store import Broadcast, BroadcastStore, State, tally
 from kvisa.bot.clock import Clock
 from kvisa.bot.coordinator import Coordinator, LocalCoordinator, RedisCoordinator
 from kvisa.bot.i18n import Catalogs, Lang
+from kvisa.bot.loops import raise_if_cancelled
 from kvisa.bot.messages import Outbound
 from kvisa.bot.pacing import Pacer
 from kvisa.bot.session import within_reply_window
@@ -163,6 +164,7 @@ class BroadcastRunner:
                         self.runs[broadcast_id] = task
                         task.add_done_callback(functools.partial(self._forget_run, broadcast_id))
             except Exception:
+                raise_if_cancelled()
                 log.exception("looking for broadcasts failed")
             try:
                 async with asyncio.timeout(self.settings.poll_interval):

@@ -31,6 +31,7 @@ from kvisa.bot.clock import Clock
 from kvisa.bot.content.model import Flows
 from kvisa.bot.coordinator import Coordinator, LocalCoordinator, RedisCoordinator
 from kvisa.bot.i18n import Catalogs
+from kvisa.bot.loops import raise_if_cancelled
 from kvisa.bot.ordering import KeyedLocks
 from kvisa.bot.pacing import Pacer
 from kvisa.bot.policy.reminders import active, plan_answers, plan_inputs, planned
@@ -282,11 +283,11 @@ class ReminderService:
 
     async def _drain(self) -> None:
         while True:
+            raise_if_cancelled()
             try:
-                batch = await self.coordinator.pending(
-                    25
-                )  # at once: well within a Redis pool of 100
+                batch = await self.coordinator.pending(25)  # well within a Redis pool of 100
             except Exception:
+                raise_if_cancelled()
                 log.exception("reading reminder requests failed")
                 batch = []
             if not batch:
@@ -299,6 +300,7 @@ class ReminderService:
             await self.reschedule(user)
             await self.coordinator.done(user, token)
         except Exception:  # left in the queue: tried again on the next pass
+            raise_if_cancelled()
             log.exception("rescheduling reminders failed for a %s user", user.channel)
 
     async def reschedule(self, user: UserKey) -> None:

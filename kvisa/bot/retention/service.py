@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from kvisa.bot.clock import Clock
 from kvisa.bot.coordinator import Coordinator, LocalCoordinator, RedisCoordinator
+from kvisa.bot.loops import raise_if_cancelled
 from kvisa.bot.pacing import Pacer
 from kvisa.bot.retention.purge import People, Purge, Sender, Tally
 from kvisa.bot.retention.rules import Rules
@@ -77,6 +78,7 @@ class RetentionService:
 
     async def _daily(self) -> None:
         while True:
+            raise_if_cancelled()
             try:
                 if await self.storage.claim(PASS_CLAIM, self.interval * 0.9):
                     tally = await self.purge.run()
@@ -89,5 +91,6 @@ class RetentionService:
                         tally.failed,
                     )
             except Exception:  # tried again at the next interval
+                raise_if_cancelled()
                 log.exception("the retention pass failed")
             await asyncio.sleep(self.interval)

@@ -36,6 +36,7 @@ from kvisa.bot.channels.telegram import convert
 from kvisa.bot.channels.telegram.api import GetRawUpdates, Retry, call
 from kvisa.bot.engine.engine import commands
 from kvisa.bot.logs import request_id
+from kvisa.bot.loops import raise_if_cancelled
 from kvisa.bot.messages import Inbound, Outbound
 from kvisa.errors import Blocked, ChannelError, RateLimited, StorageError
 from kvisa.identity import UserKey
@@ -153,6 +154,7 @@ class TelegramChannel(Channel):
         offset: int | None = None
         failures = 0
         while True:
+            raise_if_cancelled()  # a cancel that the HTTP client turned into an error
             try:
                 if len(self._tasks) >= MAX_IN_FLIGHT:
                     await asyncio.wait(list(self._tasks), return_when=asyncio.FIRST_COMPLETED)
