@@ -25,6 +25,7 @@ from typing import cast
 from redis.asyncio import Redis
 from redis.exceptions import LockNotOwnedError, RedisError
 
+from kvisa.bot.loops import pause, raise_if_cancelled
 from kvisa.identity import UserKey
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class Coordinator(ABC):
 
     async def wait(self, timeout: float) -> None:
         """Until a request may be waiting (at most `timeout` seconds)."""
-        await asyncio.sleep(timeout)
+        await pause(timeout)
 
     async def backlog(self) -> int:
         """How many users wait to be rescheduled (a gauge of /metrics)."""
@@ -108,6 +109,7 @@ class LocalCoordinator(Coordinator):
         return len(self._requests)
 
     async def wait(self, timeout: float) -> None:
+        raise_if_cancelled()  # the caller's loop: a cancel swallowed below must still end it
         try:
             async with asyncio.timeout(timeout):
                 await self._wakeup.wait()

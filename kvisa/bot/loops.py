@@ -17,3 +17,9 @@ def raise_if_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+async def pause(seconds: float) -> None:
+    """A loop's wait between passes, which a swallowed cancel does not turn into a long sleep."""
+    raise_if_cancelled()
+    await asyncio.sleep(seconds)

@@ -8,10 +8,11 @@ redis-py raised "Connection closed by server" instead of the CancelledError, the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
-from kvisa.bot.loops import raise_if_cancelled
+from kvisa.bot.loops import pause, raise_if_cancelled
 from kvisa.identity import UserKey
 from kvisa.storage.sqlite import SqliteStorage
 from tests.reminders.conftest import ServiceFactory
@@ -66,3 +67,22 @@ async def test_a_loop_that_catches_everything_still_ends_when_cancelled() -> Non
         with pytest.raises(asyncio.CancelledError):
             await task
     assert passes == 1
+
+
+async def test_a_cancel_swallowed_without_an_error_does_not_become_a_long_sleep() -> None:
+    async def swallowed() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+
+    async def daily() -> None:  # the retention pass's shape
+        while True:
+            raise_if_cancelled()
+            await swallowed()
+            await pause(24 * 3600)
+
+    task = asyncio.create_task(daily())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    async with asyncio.timeout(5):
+        with pytest.raises(asyncio.CancelledError):
+            await task

@@ -166,6 +166,7 @@ class BroadcastRunner:
             except Exception:
                 raise_if_cancelled()
                 log.exception("looking for broadcasts failed")
+            raise_if_cancelled()
             try:
                 async with asyncio.timeout(self.settings.poll_interval):
                     await self._wakeup.wait()

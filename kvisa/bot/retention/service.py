@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from kvisa.bot.clock import Clock
 from kvisa.bot.coordinator import Coordinator, LocalCoordinator, RedisCoordinator
-from kvisa.bot.loops import raise_if_cancelled
+from kvisa.bot.loops import pause, raise_if_cancelled
 from kvisa.bot.pacing import Pacer
 from kvisa.bot.retention.purge import People, Purge, Sender, Tally
 from kvisa.bot.retention.rules import Rules
@@ -93,4 +93,4 @@ class RetentionService:
             except Exception:  # tried again at the next interval
                 raise_if_cancelled()
                 log.exception("the retention pass failed")
-            await asyncio.sleep(self.interval)
+            await pause(self.interval)

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from kvisa.bot.cases.applicants import Applicants
 from kvisa.bot.i18n import Catalogs, Text, bilingual
-from kvisa.bot.loops import raise_if_cancelled
+from kvisa.bot.loops import pause, raise_if_cancelled
 from kvisa.bot.messages import Outbound
 from kvisa.bot.policy.office import OfficeHours
 from kvisa.bot.session import Handover, Session, within_reply_window
@@ -205,7 +205,7 @@ class UnclaimedWatch:
             except Exception:  # tried again in a minute
                 raise_if_cancelled()
                 log.exception("workspace: could not look for unclaimed conversations")
-            await asyncio.sleep(WATCH_EVERY)
+            await pause(WATCH_EVERY)
 
     async def look(self) -> int:
         """Tell the admins about each conversation waiting too long; how many were told."""

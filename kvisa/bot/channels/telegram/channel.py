@@ -36,7 +36,7 @@ from kvisa.bot.channels.telegram import convert
 from kvisa.bot.channels.telegram.api import GetRawUpdates, Retry, call
 from kvisa.bot.engine.engine import commands
 from kvisa.bot.logs import request_id
-from kvisa.bot.loops import raise_if_cancelled
+from kvisa.bot.loops import pause, raise_if_cancelled
 from kvisa.bot.messages import Inbound, Outbound
 from kvisa.errors import Blocked, ChannelError, RateLimited, StorageError
 from kvisa.identity import UserKey
@@ -174,12 +174,12 @@ class TelegramChannel(Channel):
             except ChannelError as exc:  # network, 5xx, 409 conflict, 401
                 failures += 1
                 log.warning("getUpdates failed (%s); retrying", exc)
-                await asyncio.sleep(self.retry.backoff(failures))
+                await pause(self.retry.backoff(failures))
                 continue
             except Exception:  # a bug of ours must not end polling either
                 failures += 1
                 log.exception("getUpdates failed; retrying")
-                await asyncio.sleep(self.retry.backoff(failures))
+                await pause(self.retry.backoff(failures))
                 continue
             for raw in batch:
                 update_id = raw.get("update_id") if isinstance(raw, dict) else None
