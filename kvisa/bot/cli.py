@@ -250,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from kvisa.bot.broadcasts.cli import add_commands
     from kvisa.bot.data.cli import add_commands as add_data_commands
+    from kvisa.bot.publishing.cli import add_commands as add_content_commands
     from kvisa.bot.purge import add_commands as add_purge_command
     from kvisa.bot.workspace.cli import add_commands as add_staff_commands
 
@@ -257,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_commands(sub.add_parser)
     add_purge_command(sub.add_parser)
     add_staff_commands(sub.add_parser)
+    add_content_commands(sub.add_parser)
     return parser
 
 

@@ -365,6 +365,8 @@ class Flows:
     messages: tuple[tuple[str, str, int], ...] = field(default=(), compare=False)
     # Every fact with its source and as_of date, for the age warning of `kvisa flows check`.
     dated: tuple[DatedFact, ...] = field(default=(), compare=False)
+    # The published content version these flows are (None: the flows directory, unpublished).
+    version: int | None = field(default=None, compare=False)
 
     @cached_property
     def _questions_by_id(self) -> dict[str, Question]:

@@ -1,0 +1,190 @@
+"""`kvisa content publish|list|diff|rollback`: content versions in the storage `kvisa serve`
+uses (REDIS_URL, else the SQLite file under KVISA_DATA_DIR). Running replicas switch to a
+newly published version within a second, between turns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import getpass
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kvisa.bot.content import content_dir
+from kvisa.bot.content.diff import diff, report
+from kvisa.bot.content.model import Flows
+from kvisa.bot.content.versions import Packed, pack, unpack
+from kvisa.bot.i18n import SEPARATOR, Catalogs
+from kvisa.bot.policy.zones import SHANGHAI
+from kvisa.bot.publishing.recheck import Summary, dry_run
+from kvisa.bot.settings import Settings
+from kvisa.errors import InputError
+from kvisa.storage import Storage, open_storage
+from kvisa.storage.base import ContentVersion
+
+CURRENT, DRAFT = "current", "draft"  # diff's names for the current version and the flows dir
+
+
+def when(version: ContentVersion) -> str:
+    at = dt.datetime.fromtimestamp(version.published_at, dt.UTC)
+    return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def version_line(version: ContentVersion, current: int | None) -> str:
+    note = version.note
+    if version.rollback_of is not None:
+        note = f"rollback to {version.rollback_of}" + (f": {note}" if note else "")
+    mark = "  (current)" if version.id == current else ""
+    return f"{version.id}\t{when(version)}\t{version.author}\t{version.sha256[:12]}\t{note}{mark}"
+
+
+def parse_id(value: str, option: str) -> int:
+    if not value.strip().isdigit() or int(value) < 1:
+        raise InputError(option, "a version id (a whole number from `kvisa content list`)", value)
+    return int(value)
+
+
+async def stored(storage: Storage, version_id: int, option: str) -> tuple[ContentVersion, Packed]:
+    found = await storage.content_version(version_id)
+    if found is None:
+        last = await storage.current_content_id()
+        known = f"versions 1 to {last}" if last else "no version is published yet"
+        raise InputError(option, f"a published version ({known})", str(version_id))
+    return found[0], Packed.from_bytes(found[1])
+
+
+async def current_flows(storage: Storage, settings: Settings, catalogs: Catalogs) -> Flows:
+    """The flows the replicas serve now: the current version, else the flows directory."""
+    version_id = await storage.current_content_id()
+    if version_id is None:
+        return pack(content_dir(settings), catalogs)[1]
+    _, packed = await stored(storage, version_id, "current")
+    return unpack(packed, version_id)
+
+
+def summary_lines(summary: Summary) -> list[str]:
+    lines = [
+        f"{summary.checked} applicants re-checked; {summary.affected} affected "
+        "(each would get one notice)"
+    ]
+    for kind, label in (
+        ("verdict", "verdict changes"),
+        ("checklist", "checklist changes"),
+        ("dates", "deadline or estimate changes"),
+    ):
+        sample = summary.samples[kind]
+        example = f"  e.g. {', '.join(sample)}" if sample else ""
+        lines.append(f"  {label}: {getattr(summary, kind)}{example}")
+    return lines
+
+
+def both_languages(catalogs: Catalogs, old: Packed, new: Packed) -> str:
+    changes = diff(old, new)
+    en = "\n".join(report(catalogs["en"], changes, old, new))
+    zh = "\n".join(report(catalogs["zh"], changes, old, new))
+    return en + SEPARATOR + zh
+
+
+async def publish(args: argparse.Namespace, settings: Settings, rollback: int | None) -> int:
+    catalogs = Catalogs()
+    today = dt.date.fromisoformat(args.today) if args.today else dt.datetime.now(SHANGHAI).date()
+    async with open_storage(settings.storage_url) as storage:
+        current_id = await storage.current_content_id()
+        if rollback is not None:
+            _, candidate = await stored(storage, rollback, "ID")
+            new_flows = unpack(candidate)
+        else:
+            candidate, new_flows = pack(content_dir(settings), catalogs)
+        old_flows = await current_flows(storage, settings, catalogs)
+        old = (await stored(storage, current_id, "current"))[1] if current_id else candidate
+        if current_id is not None and old.sha256 == candidate.sha256:
+            print(f"nothing to publish: the content is version {current_id} already")
+            return 0
+        summary = await dry_run(storage, old_flows, new_flows, today)
+        print(both_languages(catalogs, old, candidate))
+        print("\n".join(summary_lines(summary)))
+        if args.dry_run:
+            print("dry run: nothing was published or sent")
+            return 0
+        version = await storage.publish_content(
+            candidate.to_bytes(),
+            author=args.author,
+            note=args.note or "",
+            sha256=candidate.sha256,
+            published_at=time.time(),
+            rollback_of=rollback,
+        )
+    print(f"published version {version.id} ({version.sha256[:12]})")
+    return 0
+
+
+async def list_versions(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_storage(settings.storage_url) as storage:
+        versions = await storage.content_versions()
+        current = await storage.current_content_id()
+    if not versions:
+        print("no content version is published yet (kvisa content publish)", file=sys.stderr)
+    for version in versions:
+        print(version_line(version, current))
+    return 0
+
+
+async def show_diff(args: argparse.Namespace, settings: Settings) -> int:
+    catalogs = Catalogs()
+    async with open_storage(settings.storage_url) as storage:
+
+        async def side(value: str, option: str) -> Packed:
+            if value == DRAFT:
+                return pack(content_dir(settings), catalogs)[0]
+            if value == CURRENT:
+                current = await storage.current_content_id()
+                if current is None:
+                    raise InputError(option, "a published version", "current (none yet)")
+                return (await stored(storage, current, option))[1]
+            return (await stored(storage, parse_id(value, option), option))[1]
+
+        old, new = await side(args.a, "A"), await side(args.b, "B")
+    print(both_languages(catalogs, old, new))
+    return 0
+
+
+def add_commands(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add_parser("content", help="content versions: publish, list, diff, rollback")
+    sub = p.add_subparsers(dest="content_command", required=True)
+
+    def runner(coro: Callable[[argparse.Namespace, Settings], Any]) -> Callable[..., int]:
+        return lambda a, s: int(asyncio.run(coro(a, s)))
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--author", default=getpass.getuser(), help="who publishes (default: you)")
+    common.add_argument("--today", metavar="YYYY-MM-DD", help=argparse.SUPPRESS)
+    common.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="re-check every applicant and show what would change; publish and send nothing",
+    )
+    pub = sub.add_parser(
+        "publish", parents=[common], help="store the flows directory in effect as a new version"
+    )
+    pub.add_argument("--note", help="what changed and why, for the version list")
+    pub.set_defaults(run=runner(lambda a, s: publish(a, s, None)))
+
+    sub.add_parser("list", help="every version, one a line, its id first").set_defaults(
+        run=runner(list_versions)
+    )
+
+    d = sub.add_parser("diff", help="what changed from version A to version B, in both languages")
+    d.add_argument("a", metavar="A", help="a version id, `current`, or `draft` (the flows dir)")
+    d.add_argument("b", metavar="B", help="a version id, `current`, or `draft` (the flows dir)")
+    d.set_defaults(run=runner(show_diff))
+
+    r = sub.add_parser(
+        "rollback", parents=[common], help="publish the content of version ID again as current"
+    )
+    r.add_argument("id", metavar="ID", help="the version to restore")
+    r.add_argument("--note", help="why, for the version list")
+    r.set_defaults(run=runner(lambda a, s: publish(a, s, parse_id(a.id, "ID"))))

@@ -1,0 +1,151 @@
+"""Re-check applicants: each one's verdict, checklist and dates under two content versions.
+
+An applicant is one stored record that is not a forward (a linked identity's record points to
+its applicant's: bot/applicants.py), so linked identities are re-checked, and counted, once.
+Records of people who have not agreed to the privacy notice, or have not reached a verdict,
+hold nothing to re-check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kvisa.bot import applicants
+from kvisa.bot.content.model import Flows
+from kvisa.bot.policy.answers import answer_values
+from kvisa.bot.policy.eligibility import assess
+from kvisa.bot.policy.reminders import timeline_of
+from kvisa.identity import UserKey
+from kvisa.storage import Storage
+
+SAMPLE = 5  # applicants named per kind of change
+
+
+@dataclass(frozen=True)
+class Result:
+    """An applicant's results under one version: what a change notice compares."""
+
+    eligible: bool
+    channels: tuple[str, ...]
+    checklist: tuple[str, ...]
+    # deadline or estimate id -> its date(s) (a deadline's act-by day; an estimate's window)
+    dates: Mapping[str, tuple[dt.date, ...]]
+    estimated: frozenset[str] = frozenset()  # ids whose dates are estimates
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What changed for one applicant from the old version to the new."""
+
+    user: UserKey
+    old: Result
+    new: Result
+
+    @property
+    def verdict(self) -> bool:
+        return (self.old.eligible, self.old.channels) != (self.new.eligible, self.new.channels)
+
+    @property
+    def checklist(self) -> bool:
+        return self.old.checklist != self.new.checklist
+
+    @property
+    def dates(self) -> bool:
+        return self.old.dates != self.new.dates or self.old.estimated != self.new.estimated
+
+    @property
+    def any(self) -> bool:
+        return self.verdict or self.checklist or self.dates
+
+    def moved(self) -> list[tuple[str, tuple[dt.date, ...] | None, tuple[dt.date, ...] | None]]:
+        """(id, old dates, new dates) of every deadline or estimate that changed."""
+        ids = [*self.new.dates, *(i for i in self.old.dates if i not in self.new.dates)]
+        return [
+            (i, self.old.dates.get(i), self.new.dates.get(i))
+            for i in ids
+            if self.old.dates.get(i) != self.new.dates.get(i)
+            or (i in self.old.estimated) != (i in self.new.estimated)
+        ]
+
+
+def evaluate(flows: Flows, data: Mapping[str, Any], today: dt.date) -> Result | None:
+    """The applicant's results under `flows`; None when there is nothing to re-check."""
+    if not data.get("consent_at") or not data.get("finished"):
+        return None
+    try:
+        answers = answer_values(flows, data.get("answers") or {})
+        verdict = assess(flows, answers, today)
+        timeline = timeline_of(flows, data, today)
+    except (KeyError, ValueError, TypeError):
+        return None  # answers the flows no longer ask for a verdict: left to a person
+    dates: dict[str, tuple[dt.date, ...]] = {}
+    estimated = set()
+    for deadline in timeline.deadlines:
+        dates[deadline.id] = (deadline.act_by,)
+        if deadline.estimated:
+            estimated.add(deadline.id)
+    for estimate in timeline.estimates:
+        dates[estimate.id] = (estimate.earliest, estimate.latest)
+        if estimate.estimated:
+            estimated.add(estimate.id)
+    return Result(
+        verdict.eligible,
+        tuple(verdict.channels),
+        tuple(verdict.checklist_ids),
+        dates,
+        frozenset(estimated),
+    )
+
+
+def compare(
+    user: UserKey, data: Mapping[str, Any], old: Flows, new: Flows, today: dt.date
+) -> Delta | None:
+    """The applicant's change from `old` to `new`; None when nothing of theirs changed."""
+    before, after = evaluate(old, data, today), evaluate(new, data, today)
+    if before is None or after is None:
+        return None
+    delta = Delta(user, before, after)
+    return delta if delta.any else None
+
+
+async def applicant_records(storage: Storage) -> AsyncIterator[tuple[UserKey, dict[str, Any]]]:
+    """Every applicant's record (forwards left out: their applicant is listed itself)."""
+    async for key, record in storage.records():
+        if not applicants.is_forward(record.data):
+            yield key, record.data
+
+
+@dataclass
+class Summary:
+    """What a re-check found: how many applicants, and who changed how (a sample of each)."""
+
+    checked: int = 0
+    verdict: int = 0
+    checklist: int = 0
+    dates: int = 0
+    affected: int = 0
+    samples: dict[str, list[str]] = field(
+        default_factory=lambda: {"verdict": [], "checklist": [], "dates": []}
+    )
+
+    def add(self, delta: Delta) -> None:
+        self.affected += 1
+        for kind in ("verdict", "checklist", "dates"):
+            if getattr(delta, kind):
+                setattr(self, kind, getattr(self, kind) + 1)
+                if len(self.samples[kind]) < SAMPLE:
+                    self.samples[kind].append(str(delta.user))
+
+
+async def dry_run(storage: Storage, old: Flows, new: Flows, today: dt.date) -> Summary:
+    """Re-check every applicant; nothing is written or sent."""
+    summary = Summary()
+    async for key, data in applicant_records(storage):
+        summary.checked += 1
+        delta = compare(key, data, old, new, today)
+        if delta is not None:
+            summary.add(delta)
+    return summary
