@@ -21,6 +21,7 @@ from kvisa.bot.broadcasts.store import Broadcast, BroadcastStore
 from kvisa.bot.channels.base import Channel, Services
 from kvisa.bot.clock import Clock, SystemClock
 from kvisa.bot.content import load_content
+from kvisa.bot.content.versions import ContentSource
 from kvisa.bot.engine.engine import Engine
 from kvisa.bot.holdings import holdings
 from kvisa.bot.observability import gauge
@@ -118,6 +119,9 @@ class Server:
             )
         by_name = {c.name: c for c in self.channels}
         engine, bc = services.engine, BroadcastSettings.from_settings(self.settings)
+        # The current published content version when there is one, else the flows directory.
+        engine.content = ContentSource(self.storage, flows)
+        engine.flows = await engine.content.current()
         engine.links.configure(self.settings.pseudonym_key, self.settings.link_attempts_per_hour)
         engine.links.notify = lambda user, messages: by_name[user.channel].send(user, messages)
         for holding in holdings(self.storage, self.settings.data_dir):
@@ -178,6 +182,7 @@ class Server:
             data_dir=self.settings.data_dir,
             pacers=pacers,
         )
+        self.reminders.deliverer.content = engine.content
         await self.reminders.start()
         await self.broadcasts.start()
         self.retention = RetentionService(

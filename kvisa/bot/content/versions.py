@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -137,3 +138,11 @@ class ContentSource:
             return self.flows
         log.info("now serving content version %s", version_id)
         return self.flows
+
+
+def stamped(data: dict[str, Any] | None, flows: Flows) -> dict[str, Any] | None:
+    """A record about to be written, with the content version its verdict and timeline were
+    just worked out under (only once it has a verdict; the same dict when nothing changes)."""
+    if data is None or not data.get("finished") or data.get("content_version") == flows.version:
+        return data
+    return {**data, "content_version": flows.version}

@@ -14,6 +14,7 @@ from kvisa import metrics
 from kvisa.bot import applicants
 from kvisa.bot.applicants import LinkContext
 from kvisa.bot.content.model import Flows
+from kvisa.bot.content.versions import ContentSource, stamped
 from kvisa.bot.engine.choice import cleaned
 from kvisa.bot.engine.handlers import REGISTRY
 from kvisa.bot.engine.handlers.handover import OFFICE_HOURS
@@ -90,6 +91,7 @@ class Engine:
         self.links = Links(storage)
         self.erasure.register(Holding("link codes", self.links.forget_codes))
         self._shared: Shared = {}  # built once for every user (Conversation.shared)
+        self.content: ContentSource | None = None  # published versions (kvisa serve)
 
     @property
     def office_hours(self) -> OfficeHours:
@@ -204,6 +206,8 @@ class Engine:
         message id), a message delivered twice is applied once: the claim is taken in the same
         atomic step as the write, and AlreadyClaimed raised, nothing changed, if it was taken."""
         inbound = cleaned(inbound)  # an admin's texts too, before the interceptor sees them
+        if self.content is not None:  # between turns: a turn is built on one version
+            self.flows = await self.content.current()
         async with self._locks(inbound.user):
             if self.interceptor is not None:
                 try:
@@ -286,6 +290,7 @@ class Engine:
                 link = LinkContext("joined", other_channel=others[0].channel if others else "")
             turn = Turn(self.flows, self.catalogs, data, inbound, self._shared, link=link)
             new, replies = turn.run()
+            new = stamped(new, turn.flows)
             committed[:] = [(None if applicants.is_forward(stored) else stored, new, turn)]
             return new, replies
 
