@@ -26,6 +26,7 @@ from kvisa.bot.engine.engine import Engine
 from kvisa.bot.holdings import holdings
 from kvisa.bot.observability import gauge
 from kvisa.bot.pacing import pacers as make_pacers
+from kvisa.bot.publishing.job import ChangeJobs
 from kvisa.bot.reminders.service import ReminderService
 from kvisa.bot.reminders.settings import ReminderSettings
 from kvisa.bot.retention.rules import Rules
@@ -86,6 +87,7 @@ class Server:
         self.broadcasts: BroadcastRunner | None = None
         self.composer: Composer | None = None
         self.retention: RetentionService | None = None
+        self.change_jobs: ChangeJobs | None = None
         self.workspace: Workspace | None = None
         self.started = False  # content loaded, channels registered, schedulers begun
         self.draining = False
@@ -185,6 +187,11 @@ class Server:
         self.reminders.deliverer.content = engine.content
         await self.reminders.start()
         await self.broadcasts.start()
+        # A publish's re-check left undone by the publishing command (bot/publishing/job.py).
+        self.change_jobs = ChangeJobs(
+            self.storage, catalogs, self.clock.now, on_queued=self._broadcast_created
+        )
+        await self.change_jobs.start()
         self.retention = RetentionService(
             engine,
             Rules.from_settings(self.settings),
@@ -301,6 +308,9 @@ class Server:
         )
         if retention:
             await retention.stop()
+        change_jobs, self.change_jobs = self.change_jobs, None
+        if change_jobs:
+            await change_jobs.stop()
         for channel in channels:
             await channel.drain()
         # Turns in flight finish while the reminder service still listens to them (a turn that

@@ -16,10 +16,10 @@ from typing import Any
 
 from kvisa.bot.content import content_dir
 from kvisa.bot.content.diff import diff, report
-from kvisa.bot.content.model import Flows
 from kvisa.bot.content.versions import Packed, pack, unpack
 from kvisa.bot.i18n import SEPARATOR, Catalogs
 from kvisa.bot.policy.zones import SHANGHAI
+from kvisa.bot.publishing.job import run_pending
 from kvisa.bot.publishing.recheck import Summary, dry_run
 from kvisa.bot.settings import Settings
 from kvisa.errors import InputError
@@ -57,15 +57,6 @@ async def stored(storage: Storage, version_id: int, option: str) -> tuple[Conten
     return found[0], Packed.from_bytes(found[1])
 
 
-async def current_flows(storage: Storage, settings: Settings, catalogs: Catalogs) -> Flows:
-    """The flows the replicas serve now: the current version, else the flows directory."""
-    version_id = await storage.current_content_id()
-    if version_id is None:
-        return pack(content_dir(settings), catalogs)[1]
-    _, packed = await stored(storage, version_id, "current")
-    return unpack(packed, version_id)
-
-
 def summary_lines(summary: Summary) -> list[str]:
     lines = [
         f"{summary.checked} applicants re-checked; {summary.affected} affected "
@@ -99,15 +90,18 @@ async def publish(args: argparse.Namespace, settings: Settings, rollback: int | 
             new_flows = unpack(candidate)
         else:
             candidate, new_flows = pack(content_dir(settings), catalogs)
-        old_flows = await current_flows(storage, settings, catalogs)
-        old = (await stored(storage, current_id, "current"))[1] if current_id else candidate
-        if current_id is not None and old.sha256 == candidate.sha256:
-            print(f"nothing to publish: the content is version {current_id} already")
-            return 0
-        summary = await dry_run(storage, old_flows, new_flows, today)
-        print(both_languages(catalogs, old, candidate))
-        print("\n".join(summary_lines(summary)))
+        if current_id is None:  # the first version: the baseline, nobody to tell
+            old, old_flows = candidate, new_flows
+        else:
+            old = (await stored(storage, current_id, "current"))[1]
+            old_flows = unpack(old, current_id)
+            if old.sha256 == candidate.sha256:
+                print(f"nothing to publish: the content is version {current_id} already")
+                return 0
         if args.dry_run:
+            summary = await dry_run(storage, old_flows, new_flows, today)
+            print(both_languages(catalogs, old, candidate))
+            print("\n".join(summary_lines(summary)))
             print("dry run: nothing was published or sent")
             return 0
         version = await storage.publish_content(
@@ -118,7 +112,18 @@ async def publish(args: argparse.Namespace, settings: Settings, rollback: int | 
             published_at=time.time(),
             rollback_of=rollback,
         )
-    print(f"published version {version.id} ({version.sha256[:12]})")
+        print(both_languages(catalogs, old, candidate))
+        print(f"published version {version.id} ({version.sha256[:12]})")
+        now = dt.datetime.now(dt.UTC)
+        if args.today:  # tests: the day applicants are re-checked on
+            now = dt.datetime.combine(today, dt.time(12), SHANGHAI)
+        broadcast = await run_pending(storage, catalogs, now)
+        if broadcast is not None:
+            print(
+                f"{broadcast.total} applicants affected: their notices are queued as broadcast "
+                f"{broadcast.id}; a running `kvisa serve` delivers them "
+                f"(kvisa broadcast --status {broadcast.id})"
+            )
     return 0
 
 
