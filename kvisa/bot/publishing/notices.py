@@ -67,6 +67,36 @@ def titles_of(flows: Flows) -> dict[str, str]:
     return titles
 
 
+def checklist_lines(t: Text, delta: Delta, old: Flows, new: Flows) -> list[str]:
+    items = {i.id: i.title for i in (*old.items, *new.items)}
+    was, now = dict(delta.old.checklist), dict(delta.new.checklist)
+    added = [t(items[i]) for i in now if i not in was]
+    removed = [t(items[i]) for i in was if i not in now]
+    changed = [f"{t(items[i])}: {t(now[i])}" for i in now if i in was and was[i] != now[i]]
+    lines = []
+    if added:
+        lines.append("• " + t("New on your checklist: {items}", items=t(", ").join(added)))
+    if removed:
+        lines.append("• " + t("No longer on your checklist: {items}", items=t(", ").join(removed)))
+    lines += ["• " + t("Changed on your checklist: {item}", item=item) for item in changed]
+    return lines
+
+
+def perk_lines(t: Text, delta: Delta) -> list[str]:
+    was, now = dict(delta.old.perks), dict(delta.new.perks)
+    lines = [
+        "• " + t("Park perk “{title}”: {detail}", title=t(title), detail=t(detail))
+        for title, detail in now.items()
+        if was.get(title) != detail
+    ]
+    lines += [
+        "• " + t("Park perk “{title}” no longer applies to you.", title=t(title))
+        for title in was
+        if title not in now
+    ]
+    return lines
+
+
 def render(t: Text, delta: Delta, old: Flows, new: Flows, cited: list[Cited], version: int) -> str:
     lines = [
         t(
@@ -74,7 +104,7 @@ def render(t: Text, delta: Delta, old: Flows, new: Flows, cited: list[Cited], ve
             version=version,
         )
     ]
-    if delta.verdict:
+    if delta.eligibility:
         lines.append(
             "• "
             + t(
@@ -83,16 +113,11 @@ def render(t: Text, delta: Delta, old: Flows, new: Flows, cited: list[Cited], ve
                 new=verdict_text(t, new, delta.new),
             )
         )
-    if delta.checklist:
-        items = {i.id: i.title for i in (*old.items, *new.items)}
-        added = [t(items[i]) for i in delta.new.checklist if i not in delta.old.checklist]
-        removed = [t(items[i]) for i in delta.old.checklist if i not in delta.new.checklist]
-        if added:
-            lines.append("• " + t("New on your checklist: {items}", items=t(", ").join(added)))
-        if removed:
-            lines.append(
-                "• " + t("No longer on your checklist: {items}", items=t(", ").join(removed))
-            )
+    lines += checklist_lines(t, delta, old, new)
+    lines += perk_lines(t, delta)
+    warnings = [w for w in delta.new.warnings if w not in delta.old.warnings]
+    if [w for w in delta.old.warnings if w not in delta.new.warnings] or warnings:
+        lines.append("• " + t("The notes of your verdict changed: send /checklist to read them."))
     titles = {**titles_of(old), **titles_of(new)}
     for ident, was, now in delta.moved():
         lines.append(

@@ -16,7 +16,7 @@ from typing import Any
 from kvisa.bot import applicants
 from kvisa.bot.content.model import Flows
 from kvisa.bot.policy.answers import answer_values
-from kvisa.bot.policy.eligibility import assess
+from kvisa.bot.policy.eligibility import assess, facts_of
 from kvisa.bot.policy.reminders import timeline_of
 from kvisa.identity import UserKey
 from kvisa.storage import Storage
@@ -30,10 +30,14 @@ class Result:
 
     eligible: bool
     channels: tuple[str, ...]
-    checklist: tuple[str, ...]
+    # (item id, its "what exactly" message id) of each checklist item
+    checklist: tuple[tuple[str, str], ...]
     # deadline or estimate id -> its date(s) (a deadline's act-by day; an estimate's window)
     dates: Mapping[str, tuple[dt.date, ...]]
     estimated: frozenset[str] = frozenset()  # ids whose dates are estimates
+    # (title, detail) message ids of the perks of their park the verdict shows them
+    perks: tuple[tuple[str, str], ...] = ()
+    warnings: tuple[str, ...] = ()  # ids of the verdict's warnings (age practice, passport)
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,17 @@ class Delta:
     new: Result
 
     @property
-    def verdict(self) -> bool:
+    def eligibility(self) -> bool:
         return (self.old.eligible, self.old.channels) != (self.new.eligible, self.new.channels)
+
+    @property
+    def verdict(self) -> bool:
+        """Whatever the verdict says: eligibility, warnings and the park's perks."""
+        return (
+            self.eligibility
+            or self.old.perks != self.new.perks
+            or self.old.warnings != self.new.warnings
+        )
 
     @property
     def checklist(self) -> bool:
@@ -91,12 +104,16 @@ def evaluate(flows: Flows, data: Mapping[str, Any], today: dt.date) -> Result | 
         dates[estimate.id] = (estimate.earliest, estimate.latest)
         if estimate.estimated:
             estimated.add(estimate.id)
+    park = flows.park(str(answers.get("park", "")))
+    facts = facts_of(flows, answers)
     return Result(
         verdict.eligible,
         tuple(verdict.channels),
-        tuple(verdict.checklist_ids),
+        tuple((entry.item.id, entry.detail) for entry in verdict.checklist),
         dates,
         frozenset(estimated),
+        tuple((p.title, p.detail) for p in park.perks if p.applies(facts)) if park else (),
+        tuple(w.id for w in verdict.warnings),
     )
 
 
