@@ -83,7 +83,9 @@ def edit(path: Path, pattern: str, replacement: str) -> None:
     path.write_text(new, encoding="utf-8")
 
 
-async def publish(storage: Storage, directory: Path, rollback_of: int | None = None) -> ContentVersion:
+async def publish(
+    storage: Storage, directory: Path, rollback_of: int | None = None
+) -> ContentVersion:
     packed, _ = pack(directory, CATALOGS)
     return await storage.publish_content(
         packed.to_bytes(),
