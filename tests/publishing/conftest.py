@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from kvisa.bot.content.versions import pack
-from kvisa.bot.i18n import Catalogs
+from kvisa.bot.i18n import Catalogs, Lang
 from kvisa.bot.paths import flows_dir
 from kvisa.bot.session import Kind, Session, Waiting
 from kvisa.identity import UserKey
@@ -37,7 +37,7 @@ PROFILE: dict[str, Any] = {
 
 
 def applicant(
-    lang: str = "en", events: dict[str, str] | None = None, **answers: Any
+    lang: Lang = "en", events: dict[str, str] | None = None, **answers: Any
 ) -> dict[str, Any]:
     """A stored applicant who agreed and has their verdict."""
     return Session(
