@@ -95,6 +95,10 @@ class WorkCalendar:
         self._overrides = {notice.year: notice for notice in overrides}
         self._years: dict[int, _Year] = {}
 
+    def same_schedule(self, other: WorkCalendar) -> bool:
+        """Whether `other` has the same holiday notices of flows/calendar.yaml."""
+        return self._overrides == other._overrides
+
     def _notice(self, year: int) -> Notice:
         override = self._overrides.get(year)
         return override if override is not None else _package_notice(year)

@@ -27,7 +27,7 @@ from kvisa.bot.content.versions import Packed, unpack
 from kvisa.bot.i18n import Catalogs, Lang
 from kvisa.bot.policy.zones import SHANGHAI
 from kvisa.bot.publishing.notices import cited_sources, notice
-from kvisa.bot.publishing.recheck import applicant_records, compare
+from kvisa.bot.publishing.recheck import Scope, applicant_records, compare
 from kvisa.errors import BotError
 from kvisa.identity import UserKey
 from kvisa.storage import Storage
@@ -70,10 +70,11 @@ async def queue_notices(
         return existing
     (old_packed, old), (new_packed, new) = versions
     cited = cited_sources(old_packed, new_packed)
+    scope = Scope.of(old, new)
     recipients: list[UserKey] = []
     messages: dict[str, str] = {}
     async for key, data in applicant_records(storage):
-        delta = compare(key, data, old, new, today)
+        delta = compare(key, data, old, new, today, scope)
         if delta is None:
             continue
         lang: Lang = "zh" if data.get("lang") == "zh" else "en"

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kvisa.bot import applicants
 from kvisa.bot.content.model import Flows
 from kvisa.bot.policy.answers import answer_values
-from kvisa.bot.policy.eligibility import assess, facts_of
+from kvisa.bot.policy.eligibility import Assessment, assess, facts_of
 from kvisa.bot.policy.reminders import timeline_of
 from kvisa.identity import UserKey
 from kvisa.storage import Storage
@@ -84,18 +84,49 @@ class Delta:
         ]
 
 
-def evaluate(flows: Flows, data: Mapping[str, Any], today: dt.date) -> Result | None:
-    """The applicant's results under `flows`; None when there is nothing to re-check."""
+@dataclass(frozen=True)
+class Scope:
+    """What a change between two versions can move: a change that leaves every rule the
+    timeline reads alone moves no date, so the dates need not be worked out (the same for
+    the verdict). Worked out once per re-check."""
+
+    verdict: bool = True
+    dates: bool = True
+
+    @classmethod
+    def of(cls, old: Flows, new: Flows) -> Scope:
+        facts = (old.questions, old.derived) != (new.questions, new.derived)
+        verdict = (old.channels, old.age, old.passport, old.items, old.parks) != (
+            new.channels,
+            new.age,
+            new.passport,
+            new.items,
+            new.parks,
+        )
+        dates = old.timeline != new.timeline or not old.calendar.same_schedule(new.calendar)
+        return cls(verdict or facts, dates or facts)
+
+
+EVERYTHING = Scope()
+
+
+def evaluate(
+    flows: Flows, data: Mapping[str, Any], today: dt.date, scope: Scope = EVERYTHING
+) -> Result | None:
+    """The applicant's results under `flows` (what `scope` says may change); None when there
+    is nothing to re-check."""
     if not data.get("consent_at") or not data.get("finished"):
         return None
     try:
         answers = answer_values(flows, data.get("answers") or {})
-        verdict = assess(flows, answers, today)
-        timeline = timeline_of(flows, data, today)
+        verdict = assess(flows, answers, today) if scope.verdict else None
+        timeline = timeline_of(flows, data, today) if scope.dates else None
     except (KeyError, ValueError, TypeError):
         return None  # answers the flows no longer ask for a verdict: left to a person
     dates: dict[str, tuple[dt.date, ...]] = {}
     estimated = set()
+    if timeline is None:
+        return verdict_only(flows, answers, verdict)
     for deadline in timeline.deadlines:
         dates[deadline.id] = (deadline.act_by,)
         if deadline.estimated:
@@ -104,24 +135,37 @@ def evaluate(flows: Flows, data: Mapping[str, Any], today: dt.date) -> Result | 
         dates[estimate.id] = (estimate.earliest, estimate.latest)
         if estimate.estimated:
             estimated.add(estimate.id)
+    return replace(
+        verdict_only(flows, answers, verdict), dates=dates, estimated=frozenset(estimated)
+    )
+
+
+def verdict_only(flows: Flows, answers: Mapping[str, Any], verdict: Assessment | None) -> Result:
+    if verdict is None:
+        return Result(False, (), (), {})
     park = flows.park(str(answers.get("park", "")))
     facts = facts_of(flows, answers)
     return Result(
         verdict.eligible,
         tuple(verdict.channels),
         tuple((entry.item.id, entry.detail) for entry in verdict.checklist),
-        dates,
-        frozenset(estimated),
+        {},
+        frozenset(),
         tuple((p.title, p.detail) for p in park.perks if p.applies(facts)) if park else (),
         tuple(w.id for w in verdict.warnings),
     )
 
 
 def compare(
-    user: UserKey, data: Mapping[str, Any], old: Flows, new: Flows, today: dt.date
+    user: UserKey,
+    data: Mapping[str, Any],
+    old: Flows,
+    new: Flows,
+    today: dt.date,
+    scope: Scope = EVERYTHING,
 ) -> Delta | None:
     """The applicant's change from `old` to `new`; None when nothing of theirs changed."""
-    before, after = evaluate(old, data, today), evaluate(new, data, today)
+    before, after = evaluate(old, data, today, scope), evaluate(new, data, today, scope)
     if before is None or after is None:
         return None
     delta = Delta(user, before, after)
@@ -160,9 +204,10 @@ class Summary:
 async def dry_run(storage: Storage, old: Flows, new: Flows, today: dt.date) -> Summary:
     """Re-check every applicant; nothing is written or sent."""
     summary = Summary()
+    scope = Scope.of(old, new)
     async for key, data in applicant_records(storage):
         summary.checked += 1
-        delta = compare(key, data, old, new, today)
+        delta = compare(key, data, old, new, today, scope)
         if delta is not None:
             summary.add(delta)
     return summary
