@@ -26,6 +26,7 @@ from kvisa.bot.engine.engine import Engine
 from kvisa.bot.holdings import holdings
 from kvisa.bot.observability import gauge
 from kvisa.bot.pacing import pacers as make_pacers
+from kvisa.bot.publishing.calendar_watch import CalendarWatch
 from kvisa.bot.publishing.job import ChangeJobs
 from kvisa.bot.reminders.service import ReminderService
 from kvisa.bot.reminders.settings import ReminderSettings
@@ -88,6 +89,7 @@ class Server:
         self.composer: Composer | None = None
         self.retention: RetentionService | None = None
         self.change_jobs: ChangeJobs | None = None
+        self.calendar_watch: CalendarWatch | None = None
         self.workspace: Workspace | None = None
         self.started = False  # content loaded, channels registered, schedulers begun
         self.draining = False
@@ -192,6 +194,16 @@ class Server:
             self.storage, catalogs, self.clock.now, on_queued=self._broadcast_created
         )
         await self.change_jobs.start()
+        # From 1 November: next year's holiday schedule, if missing (publishing/calendar_watch).
+        self.calendar_watch = CalendarWatch(
+            self.storage,
+            engine.content,
+            self.clock,
+            catalogs,
+            bc.admins,
+            {c.name: c.send for c in self.channels},
+        )
+        self.calendar_watch.start()
         self.retention = RetentionService(
             engine,
             Rules.from_settings(self.settings),
@@ -266,6 +278,14 @@ class Server:
             "queue",
             depths,
         )
+        missing = self.calendar_watch.missing if self.calendar_watch else None
+        yield gauge(
+            "kvisa_calendar_schedule_missing",
+            "1 from 1 November while next year's official holiday schedule is not in the "
+            "content (flows/calendar.yaml); dates in that year are estimates",
+            "year",
+            {"next": 1.0 if missing else 0.0},
+        )
         yield gauge(
             "kvisa_ready",
             "1 while /readyz would say ready (0 while starting or draining)",
@@ -311,6 +331,9 @@ class Server:
         change_jobs, self.change_jobs = self.change_jobs, None
         if change_jobs:
             await change_jobs.stop()
+        calendar_watch, self.calendar_watch = self.calendar_watch, None
+        if calendar_watch:
+            await calendar_watch.stop()
         for channel in channels:
             await channel.drain()
         # Turns in flight finish while the reminder service still listens to them (a turn that

@@ -286,3 +286,11 @@ def _as_date(node: Node, key: str, value: Any, year: int) -> date:
     if day.year != year and not (day.year == year - 1 and day >= date(day.year, 12, _TAIL_FROM)):
         raise node.error(f"{day} does not belong to year {year}", key)
     return day
+
+
+def schedule_due(calendar: WorkCalendar, today: date) -> int | None:
+    """The next year whose official holiday schedule is missing, from 1 November (the State
+    Council usually publishes it in October or November); None before then or once it is in."""
+    if (today.month, today.day) < (11, 1) or calendar.is_official(today.year + 1):
+        return None
+    return today.year + 1
