@@ -99,6 +99,10 @@ class WorkCalendar:
         """Whether `other` has the same holiday notices of flows/calendar.yaml."""
         return self._overrides == other._overrides
 
+    def schedule_key(self) -> str:
+        """The holiday notices of flows/calendar.yaml as text (equal for the same notices)."""
+        return repr(sorted(self._overrides.items()))
+
     def _notice(self, year: int) -> Notice:
         override = self._overrides.get(year)
         return override if override is not None else _package_notice(year)

@@ -1,6 +1,7 @@
 """`kvisa content publish|list|diff|rollback`: content versions in the storage `kvisa serve`
 uses (REDIS_URL, else the SQLite file under KVISA_DATA_DIR). Running replicas switch to a
-newly published version within a second, between turns.
+newly published version within a second, between turns; the change job (job.py) re-checks
+every applicant and queues the notices, which a running `kvisa serve` delivers.
 """
 
 from __future__ import annotations
@@ -10,23 +11,18 @@ import asyncio
 import datetime as dt
 import getpass
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 from kvisa.bot.content import content_dir
-from kvisa.bot.content.diff import diff, report
-from kvisa.bot.content.versions import Packed, pack, unpack
 from kvisa.bot.i18n import SEPARATOR, Catalogs
 from kvisa.bot.policy.zones import SHANGHAI
 from kvisa.bot.publishing.job import run_pending
-from kvisa.bot.publishing.recheck import Summary, dry_run
+from kvisa.bot.publishing.recheck import Summary
+from kvisa.bot.publishing.service import Publisher, parse_id
 from kvisa.bot.settings import Settings
-from kvisa.errors import InputError
-from kvisa.storage import Storage, open_storage
+from kvisa.storage import open_storage
 from kvisa.storage.base import ContentVersion
-
-CURRENT, DRAFT = "current", "draft"  # diff's names for the current version and the flows dir
 
 
 def when(version: ContentVersion) -> str:
@@ -40,21 +36,6 @@ def version_line(version: ContentVersion, current: int | None) -> str:
         note = f"rollback to {version.rollback_of}" + (f": {note}" if note else "")
     mark = "  (current)" if version.id == current else ""
     return f"{version.id}\t{when(version)}\t{version.author}\t{version.sha256[:12]}\t{note}{mark}"
-
-
-def parse_id(value: str, option: str) -> int:
-    if not value.strip().isdigit() or int(value) < 1:
-        raise InputError(option, "a version id (a whole number from `kvisa content list`)", value)
-    return int(value)
-
-
-async def stored(storage: Storage, version_id: int, option: str) -> tuple[ContentVersion, Packed]:
-    found = await storage.content_version(version_id)
-    if found is None:
-        last = await storage.current_content_id()
-        known = f"versions 1 to {last}" if last else "no version is published yet"
-        raise InputError(option, f"a published version ({known})", str(version_id))
-    return found[0], Packed.from_bytes(found[1])
 
 
 def summary_lines(summary: Summary) -> list[str]:
@@ -73,56 +54,39 @@ def summary_lines(summary: Summary) -> list[str]:
     return lines
 
 
-def both_languages(catalogs: Catalogs, old: Packed, new: Packed) -> str:
-    changes = diff(old, new)
-    en = "\n".join(report(catalogs["en"], changes, old, new))
-    zh = "\n".join(report(catalogs["zh"], changes, old, new))
-    return en + SEPARATOR + zh
+def both(lines: dict[str, list[str]]) -> str:
+    return "\n".join(lines["en"]) + SEPARATOR + "\n".join(lines["zh"])
+
+
+def today_of(args: argparse.Namespace) -> dt.date:
+    return dt.date.fromisoformat(args.today) if args.today else dt.datetime.now(SHANGHAI).date()
 
 
 async def publish(args: argparse.Namespace, settings: Settings, rollback: int | None) -> int:
-    catalogs = Catalogs()
-    today = dt.date.fromisoformat(args.today) if args.today else dt.datetime.now(SHANGHAI).date()
+    today = today_of(args)
     async with open_storage(settings.storage_url) as storage:
-        current_id = await storage.current_content_id()
-        if rollback is not None:
-            _, candidate = await stored(storage, rollback, "ID")
-            new_flows = unpack(candidate)
-        else:
-            candidate, new_flows = pack(content_dir(settings), catalogs)
-        if current_id is None:  # the first version: the baseline, nobody to tell
-            old, old_flows = candidate, new_flows
-        else:
-            old = (await stored(storage, current_id, "current"))[1]
-            old_flows = unpack(old, current_id)
-            if old.sha256 == candidate.sha256:
-                print(f"nothing to publish: the content is version {current_id} already")
-                return 0
+        publisher = Publisher(storage, Catalogs(), content_dir(settings))
+        plan = await publisher.plan(rollback)
+        if plan.unchanged:
+            print(f"nothing to publish: the content is version {plan.current} already")
+            return 0
         if args.dry_run:
-            summary = await dry_run(storage, old_flows, new_flows, today)
-            print(both_languages(catalogs, old, candidate))
+            summary = await publisher.dry_run(plan, today)
+            print(both(publisher.report(plan.old, plan.new)))
             print("\n".join(summary_lines(summary)))
             print("dry run: nothing was published or sent")
             return 0
-        version = await storage.publish_content(
-            candidate.to_bytes(),
-            author=args.author,
-            note=args.note or "",
-            sha256=candidate.sha256,
-            published_at=time.time(),
-            rollback_of=rollback,
-        )
-        print(both_languages(catalogs, old, candidate))
+        version = await publisher.publish(plan, args.author, args.note or "")
+        print(both(publisher.report(plan.old, plan.new)))
         print(f"published version {version.id} ({version.sha256[:12]})")
         now = dt.datetime.now(dt.UTC)
         if args.today:  # tests: the day applicants are re-checked on
             now = dt.datetime.combine(today, dt.time(12), SHANGHAI)
-        broadcast = await run_pending(storage, catalogs, now)
+        broadcast = await run_pending(storage, publisher.catalogs, now)
         if broadcast is not None:
             print(
                 f"{broadcast.total} applicants affected: their notices are queued as broadcast "
-                f"{broadcast.id}; a running `kvisa serve` delivers them "
-                f"(kvisa broadcast --status {broadcast.id})"
+                f"{broadcast.id}; a running `kvisa serve` delivers them"
             )
     return 0
 
@@ -139,21 +103,10 @@ async def list_versions(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def show_diff(args: argparse.Namespace, settings: Settings) -> int:
-    catalogs = Catalogs()
     async with open_storage(settings.storage_url) as storage:
-
-        async def side(value: str, option: str) -> Packed:
-            if value == DRAFT:
-                return pack(content_dir(settings), catalogs)[0]
-            if value == CURRENT:
-                current = await storage.current_content_id()
-                if current is None:
-                    raise InputError(option, "a published version", "current (none yet)")
-                return (await stored(storage, current, option))[1]
-            return (await stored(storage, parse_id(value, option), option))[1]
-
-        old, new = await side(args.a, "A"), await side(args.b, "B")
-    print(both_languages(catalogs, old, new))
+        publisher = Publisher(storage, Catalogs(), content_dir(settings))
+        old, new = await publisher.side(args.a, "A"), await publisher.side(args.b, "B")
+    print(both(publisher.report(old, new)))
     return 0
 
 

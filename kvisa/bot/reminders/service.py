@@ -183,9 +183,10 @@ class ReminderService:
 
     def rules_mark(self) -> str:
         """What every user's reminders were last planned from: the timeline rules."""
-        # The content version too: a publish may move dates (a processing time, a holiday).
+        # The calendar too: a content version may add a holiday schedule. (A version that
+        # leaves both alone moves no date, so nobody's reminders are planned again for it.)
         flows = self.deliverer.flows
-        rules = (repr(flows.timeline) + f"|{flows.version}").encode()
+        rules = (repr(flows.timeline) + flows.calendar.schedule_key()).encode()
         return hashlib.blake2b(rules, digest_size=12).hexdigest()
 
     async def _after_rules_changed(self) -> None:
