@@ -172,15 +172,17 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
         clock=FixedClock(NOW),
     )
     try:
-        began = loop.time()
-        put_applicants(args.redis_url, args.applicants)
-        stored = loop.time() - began
         await server.start()
         assert server.storage is not None
         storage = server.storage
-        async with asyncio.timeout(120):  # the reminders' first planning, as on a running server
+        # The reminders' first start plans everyone's reminders: let it do so on an empty store,
+        # as a server that has been running would have.
+        async with asyncio.timeout(120):
             while await storage.get_value(RULES_KEY) is None:
                 await asyncio.sleep(0.05)
+        began = loop.time()
+        put_applicants(args.redis_url, args.applicants)
+        stored = loop.time() - began
         gc.collect()
         gc.freeze()  # as `kvisa serve` does after start-up
 
