@@ -20,14 +20,17 @@ from kvisa.bot.broadcasts.settings import BroadcastSettings
 from kvisa.bot.broadcasts.store import Broadcast, BroadcastStore
 from kvisa.bot.channels.base import Channel, Services
 from kvisa.bot.clock import Clock, SystemClock
-from kvisa.bot.content import load_content
+from kvisa.bot.content import content_dir, load_content
 from kvisa.bot.content.versions import ContentSource
 from kvisa.bot.engine.engine import Engine
 from kvisa.bot.holdings import holdings
+from kvisa.bot.i18n import Catalogs
 from kvisa.bot.observability import gauge
 from kvisa.bot.pacing import pacers as make_pacers
+from kvisa.bot.publishing.admin import content_routes
 from kvisa.bot.publishing.calendar_watch import CalendarWatch
 from kvisa.bot.publishing.job import ChangeJobs
+from kvisa.bot.publishing.service import Publisher
 from kvisa.bot.reminders.service import ReminderService
 from kvisa.bot.reminders.settings import ReminderSettings
 from kvisa.bot.retention.rules import Rules
@@ -90,6 +93,7 @@ class Server:
         self.retention: RetentionService | None = None
         self.change_jobs: ChangeJobs | None = None
         self.calendar_watch: CalendarWatch | None = None
+        self.catalogs: Catalogs | None = None
         self.workspace: Workspace | None = None
         self.started = False  # content loaded, channels registered, schedulers begun
         self.draining = False
@@ -106,6 +110,7 @@ class Server:
 
     async def _start(self) -> None:
         flows, catalogs = load_content(self.settings)
+        self.catalogs = catalogs
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.storage = open_storage(self.settings.storage_url)
         await self.storage.ping()
@@ -162,6 +167,7 @@ class Server:
         def admin_api(app: web.Application) -> None:
             if bc.admin_token:
                 admin_routes(app, bc.admin_token.get_secret_value(), composer, store)
+                content_routes(app, self.publisher, self.clock)
             workspace.mount(app)  # /agency/
 
         token = self.settings.admin_token
@@ -222,6 +228,11 @@ class Server:
             self.settings.http_host,
             self.settings.http_port,
         )
+
+    def publisher(self) -> Publisher:
+        """Publishing content versions (the admin API, the workspace) on this storage."""
+        assert self.storage is not None and self.catalogs is not None
+        return Publisher(self.storage, self.catalogs, content_dir(self.settings))
 
     def _broadcast_created(self, broadcast: Broadcast) -> None:
         if self.broadcasts is not None:

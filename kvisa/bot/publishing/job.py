@@ -100,14 +100,17 @@ async def run_pending(
 ) -> Broadcast | None:
     """Re-check from the last version whose notices are queued to the current one, if they
     differ and no one else is doing it. The first version ever published is the baseline:
-    there is nothing before it to compare with, so nobody is told anything."""
+    there is nothing before it to compare with, so nobody is told about it."""
     current = await storage.current_content_id()
     raw = await storage.get_value(RECHECKED)
     done = int(raw) if raw is not None else None
     if current is None or current == done or not await storage.claim(LOCK, LOCK_TTL):
         return None
     try:
-        if done is None:
+        if done is None:  # never run: from the first version, the baseline
+            versions = await storage.content_versions()
+            done = versions[0].id if versions else current
+        if done == current:
             await storage.set_value(RECHECKED, str(current).encode())
             return None
         old = await stored(storage, done)
