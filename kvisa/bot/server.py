@@ -37,6 +37,7 @@ from kvisa.bot.retention.rules import Rules
 from kvisa.bot.retention.service import RetentionService
 from kvisa.bot.settings import Settings
 from kvisa.bot.workspace import Workspace, open_workspace
+from kvisa.bot.workspace.pages_content import install as install_content_pages
 from kvisa.errors import ConfigError, StorageError
 from kvisa.storage import open_storage
 from kvisa.storage.base import Storage
@@ -163,6 +164,7 @@ class Server:
             self.settings, engine, self.clock, senders, composer, store
         )
         self.workspace = workspace
+        install_content_pages(workspace, self.publisher)
 
         def admin_api(app: web.Application) -> None:
             if bc.admin_token:
