@@ -181,7 +181,8 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
             while await storage.get_value(RULES_KEY) is None:
                 await asyncio.sleep(0.05)
         began = loop.time()
-        put_applicants(args.redis_url, args.applicants)
+        # In a thread: the server's loop keeps answering meanwhile.
+        await asyncio.to_thread(put_applicants, args.redis_url, args.applicants)
         stored = loop.time() - began
         gc.collect()
         gc.freeze()  # as `kvisa serve` does after start-up
@@ -205,7 +206,8 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
             f"{args.applicants} applicants stored in {stored:.1f} s; re-checked under both "
             f"versions in {checked:.1f} s: {rate:,.0f} applicants/s "
             f"(target {TARGET_RATE:,.0f}); {broadcast.total} affected, notices queued as "
-            f"{broadcast.id}"
+            f"{broadcast.id}",
+            flush=True,
         )
         if server.broadcasts is not None:
             server.broadcasts.wake()
