@@ -44,7 +44,7 @@ class Inbox:
 
 
 def watch(storage: Storage, day: dt.date, inbox: Inbox, source: ContentSource) -> CalendarWatch:
-    clock = FixedClock(dt.datetime.combine(day, dt.time(2), dt.UTC))
+    clock = FixedClock(dt.datetime.combine(day, dt.time(2), dt.UTC))  # 10:00 in Shanghai
     senders = {"telegram": inbox.send, "wechat": inbox.send}
     return CalendarWatch(storage, source, clock, CATALOGS, ADMINS, senders)
 
@@ -63,6 +63,15 @@ async def test_admins_are_reminded_once_a_day_from_november_until_the_schedule_i
     told = await next_day.look()
 
     assert (october, first, again, told) == (0, 2, 0, 2)
+    early = CalendarWatch(
+        storage,
+        source,
+        FixedClock(dt.datetime(2026, 11, 3, 0, 30, tzinfo=dt.UTC)),  # 08:30 in Shanghai
+        CATALOGS,
+        ADMINS,
+        {"telegram": inbox.send},
+    )
+    assert await early.look() == 0 and early.missing == 2027  # the gauge, no message yet
     assert next_day.missing == 2027
     assert {user for user, _ in inbox.got} == set(ADMINS)
     assert all(CATALOGS["zh"](REMINDER, year=2027) in text for _, text in inbox.got)

@@ -3,8 +3,8 @@ version like any other): a daily reminder to the admins.
 
 Three ways, so that it is seen: a warning in the log, once a day; the gauge
 `kvisa_calendar_schedule_missing` (1 while missing; on /metrics, independent of /readyz, which
-must not fail for it); and a message to the chat admins (KVISA_ADMINS) once a day, sent by one
-replica only (a claim per day).
+must not fail for it); and a message to the chat admins (KVISA_ADMINS) once a day from 09:00
+Shanghai time, sent by one replica only (a claim per day), never at start-up.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from kvisa.storage import Storage
 log = logging.getLogger(__name__)
 
 LOOK_EVERY = 3600.0  # seconds
+REMIND_FROM = 9  # o'clock, Shanghai time: the agency's morning
 Sender = Callable[[UserKey, Sequence[Outbound]], Awaitable[None]]
 REMINDER = N_(
     "China's official holiday schedule for {year} is not in our content yet. When the State "
@@ -67,21 +68,24 @@ class CalendarWatch:
             self._task = None
 
     async def _run(self) -> None:
+        remind = False  # not at start-up: a restart is no moment for a daily message
         while True:
             try:
-                await self.look()
+                await self.look(remind=remind)
             except Exception:  # tried again at the next look
                 log.exception("could not check next year's holiday schedule")
             await asyncio.sleep(LOOK_EVERY)
+            remind = True
 
-    async def look(self) -> int:
-        """Check the current content; remind if due today and not done yet. How many admins
-        were sent the reminder."""
-        today = self.clock.now().astimezone(SHANGHAI).date()
+    async def look(self, *, remind: bool = True) -> int:
+        """Check the current content (the gauge); remind if due today, from 09:00 Shanghai
+        time, and not done yet. How many admins were sent the reminder."""
+        now = self.clock.now().astimezone(SHANGHAI)
         flows = await self.content.current()
-        self.missing = schedule_due(flows.calendar, today)
-        if self.missing is None:
+        self.missing = schedule_due(flows.calendar, now.date())
+        if self.missing is None or not remind or now.hour < REMIND_FROM:
             return 0
+        today = now.date()
         if not await self.storage.claim(f"cv:calendar-reminder:{today.isoformat()}", 2 * 86400):
             return 0  # reminded today already (by this replica or another)
         log.warning(
