@@ -26,6 +26,7 @@ async def test_a_shorter_deadline_in_a_new_version_moves_the_reminders_to_its_da
     service.deliverer.content = ContentSource(sqlite_storage, service.deliverer.flows, interval=0)
     await service.coordinator.request(ALICE)
     await until(lambda: (job_args(service) or ("",) * 5)[4] == "2026-12-04")
+    await until(lambda: len(recorder.to(ALICE)) == 1)  # the 7-day reminder of 4 December
     before = len(recorder.to(ALICE))
 
     edit(flows_copy / "timeline.yaml", r"calendar_days: 15$", "calendar_days: 10")
@@ -37,4 +38,6 @@ async def test_a_shorter_deadline_in_a_new_version_moves_the_reminders_to_its_da
     sent = await ledger(sqlite_storage)
     after = [key for key in sent if "2026-12-04" not in key]
     assert after and all("|2026-11-30|" in key for key in after)
-    assert len(recorder.to(ALICE)) - before == len(after)
+    later = recorder.to(ALICE)[before:]
+    assert later and all("November 30, 2026" in m.text for m in later)
+    assert not any("December 4" in m.text for m in later)
