@@ -138,7 +138,18 @@ def assess(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def flows_check(args: argparse.Namespace, settings: Settings) -> int:
+    from kvisa.bot.assess.batch import parse_today
+    from kvisa.bot.content.freshness import stale_facts, stale_warning
+
+    today = parse_today(args.today) if args.today else SystemClock().now().date()
+    if today is None:
+        print(
+            f"kvisa flows check: --today: expected YYYY-MM-DD, got {args.today!r}", file=sys.stderr
+        )
+        return EXIT_USAGE
     flows, _ = load_content(settings)
+    for fact in stale_facts(flows, today, settings.content_max_age_days):
+        print(stale_warning(fact, today, settings.content_max_age_days), file=sys.stderr)
     print(
         f"flows OK ({content_dir(settings)}): {len(flows.questions)} questions, "
         f"{len(flows.items)} checklist items, {len(flows.faq)} FAQ entries, "
@@ -217,9 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("flows", help="content tools")
     flows_sub = p.add_subparsers(dest="flows_command", required=True)
-    flows_sub.add_parser("check", help="validate flows/ and its translations").set_defaults(
-        run=flows_check
+    check = flows_sub.add_parser(
+        "check", help="validate flows/, its sources and translations; warn about old as_of dates"
     )
+    check.add_argument(
+        "--today", metavar="YYYY-MM-DD", help="judge as_of ages as of this date (default: today)"
+    )
+    check.set_defaults(run=flows_check)
 
     p = sub.add_parser("config", help="settings tools")
     config_sub = p.add_subparsers(dest="config_command", required=True)
@@ -235,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from kvisa.bot.broadcasts.cli import add_commands
     from kvisa.bot.data.cli import add_commands as add_data_commands
+    from kvisa.bot.publishing.cli import add_commands as add_content_commands
     from kvisa.bot.purge import add_commands as add_purge_command
     from kvisa.bot.workspace.cli import add_commands as add_staff_commands
 
@@ -242,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_commands(sub.add_parser)
     add_purge_command(sub.add_parser)
     add_staff_commands(sub.add_parser)
+    add_content_commands(sub.add_parser)
     return parser
 
 

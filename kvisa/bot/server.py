@@ -20,17 +20,24 @@ from kvisa.bot.broadcasts.settings import BroadcastSettings
 from kvisa.bot.broadcasts.store import Broadcast, BroadcastStore
 from kvisa.bot.channels.base import Channel, Services
 from kvisa.bot.clock import Clock, SystemClock
-from kvisa.bot.content import load_content
+from kvisa.bot.content import content_dir, load_content
+from kvisa.bot.content.versions import ContentSource
 from kvisa.bot.engine.engine import Engine
 from kvisa.bot.holdings import holdings
+from kvisa.bot.i18n import Catalogs
 from kvisa.bot.observability import gauge
 from kvisa.bot.pacing import pacers as make_pacers
+from kvisa.bot.publishing.admin import content_routes
+from kvisa.bot.publishing.calendar_watch import CalendarWatch
+from kvisa.bot.publishing.job import ChangeJobs
+from kvisa.bot.publishing.service import Publisher
 from kvisa.bot.reminders.service import ReminderService
 from kvisa.bot.reminders.settings import ReminderSettings
 from kvisa.bot.retention.rules import Rules
 from kvisa.bot.retention.service import RetentionService
 from kvisa.bot.settings import Settings
 from kvisa.bot.workspace import Workspace, open_workspace
+from kvisa.bot.workspace.pages_content import install as install_content_pages
 from kvisa.errors import ConfigError, StorageError
 from kvisa.storage import open_storage
 from kvisa.storage.base import Storage
@@ -85,6 +92,9 @@ class Server:
         self.broadcasts: BroadcastRunner | None = None
         self.composer: Composer | None = None
         self.retention: RetentionService | None = None
+        self.change_jobs: ChangeJobs | None = None
+        self.calendar_watch: CalendarWatch | None = None
+        self.catalogs: Catalogs | None = None
         self.workspace: Workspace | None = None
         self.started = False  # content loaded, channels registered, schedulers begun
         self.draining = False
@@ -101,6 +111,7 @@ class Server:
 
     async def _start(self) -> None:
         flows, catalogs = load_content(self.settings)
+        self.catalogs = catalogs
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.storage = open_storage(self.settings.storage_url)
         await self.storage.ping()
@@ -118,6 +129,9 @@ class Server:
             )
         by_name = {c.name: c for c in self.channels}
         engine, bc = services.engine, BroadcastSettings.from_settings(self.settings)
+        # The current published content version when there is one, else the flows directory.
+        engine.content = ContentSource(self.storage, flows)
+        engine.flows = await engine.content.current()
         engine.links.configure(self.settings.pseudonym_key, self.settings.link_attempts_per_hour)
         engine.links.notify = lambda user, messages: by_name[user.channel].send(user, messages)
         for holding in holdings(self.storage, self.settings.data_dir):
@@ -150,10 +164,12 @@ class Server:
             self.settings, engine, self.clock, senders, composer, store
         )
         self.workspace = workspace
+        install_content_pages(workspace, self.publisher)
 
         def admin_api(app: web.Application) -> None:
             if bc.admin_token:
                 admin_routes(app, bc.admin_token.get_secret_value(), composer, store)
+                content_routes(app, self.publisher, self.clock)
             workspace.mount(app)  # /agency/
 
         token = self.settings.admin_token
@@ -178,8 +194,24 @@ class Server:
             data_dir=self.settings.data_dir,
             pacers=pacers,
         )
+        self.reminders.deliverer.content = engine.content
         await self.reminders.start()
         await self.broadcasts.start()
+        # A publish's re-check left undone by the publishing command (bot/publishing/job.py).
+        self.change_jobs = ChangeJobs(
+            self.storage, catalogs, self.clock.now, on_queued=self._broadcast_created
+        )
+        await self.change_jobs.start()
+        # From 1 November: next year's holiday schedule, if missing (publishing/calendar_watch).
+        self.calendar_watch = CalendarWatch(
+            self.storage,
+            engine.content,
+            self.clock,
+            catalogs,
+            bc.admins,
+            {c.name: c.send for c in self.channels},
+        )
+        self.calendar_watch.start()
         self.retention = RetentionService(
             engine,
             Rules.from_settings(self.settings),
@@ -198,6 +230,11 @@ class Server:
             self.settings.http_host,
             self.settings.http_port,
         )
+
+    def publisher(self) -> Publisher:
+        """Publishing content versions (the admin API, the workspace) on this storage."""
+        assert self.storage is not None and self.catalogs is not None
+        return Publisher(self.storage, self.catalogs, content_dir(self.settings))
 
     def _broadcast_created(self, broadcast: Broadcast) -> None:
         if self.broadcasts is not None:
@@ -254,6 +291,14 @@ class Server:
             "queue",
             depths,
         )
+        missing = self.calendar_watch.missing if self.calendar_watch else None
+        yield gauge(
+            "kvisa_calendar_schedule_missing",
+            "1 from 1 November while next year's official holiday schedule is not in the "
+            "content (flows/calendar.yaml); dates in that year are estimates",
+            "year",
+            {"next": 1.0 if missing else 0.0},
+        )
         yield gauge(
             "kvisa_ready",
             "1 while /readyz would say ready (0 while starting or draining)",
@@ -296,6 +341,12 @@ class Server:
         )
         if retention:
             await retention.stop()
+        change_jobs, self.change_jobs = self.change_jobs, None
+        if change_jobs:
+            await change_jobs.stop()
+        calendar_watch, self.calendar_watch = self.calendar_watch, None
+        if calendar_watch:
+            await calendar_watch.stop()
         for channel in channels:
             await channel.drain()
         # Turns in flight finish while the reminder service still listens to them (a turn that

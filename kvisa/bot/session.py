@@ -229,6 +229,9 @@ class Session:
     unlinked: list[str] = field(default_factory=list)  # ids of links undone (the last few)
     # With a person at the agency (/human) rather than the bot; None: with the bot.
     handover: Handover | None = None
+    # The content version the last turn's verdict and timeline were worked out under (None:
+    # the unpublished flows directory); a re-check after a publish moves it on.
+    content_version: int | None = None
 
     @classmethod
     def new(cls, lang_hint: str | None) -> Session:

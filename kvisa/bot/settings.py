@@ -96,6 +96,15 @@ class Settings(BaseSettings):
         "an existing directory",
         "/srv/kvisa/flows",
     )
+    content_max_age_days: int = Field(
+        180,
+        validation_alias="KVISA_CONTENT_MAX_AGE_DAYS",
+        description="`kvisa flows check` warns about a fact whose as_of date is older than this",
+        examples=["180"],
+        json_schema_extra={"expected": "a whole number of days from 1 to 3650"},
+        ge=1,
+        le=3650,
+    )
     log_level: str = setting(
         "KVISA_LOG_LEVEL",
         "WARNING",

@@ -103,6 +103,44 @@ class HeldClaim:
     ttl: float
 
 
+@dataclass(frozen=True)
+class ContentVersion:
+    """One published version of the content (flows/): its id, when and by whom it was
+    published, the publisher's note, the SHA-256 of the validated content, and the version it
+    restored when it is a rollback. Ids grow by one with every publish and are never reused;
+    the current version is always the one with the highest id (a rollback publishes the old
+    content again)."""
+
+    id: int
+    published_at: float  # seconds since the epoch (UTC)
+    author: str
+    note: str
+    sha256: str
+    rollback_of: int | None = None
+
+    def to_json(self) -> JSON:
+        return {
+            "id": self.id,
+            "published_at": self.published_at,
+            "author": self.author,
+            "note": self.note,
+            "sha256": self.sha256,
+            "rollback_of": self.rollback_of,
+        }
+
+    @classmethod
+    def from_json(cls, data: JSON) -> ContentVersion:
+        rollback = data.get("rollback_of")
+        return cls(
+            int(data["id"]),
+            float(data["published_at"]),
+            str(data["author"]),
+            str(data["note"]),
+            str(data["sha256"]),
+            None if rollback is None else int(rollback),
+        )
+
+
 class Storage(ABC):
     """Per-user JSON state with optimistic concurrency, plus a few shared primitives: claims
     (first caller wins, for a while) and expiring byte values (caches, small files)."""
@@ -191,6 +229,33 @@ class Storage(ABC):
     @abstractmethod
     async def delete_value(self, name: str) -> None:
         """Forget the value under `name` (nothing happens when there is none)."""
+
+    @abstractmethod
+    async def publish_content(
+        self,
+        content: bytes,
+        *,
+        author: str,
+        note: str,
+        sha256: str,
+        published_at: float,
+        rollback_of: int | None = None,
+    ) -> ContentVersion:
+        """Store `content` as a new version with the next id, atomically across processes, and
+        make it current; the version as stored."""
+
+    @abstractmethod
+    async def content_versions(self) -> list[ContentVersion]:
+        """Every published version, oldest first."""
+
+    @abstractmethod
+    async def content_version(self, version_id: int) -> tuple[ContentVersion, bytes] | None:
+        """A version and its content, or None when no version has that id."""
+
+    @abstractmethod
+    async def current_content_id(self) -> int | None:
+        """The current (highest) version id, None before the first publish; one cheap read,
+        meant to be polled by every replica."""
 
     @abstractmethod
     async def ping(self) -> None:

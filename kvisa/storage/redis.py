@@ -25,6 +25,7 @@ from kvisa.storage.base import (
     FOREVER,
     JSON,
     AlreadyClaimed,
+    ContentVersion,
     HeldClaim,
     Lifetime,
     Once,
@@ -92,6 +93,13 @@ if count == 1 then
 end
 return count
 """
+# Publish a content version in one step: the next id from KEYS[1] (which is then the current
+# version), its metadata (JSON, without the id) and content in the hash under ARGV[1] .. id.
+PUBLISH_SCRIPT = """
+local id = redis.call('INCR', KEYS[1])
+redis.call('HSET', ARGV[1] .. id, 'meta', ARGV[2], 'content', ARGV[3])
+return id
+"""
 WRITTEN, CLAIMED = 1, 2  # CAS_SCRIPT's answers; 0 is a version mismatch
 # Records this process last read or wrote, kept so that an update can go straight to the
 # compare-and-set (one round trip instead of two); the compare-and-set catches a stale one.
@@ -124,6 +132,14 @@ class KeyBuilder:
     def version_counter(self) -> str:
         """The counter every user's new version is taken from (see PUT_SCRIPT)."""
         return f"{self.prefix}:version"
+
+    def content_current(self) -> str:
+        """The id of the last published content version (also the id counter)."""
+        return f"{self.prefix}:content:current"
+
+    def content_version(self, version_id: int | str = "") -> str:
+        """The hash of one content version {meta, content}; without an id, its prefix."""
+        return f"{self.prefix}:content:version:{version_id}"
 
     def user_pattern(self) -> str:
         """A SCAN MATCH pattern for every user key, whatever the prefix contains."""
@@ -330,6 +346,7 @@ class RedisStorage(Storage):
         self.keys = KeyBuilder(prefix)
         self._cas = ScriptBatch(client, client.register_script(CAS_SCRIPT))
         self._count = client.register_script(COUNT_SCRIPT)
+        self._publish = client.register_script(PUBLISH_SCRIPT)
         # user -> (version, JSON text) as last read or written here; insertion order is
         # recency, so the first entry is the one to forget (see KNOWN_RECORDS).
         self._known: dict[UserKey, tuple[int, bytes | str]] = {}
@@ -570,6 +587,65 @@ class RedisStorage(Storage):
     async def delete_value(self, name: str) -> None:
         with translate_errors():
             await self.client.delete(self.keys.value(name))
+
+    async def publish_content(
+        self,
+        content: bytes,
+        *,
+        author: str,
+        note: str,
+        sha256: str,
+        published_at: float,
+        rollback_of: int | None = None,
+    ) -> ContentVersion:
+        meta = {
+            "published_at": published_at,
+            "author": author,
+            "note": note,
+            "sha256": sha256,
+            "rollback_of": rollback_of,
+        }
+        with translate_errors():
+            version_id = await self._publish(
+                keys=[self.keys.content_current()],
+                args=[self.keys.content_version(), encode_record(meta), bytes(content)],
+            )
+        return ContentVersion.from_json({**meta, "id": int(version_id)})
+
+    async def content_versions(self) -> list[ContentVersion]:
+        last = await self.current_content_id() or 0
+        versions = []
+        for start in range(1, last + 1, PAGE):
+            with translate_errors():
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for version_id in range(start, min(start + PAGE, last + 1)):
+                        pipe.hget(self.keys.content_version(version_id), "meta")
+                    metas = await pipe.execute()
+            for offset, meta in enumerate(metas):
+                if meta is not None:
+                    data = decode_record("redis", "content version", meta)
+                    versions.append(ContentVersion.from_json({**data, "id": start + offset}))
+        return versions
+
+    async def content_version(self, version_id: int) -> tuple[ContentVersion, bytes] | None:
+        with translate_errors():
+            # redis-py leaves execute_command untyped; NEVER_DECODE keeps the content bytes.
+            meta, content = await self.client.execute_command(  # type: ignore[no-untyped-call]
+                "HMGET",
+                self.keys.content_version(version_id),
+                "meta",
+                "content",
+                **{NEVER_DECODE: []},
+            )
+        if meta is None or content is None:
+            return None
+        data = decode_record("redis", "content version", meta)
+        return ContentVersion.from_json({**data, "id": version_id}), bytes(content)
+
+    async def current_content_id(self) -> int | None:
+        with translate_errors():
+            current = await self.client.get(self.keys.content_current())
+        return None if current is None else int(current)
 
     async def ping(self) -> None:
         with translate_errors():

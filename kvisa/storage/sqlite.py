@@ -32,6 +32,7 @@ from kvisa.identity import UserKey
 from kvisa.storage.base import (
     FOREVER,
     JSON,
+    ContentVersion,
     HeldClaim,
     Record,
     Storage,
@@ -87,6 +88,15 @@ CREATE TABLE IF NOT EXISTS stored_values (
     expires_at REAL
 );
 CREATE INDEX IF NOT EXISTS stored_values_expires_at ON stored_values (expires_at);
+CREATE TABLE IF NOT EXISTS content_versions (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    published_at REAL NOT NULL,
+    author       TEXT NOT NULL,
+    note         TEXT NOT NULL,
+    sha256       TEXT NOT NULL,
+    rollback_of  INTEGER,
+    content      BLOB NOT NULL
+);
 COMMIT;
 """
 
@@ -412,6 +422,49 @@ class SqliteStorage(Storage):
             await self._execute("DELETE FROM claims WHERE expires_at <= ?", (now,))
             await self._execute("DELETE FROM stored_values WHERE expires_at <= ?", (now,))
             await self._execute("DELETE FROM users WHERE expires_at <= ?", (now,))
+
+    async def publish_content(
+        self,
+        content: bytes,
+        *,
+        author: str,
+        note: str,
+        sha256: str,
+        published_at: float,
+        rollback_of: int | None = None,
+    ) -> ContentVersion:
+        # AUTOINCREMENT: an id is never handed out twice, and one INSERT is atomic.
+        sql = (
+            "INSERT INTO content_versions "
+            "(published_at, author, note, sha256, rollback_of, content) "
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
+        )
+        rows = await self._fetch(
+            sql, (published_at, author, note, sha256, rollback_of, bytes(content))
+        )
+        return ContentVersion(int(rows[0][0]), published_at, author, note, sha256, rollback_of)
+
+    async def content_versions(self) -> list[ContentVersion]:
+        sql = (
+            "SELECT id, published_at, author, note, sha256, rollback_of "
+            "FROM content_versions ORDER BY id"
+        )
+        return [ContentVersion(*row) for row in await self._fetch(sql)]
+
+    async def content_version(self, version_id: int) -> tuple[ContentVersion, bytes] | None:
+        sql = (
+            "SELECT id, published_at, author, note, sha256, rollback_of, content "
+            "FROM content_versions WHERE id = ?"
+        )
+        rows = await self._fetch(sql, (version_id,))
+        if not rows:
+            return None
+        *meta, content = rows[0]
+        return ContentVersion(*meta), bytes(content)
+
+    async def current_content_id(self) -> int | None:
+        rows = await self._fetch("SELECT max(id) FROM content_versions")
+        return None if rows[0][0] is None else int(rows[0][0])
 
     async def ping(self) -> None:
         await self._fetch("SELECT 1")

@@ -641,3 +641,59 @@ class TestStorageContract:
 
         await storage.close()
         await storage.close()
+
+
+class TestContentVersionsContract:
+    async def test_no_version_is_current_before_the_first_publish(self, storage: Storage) -> None:
+        assert await storage.current_content_id() is None
+        assert await storage.content_versions() == []
+        assert await storage.content_version(1) is None
+
+    async def test_publish_stores_content_and_metadata_and_makes_it_current(
+        self, storage: Storage
+    ) -> None:
+        content = "policy: 年龄 18-35\n".encode() + bytes(range(256))
+
+        version = await storage.publish_content(
+            content, author="mei", note="first", sha256="ab" * 32, published_at=1_790_000_000.5
+        )
+
+        assert await storage.current_content_id() == version.id
+        stored = await storage.content_version(version.id)
+        assert stored == (version, content)
+        assert version.author == "mei" and version.note == "first"
+        assert version.published_at == 1_790_000_000.5 and version.rollback_of is None
+
+    async def test_ids_grow_and_the_last_published_is_current(self, storage: Storage) -> None:
+        first = await storage.publish_content(
+            b"a", author="a", note="", sha256="1", published_at=1.0
+        )
+        second = await storage.publish_content(
+            b"b", author="b", note="", sha256="2", published_at=2.0, rollback_of=first.id
+        )
+
+        assert second.id > first.id
+        assert await storage.current_content_id() == second.id
+        assert await storage.content_versions() == [first, second]
+        assert second.rollback_of == first.id
+
+    async def test_concurrent_publishes_from_two_processes_get_distinct_ids(
+        self, open_backend: StorageFactory
+    ) -> None:
+        one, two = open_backend(), open_backend()
+
+        versions = await asyncio.gather(
+            *(
+                s.publish_content(
+                    f"{n}".encode(), author="x", note="", sha256=str(n), published_at=n
+                )
+                for n, s in enumerate([one, two] * 5)
+            )
+        )
+
+        ids = sorted(v.id for v in versions)
+        assert len(set(ids)) == 10
+        assert await one.current_content_id() == ids[-1]
+        assert [v.id for v in await two.content_versions()] == ids
+        for version in versions:
+            assert await two.content_version(version.id) == (version, version.sha256.encode())

@@ -199,9 +199,12 @@ PARAM = re.compile(r"\{(\w+):(?:[^{}]|\{[^}]*\})*\}")
 
 
 def sample(match: re.Match[str]) -> str:
-    """A value the route's pattern takes: `a` as many times as a hex pattern wants."""
+    """A value the route's pattern takes: `a` as many times as a hex pattern wants, a number
+    for a version id."""
     if match.group(1) == "name":
         return "vera"
+    if match.group(0).startswith("{id:[0-9]{"):
+        return "1"
     return "a" * int(re.findall(r"\{(\d+)\}", match.group(0))[-1])
 
 

@@ -370,5 +370,5 @@ def admin_routes(
     app.middlewares.append(authorised)
     app.router.add_post("/admin/broadcasts", create)
     app.router.add_get("/admin/broadcasts", listing)
-    app.router.add_get(r"/admin/broadcasts/{id:[0-9a-f]{6}}", show)
-    app.router.add_post(r"/admin/broadcasts/{id:[0-9a-f]{6}}/cancel", cancel)
+    app.router.add_get(r"/admin/broadcasts/{id:[0-9a-f]{6}|cv[0-9]{1,9}}", show)
+    app.router.add_post(r"/admin/broadcasts/{id:[0-9a-f]{6}|cv[0-9]{1,9}}/cancel", cancel)

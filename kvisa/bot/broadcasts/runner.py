@@ -64,6 +64,7 @@ class Run:
         self.finished = asyncio.Event()
         self.done_times: deque[float] = deque()  # when recent sends completed (for the rate)
         self.floods: deque[tuple[float, str]] = deque()  # recent 429s: (time, chat)
+        self.messages: dict[str, str] = {}  # a notice's own message per recipient
 
     def counts(self) -> dict[str, int]:
         return tally(state for chunk in self.chunks.values() for state in chunk.values())
@@ -190,6 +191,9 @@ class BroadcastRunner:
             return
         chunks = {n: await self.store.chunk(broadcast_id, n) for n in range(broadcast.chunks)}
         run = Run(broadcast, chunks)
+        if broadcast.kind == "notice":
+            for n in chunks:
+                run.messages.update(await self.store.messages(broadcast_id, n))
         for n, states in chunks.items():  # a process died while these were on the wire
             interrupted = [user for user, state in states.items() if state == "sending"]
             for user in interrupted:
@@ -259,7 +263,7 @@ class BroadcastRunner:
         data = record.data if record else None
         if is_forward(data):  # linked to another applicant since it was chosen: not this one
             data = None
-        state = self._precheck(user, data)
+        state = self._precheck(user, data, notice=run.broadcast.kind == "notice")
         if state is None:
             assert data is not None
             order = route(user, data, self.clock.now(), set(self.senders))
@@ -284,10 +288,13 @@ class BroadcastRunner:
         if run.outstanding == 0:
             run.finished.set()
 
-    def _precheck(self, user: UserKey, data: dict[str, Any] | None) -> State | None:
+    def _precheck(
+        self, user: UserKey, data: dict[str, Any] | None, *, notice: bool = False
+    ) -> State | None:
         """The applicant as stored now: erased, opted out or blocked everywhere since the
-        broadcast was created."""
-        if not may_receive(data):
+        broadcast was created. A notice of a change to one's own case is service, not news:
+        /news off does not stop it."""
+        if not (data is not None and data.get("consent_at") if notice else may_receive(data)):
             return "skipped"
         assert data is not None
         if data.get("inactive"):
@@ -330,7 +337,7 @@ class BroadcastRunner:
     async def _send(
         self, run: Run, n: int, user: UserKey, identity: UserKey, sender: NewsSender, lang: Lang
     ) -> State:
-        text = texts.message(
+        text = run.messages.get(str(user)) or texts.message(
             self.catalogs, lang, run.broadcast.en, run.broadcast.zh, dict(self.settings.agency)
         )
         await self._set_state(run, n, str(user), "sending")

@@ -4,6 +4,8 @@
 - `bc:<id>`: the broadcast: texts, segment, author, status, figures.
 - `bc:<id>:r:<n>`: one chunk of recipients, {user key: state}.
 - `bc:<id>:cancel`: present when an admin asked to stop it.
+- `bc:<id>:m:<n>`: for a broadcast of kind `notice` (a content change's personal notices,
+  bot/publishing), each recipient's own message, chunked as the recipients are.
 
 A recipient's state goes pending -> sending -> sent | failed | blocked | undeliverable |
 skipped. `sending` is written before the message leaves and the outcome after it: a process
@@ -25,7 +27,7 @@ import asyncio
 import json
 import secrets
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -66,6 +68,9 @@ class Broadcast:
     rate: float = 0.0  # messages a second lately (for the time left)
     throttled: int = 0  # 429s received (flood control)
     progress_ref: str | None = None  # the admin's progress message, where it can be edited
+    # "news": the same update for everyone, who may opt out (/news off); "notice": each
+    # recipient's own message about a change to their case (bot/publishing), no opt-out.
+    kind: str = "news"
 
     @property
     def remaining(self) -> int:
@@ -112,12 +117,19 @@ class BroadcastStore:
         author: str,
         created_at: str,
         recipients: Sequence[UserKey],
+        broadcast_id: str | None = None,
+        messages: Mapping[str, str] | None = None,
     ) -> Broadcast:
         """Store a new broadcast with every recipient pending, then list it (the runner only
-        sees it once it is complete)."""
-        broadcast_id = await self._new_id()
+        sees it once it is complete). With `messages` (recipient -> text) it is a broadcast of
+        kind notice, each recipient getting their own text."""
+        broadcast_id = broadcast_id or await self._new_id()
         chunks = [recipients[i : i + CHUNK] for i in range(0, len(recipients), CHUNK)]
         for n, chunk in enumerate(chunks):
+            if messages is not None:
+                await self._set_json(
+                    f"bc:{broadcast_id}:m:{n}", {str(u): messages[str(u)] for u in chunk}
+                )
             await self._set_json(
                 f"bc:{broadcast_id}:r:{n}", {str(user): "pending" for user in chunk}
             )
@@ -132,10 +144,21 @@ class BroadcastStore:
             dict(Counter(user.channel for user in recipients)),
             len(chunks),
             counts={"pending": len(recipients)},
+            kind="news" if messages is None else "notice",
         )
         await self.save(broadcast)
-        await self._change_index(lambda ids: [*ids, broadcast_id][-KEEP:])
+        await self.add_to_index(broadcast_id)
         return broadcast
+
+    async def add_to_index(self, broadcast_id: str) -> None:
+        """Put a stored broadcast in the index (once), where the runner finds it."""
+        await self._change_index(
+            lambda ids: [*(i for i in ids if i != broadcast_id), broadcast_id][-KEEP:]
+        )
+
+    async def messages(self, broadcast_id: str, n: int) -> dict[str, str]:
+        """The recipients' own messages of chunk `n` (a notice)."""
+        return dict(await self._get_json(f"bc:{broadcast_id}:m:{n}") or {})
 
     async def _new_id(self) -> str:
         while True:
@@ -226,10 +249,15 @@ class BroadcastStore:
                 continue
             for n in range(broadcast.chunks):
                 await self.change_chunk(broadcast_id, n, anonymised)
+                if broadcast.kind == "notice":  # their own message goes with them
+                    texts = await self.messages(broadcast_id, n)
+                    if texts.pop(name, None) is not None:
+                        await self._set_json(f"bc:{broadcast_id}:m:{n}", texts)
 
     async def forget_recipients(self, broadcast: Broadcast) -> None:
         for n in range(broadcast.chunks):
             await self.storage.delete_value(f"bc:{broadcast.id}:r:{n}")
+            await self.storage.delete_value(f"bc:{broadcast.id}:m:{n}")
         await self.storage.delete_value(f"bc:{broadcast.id}:cancel")
 
 

@@ -95,6 +95,14 @@ class WorkCalendar:
         self._overrides = {notice.year: notice for notice in overrides}
         self._years: dict[int, _Year] = {}
 
+    def same_schedule(self, other: WorkCalendar) -> bool:
+        """Whether `other` has the same holiday notices of flows/calendar.yaml."""
+        return self._overrides == other._overrides
+
+    def schedule_key(self) -> str:
+        """The holiday notices of flows/calendar.yaml as text (equal for the same notices)."""
+        return repr(sorted(self._overrides.items()))
+
     def _notice(self, year: int) -> Notice:
         override = self._overrides.get(year)
         return override if override is not None else _package_notice(year)
@@ -282,3 +290,11 @@ def _as_date(node: Node, key: str, value: Any, year: int) -> date:
     if day.year != year and not (day.year == year - 1 and day >= date(day.year, 12, _TAIL_FROM)):
         raise node.error(f"{day} does not belong to year {year}", key)
     return day
+
+
+def schedule_due(calendar: WorkCalendar, today: date) -> int | None:
+    """The next year whose official holiday schedule is missing, from 1 November (the State
+    Council usually publishes it in October or November); None before then or once it is in."""
+    if (today.month, today.day) < (11, 1) or calendar.is_official(today.year + 1):
+        return None
+    return today.year + 1

@@ -17,6 +17,7 @@ from kvisa.bot.content.model import (
     Channel,
     ChecklistItem,
     Condition,
+    DatedFact,
     DateRule,
     DeadlineRule,
     EstimateRule,
@@ -93,6 +94,9 @@ def fields(
         raise FlowError(
             where[0], where[1], "expected a mapping with keys " + ", ".join(sorted(required))
         )
+    if "source" in required:
+        # A fact names its source and the day the agency last checked it (see source_ref).
+        optional = {*optional, "as_of"}
     missing = required - node.keys()
     if missing:
         raise node.error(f"missing key(s): {', '.join(sorted(missing))}")
@@ -145,11 +149,27 @@ class _Reader:
         # column header key -> (question id, file, line): ids and aliases name one question each
         self.columns: dict[str, tuple[str, str, int]] = {}
         self.date_questions: frozenset[str] = frozenset()
+        self.dated: list[DatedFact] = []
 
     def source_ref(self, node: Node) -> str:
+        """A fact's source, which must be known, with its `as_of` date (when the agency last
+        checked the fact against the source); the fact is remembered for `kvisa flows check`'s
+        age warning."""
+        if "source" not in node:
+            raise node.error("missing key 'source' (a source id from flows/sources.yaml)")
         ref = text(node, "source")
         if ref not in self.sources:
             raise node.error(f"unknown source {ref!r} (see flows/sources.yaml)", "source")
+        if "as_of" not in node:
+            raise node.error(
+                "missing key 'as_of' (the date this fact was last checked against its source, "
+                "like 2026-11-25)",
+                "source",
+            )
+        as_of = node["as_of"]
+        if not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime):
+            raise node.error("'as_of' must be a date like 2026-11-25", "as_of")
+        self.dated.append(DatedFact(node.file, node.line, ref, as_of))
         return ref
 
     def condition(self, owner: Node, key: str, known: Container[str] | None = None) -> Condition:
@@ -408,6 +428,7 @@ class _Reader:
             timeline=timeline,
             calendar=load_calendar(self.root),
             messages=tuple(self.messages()),
+            dated=tuple(self.dated),
         )
 
     @staticmethod
@@ -474,9 +495,12 @@ class _Reader:
                 text(p, "title"),
                 text(p, "detail"),
                 self.condition(p, "when") if "when" in p else None,
+                self.source_ref(p),
             )
             for p in (
-                fields(p, (node.file, node.line_of("perks")), {"title", "detail"}, {"when"})
+                fields(
+                    p, (node.file, node.line_of("perks")), {"title", "detail", "source"}, {"when"}
+                )
                 for p in items_of(node, "perks")
             )
         )

@@ -140,6 +140,16 @@ class Source:
 
 
 @dataclass(frozen=True)
+class DatedFact:
+    """Where a fact stands in flows/, its source id, and when it was last checked (as_of)."""
+
+    file: str
+    line: int
+    source: str
+    as_of: dt.date
+
+
+@dataclass(frozen=True)
 class Requirement:
     when: Condition
     unmet: str
@@ -225,6 +235,7 @@ class Perk:
     title: str
     detail: str
     when: Condition | None = None  # whom the guide says it is for (the verdict shows it to them)
+    source: str = ""
 
     def applies(self, facts: Mapping[str, Any]) -> bool:
         return self.when is None or self.when.holds(facts)
@@ -352,6 +363,10 @@ class Flows:
     calendar: WorkCalendar
     # Every translatable text with where it stands: (msgid, file, line).
     messages: tuple[tuple[str, str, int], ...] = field(default=(), compare=False)
+    # Every fact with its source and as_of date, for the age warning of `kvisa flows check`.
+    dated: tuple[DatedFact, ...] = field(default=(), compare=False)
+    # The published content version these flows are (None: the flows directory, unpublished).
+    version: int | None = field(default=None, compare=False)
 
     @cached_property
     def _questions_by_id(self) -> dict[str, Question]:

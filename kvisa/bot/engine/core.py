@@ -13,6 +13,7 @@ from prometheus_client import Histogram
 from kvisa import metrics
 from kvisa.bot import applicants
 from kvisa.bot.content.model import Flows
+from kvisa.bot.content.versions import ContentSource
 from kvisa.bot.engine.handlers.handover import OFFICE_HOURS
 from kvisa.bot.engine.links import Links
 from kvisa.bot.engine.turn import Shared, Turn
@@ -64,6 +65,7 @@ class EngineCore:
         self.links = Links(storage)
         self.erasure.register(Holding("link codes", self.links.forget_codes))
         self._shared: Shared = {}  # built once for every user (Conversation.shared)
+        self.content: ContentSource | None = None  # published versions (kvisa serve)
 
     @property
     def office_hours(self) -> OfficeHours:

@@ -32,6 +32,8 @@ class Engine(Following):
         message id), a message delivered twice is applied once: the claim is taken in the same
         atomic step as the write, and AlreadyClaimed raised, nothing changed, if it was taken."""
         inbound = cleaned(inbound)  # an admin's texts too, before the interceptor sees them
+        if self.content is not None:  # between turns: a turn is built on one version
+            self.flows = await self.content.current()
         async with self._locks(inbound.user):
             if self.interceptor is not None:
                 try:

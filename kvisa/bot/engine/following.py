@@ -8,6 +8,7 @@ from typing import Any
 
 from kvisa.bot import applicants
 from kvisa.bot.applicants import LinkContext
+from kvisa.bot.content.versions import stamped
 from kvisa.bot.engine.core import EngineCore, log
 from kvisa.bot.engine.turn import Turn
 from kvisa.bot.messages import Inbound, Outbound, materialize
@@ -106,6 +107,7 @@ class Following(EngineCore):
                 link = LinkContext("joined", other_channel=others[0].channel if others else "")
             turn = Turn(self.flows, self.catalogs, data, inbound, self._shared, link=link)
             new, replies = turn.run()
+            new = stamped(new, turn.flows)
             committed[:] = [(None if applicants.is_forward(stored) else stored, new, turn)]
             return new, replies
 

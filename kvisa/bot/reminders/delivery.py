@@ -29,6 +29,7 @@ from kvisa import metrics
 from kvisa.bot.applicants import route
 from kvisa.bot.clock import Clock
 from kvisa.bot.content.model import Flows
+from kvisa.bot.content.versions import ContentSource
 from kvisa.bot.i18n import Catalogs
 from kvisa.bot.messages import Outbound
 from kvisa.bot.pacing import Pacer, pacers
@@ -69,6 +70,9 @@ class Deliverer:
         # The process's pacers when given (shared with broadcasts and interactive replies).
         self.pacers = {**pacers(settings.rates), **(shared_pacers or {})}
         self._slots = asyncio.Semaphore(settings.concurrency)
+        # Published content versions (kvisa serve): what is due follows the current version,
+        # so no reminder for a date a new version moved fires after the change.
+        self.content: ContentSource | None = None
 
     async def data(self, user: UserKey) -> dict[str, Any] | None:
         record = await self.storage.get(user)
@@ -76,6 +80,8 @@ class Deliverer:
 
     async def outlook(self, user: UserKey, now: dt.datetime | None = None) -> Outlook:
         """What is due for `user` now (or at `now`) and when to look again."""
+        if self.content is not None:
+            self.flows = await self.content.current()
         return outlook(self.flows, str(user), await self.data(user), now or self.clock.now())
 
     async def deliver(self, user: UserKey) -> Next:

@@ -39,6 +39,7 @@ from kvisa.bot.policy.zones import shanghai_today
 from kvisa.bot.reminders import jobs
 from kvisa.bot.reminders.delivery import Deliverer, Next, Sender
 from kvisa.bot.reminders.settings import ReminderSettings
+from kvisa.errors import StorageError
 from kvisa.identity import UserKey
 from kvisa.storage.base import Storage
 from kvisa.storage.redis import connect
@@ -183,7 +184,10 @@ class ReminderService:
 
     def rules_mark(self) -> str:
         """What every user's reminders were last planned from: the timeline rules."""
-        rules = repr(self.engine.flows.timeline).encode()
+        # The calendar too: a content version may add a holiday schedule. (A version that
+        # leaves both alone moves no date, so nobody's reminders are planned again for it.)
+        flows = self.deliverer.flows
+        rules = (repr(flows.timeline) + flows.calendar.schedule_key()).encode()
         return hashlib.blake2b(rules, digest_size=12).hexdigest()
 
     async def _after_rules_changed(self) -> None:
@@ -282,8 +286,18 @@ class ReminderService:
     # --- the leader ---------------------------------------------------------------------------
 
     async def _drain(self) -> None:
+        version = self.deliverer.flows.version
         while True:
             raise_if_cancelled()
+            if self.deliverer.content is not None:
+                try:
+                    flows = await self.deliverer.content.current()
+                except StorageError:
+                    log.exception("reading the current content version failed")
+                    flows = self.deliverer.flows
+                if flows.version != version:  # a new content version: plan everyone again
+                    version = flows.version
+                    await self._after_rules_changed()
             try:
                 batch = await self.coordinator.pending(25)  # well within a Redis pool of 100
             except Exception:

@@ -77,4 +77,7 @@ def mydata(conv: Conversation, args: str) -> None:
         conv.say(conv.t("We store nothing about you."))
     else:
         conv.say(render.my_data(conv.t, conv.flows, conv.session))
+        if conv.session.finished and conv.flows.version is not None:
+            message = N_("Your verdict and dates follow version {version} of our content.")
+            conv.say(conv.t(message, version=conv.flows.version))
     conv.ask_current()

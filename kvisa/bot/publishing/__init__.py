@@ -1,0 +1,2 @@
+"""Publishing content versions: `kvisa content ...`, and re-checking applicants against a
+candidate version."""
