@@ -32,7 +32,7 @@ async def test_a_shorter_deadline_in_a_new_version_moves_the_reminders_to_its_da
     edit(flows_copy / "timeline.yaml", r"calendar_days: 15$", "calendar_days: 10")
     await publish(sqlite_storage, flows_copy)
 
-    await until(lambda: (job_args(service) or ("",) * 5)[4] == "2026-11-30")
+    await until(lambda: (job_args(service) or ("",) * 5)[4] == "2026-11-30", timeout=60)
     await service.fired(ALICE)  # the old job's time: only what the new date makes due goes out
     await asyncio.sleep(0.05)
     sent = await ledger(sqlite_storage)
