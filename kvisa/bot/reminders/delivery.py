@@ -78,11 +78,16 @@ class Deliverer:
         record = await self.storage.get(user)
         return record.data if record else None
 
-    async def outlook(self, user: UserKey, now: dt.datetime | None = None) -> Outlook:
-        """What is due for `user` now (or at `now`) and when to look again."""
+    async def current_flows(self) -> Flows:
+        """The flows reminders follow now: the current published version when there is one."""
         if self.content is not None:
             self.flows = await self.content.current()
-        return outlook(self.flows, str(user), await self.data(user), now or self.clock.now())
+        return self.flows
+
+    async def outlook(self, user: UserKey, now: dt.datetime | None = None) -> Outlook:
+        """What is due for `user` now (or at `now`) and when to look again."""
+        flows = await self.current_flows()
+        return outlook(flows, str(user), await self.data(user), now or self.clock.now())
 
     async def deliver(self, user: UserKey) -> Next:
         """Send what is due now; the time to look again (None: nothing planned)."""

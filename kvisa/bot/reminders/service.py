@@ -129,7 +129,7 @@ class ReminderService:
             self.coordinator = LocalCoordinator()
         self.scheduler: jobs.Scheduler | None = None
         self._drainer: asyncio.Task[None] | None = None
-        self._catch_up: asyncio.Task[None] | None = None
+        self._catch_up: asyncio.Task[bool] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reminder-jobs")
         self._pool_calls: set[asyncio.Future[Any]] = set()
@@ -182,27 +182,33 @@ class ReminderService:
         self._drainer = asyncio.create_task(self._drain(), name="reminders-drain")
         self._catch_up = asyncio.create_task(self._after_rules_changed(), name="reminders-rules")
 
-    def rules_mark(self) -> str:
+    @staticmethod
+    def rules_mark(flows: Flows) -> str:
         """What every user's reminders were last planned from: the timeline rules."""
         # The calendar too: a content version may add a holiday schedule. (A version that
         # leaves both alone moves no date, so nobody's reminders are planned again for it.)
-        flows = self.deliverer.flows
         rules = (repr(flows.timeline) + flows.calendar.schedule_key()).encode()
         return hashlib.blake2b(rules, digest_size=12).hexdigest()
 
-    async def _after_rules_changed(self) -> None:
-        """On the first start, or after flows/timeline.yaml changed (offsets, deadlines), plan
-        everyone's reminders again; a restart with the same rules does nothing."""
-        mark = self.rules_mark()
+    async def _after_rules_changed(self) -> bool:
+        """On the first start, or after the timeline rules changed (offsets, deadlines, the
+        calendar, a content version), plan everyone's reminders again; a restart with the same
+        rules does nothing. False when that could not be done (tried again later)."""
         try:
+            # The rules of the version served now, read here: the deliverer may not have
+            # looked since a new version was published.
+            mark = self.rules_mark(await self.deliverer.current_flows())
             stored = await self.storage.get_value(RULES_KEY)
             if stored is not None and stored.decode() == mark:
-                return
+                return True
             count = await self.reschedule_all()
             await self.storage.set_value(RULES_KEY, mark.encode())
             log.info("timeline rules changed: reminders of %d users are being planned again", count)
-        except Exception:  # tried again at the next election
+        except Exception:  # tried again on the drainer's next pass or at the next election
+            raise_if_cancelled()
             log.exception("could not plan reminders again after the rules changed")
+            return False
+        return True
 
     async def _deposed(self) -> None:
         if self._catch_up is not None:
@@ -291,13 +297,13 @@ class ReminderService:
             raise_if_cancelled()
             if self.deliverer.content is not None:
                 try:
-                    flows = await self.deliverer.content.current()
+                    flows = await self.deliverer.current_flows()
                 except StorageError:
                     log.exception("reading the current content version failed")
                     flows = self.deliverer.flows
-                if flows.version != version:  # a new content version: plan everyone again
+                # A new content version: plan everyone again (until that has been done).
+                if flows.version != version and await self._after_rules_changed():
                     version = flows.version
-                    await self._after_rules_changed()
             try:
                 batch = await self.coordinator.pending(25)  # well within a Redis pool of 100
             except Exception:
