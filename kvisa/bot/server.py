@@ -376,13 +376,17 @@ class Server:
             await asyncio.sleep(IDLE_LOOK)
 
 
+START_PATIENCE = 60.0  # seconds a replica waits at start-up for a storage that does not answer
+
+
 async def serve(settings: Settings, clock: Clock | None = None) -> int:
-    server = Server(settings, clock)
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopped.set)
-    await server.start()
+    server = await _started(settings, clock, stopped)
+    if server is None:
+        return 0
     # aiogram's pydantic models make full garbage collections slow (~200 ms here); freezing what
     # exists after start-up keeps them out of every later collection (p99 spikes otherwise).
     gc.collect()
@@ -393,3 +397,29 @@ async def serve(settings: Settings, clock: Clock | None = None) -> int:
     finally:
         await server.stop()
     return 0
+
+
+async def _started(
+    settings: Settings, clock: Clock | None, stopped: asyncio.Event
+) -> Server | None:
+    """A started server; while the storage does not answer (Redis restarting, as replicas and
+    Redis come up together), tried again for START_PATIENCE seconds before giving up with
+    the storage's error. None: stopped (SIGTERM) while waiting."""
+    loop = asyncio.get_running_loop()
+    give_up, pause = loop.time() + START_PATIENCE, 0.5
+    while True:
+        server = Server(settings, clock)
+        try:
+            await server.start()
+            return server
+        except StorageError as exc:
+            if loop.time() + pause > give_up:
+                raise
+            log.warning(
+                "the storage does not answer at start-up (%s); trying again in %.1f s", exc, pause
+            )
+        try:
+            await asyncio.wait_for(stopped.wait(), pause)
+            return None
+        except TimeoutError:
+            pause = min(pause * 2, 5.0)
