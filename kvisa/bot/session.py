@@ -54,6 +54,7 @@ class Kind(StrEnum):
     LINK_CHOICE = "link_choice"  # which profile to keep when linking (both have answers)
     UNLINK = "unlink"  # yes or no to separating the linked channels
     CHANNEL = "channel"  # which linked channel pushes go to first
+    ASKED = "asked"  # "did you mean …?" after a typed question (subject: the entries offered)
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,9 @@ class Session:
     unlinked: list[str] = field(default_factory=list)  # ids of links undone (the last few)
     # With a person at the agency (/human) rather than the bot; None: with the bot.
     handover: Handover | None = None
+    # A question typed that the bot could not answer for sure, kept only until the next message
+    # so that /human can take it to a person (at most 500 characters).
+    asked: str | None = None
     # The content version the last turn's verdict and timeline were worked out under (None:
     # the unpublished flows directory); a re-check after a publish moves it on.
     content_version: int | None = None

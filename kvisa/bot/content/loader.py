@@ -6,13 +6,16 @@ Every problem is a FlowError naming the file and line to fix.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Container, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from kvisa.bot.content.calendar import load_calendar
 from kvisa.bot.content.model import (
+    ASKED_LANGS,
     QUESTION_KINDS,
+    RELATED_COMMANDS,
+    RELATED_KINDS,
     AgeRule,
     Channel,
     ChecklistItem,
@@ -28,7 +31,9 @@ from kvisa.bot.content.model import (
     Park,
     PassportRule,
     Perk,
+    PersonTopic,
     Question,
+    Related,
     RelativeDate,
     ReminderRules,
     Requirement,
@@ -68,10 +73,14 @@ TRANSLATABLE_KEYS = frozenset(
         "note",
         "too_early",
         "too_late",
+        "topic",
     }
 )
+# Keys whose texts are ids or matched phrasings, never shown translated (flows/faq.yaml).
+UNTRANSLATED_KEYS = frozenset({"related", "asked"})
 # Profile columns that are not questions (`kvisa assess`): no alias may take their names.
 PROFILE_COLUMNS = frozenset({"id", "deficiency_tolerance"})
+PERSON_TOPIC = {"id", "topic", "asked"}  # flows/faq.yaml `to_a_person` items
 FILES = ("sources", "policy", "interview", "checklist", "faq", "parks", "timeline")
 # Facts computed by kvisa.bot.policy rather than answered; usable in conditions.
 COMPUTED_FACTS: dict[str, frozenset[Any]] = {
@@ -363,23 +372,34 @@ class _Reader:
             "items",
         )
 
-        faq_doc = fields(self.docs["faq"], ("flows/faq.yaml", 1), {"entries"})
+        faq_doc = fields(self.docs["faq"], ("flows/faq.yaml", 1), {"entries"}, {"to_a_person"})
+        targets = {
+            "checklist": {i.id for i in items},
+            "question": {q.id for q in questions},
+            "command": set(RELATED_COMMANDS),
+        }
         faq = unique(
-            (
-                FaqEntry(text(e, "id"), text(e, "question"), text(e, "answer"), self.source_ref(e))
-                for e in (
-                    fields(
-                        e,
-                        (faq_doc.file, faq_doc.line_of("entries")),
-                        {"id", "question", "answer", "source"},
-                    )
-                    for e in items_of(faq_doc, "entries")
-                )
-            ),
+            (self.faq_entry(e, faq_doc, targets) for e in items_of(faq_doc, "entries")),
             lambda e: e.id,
             faq_doc,
             "entries",
         )
+        to_a_person = unique(
+            (
+                PersonTopic(text(p, "id"), text(p, "topic"), self.asked(p))
+                for p in (
+                    fields(
+                        p, (faq_doc.file, faq_doc.line_of("to_a_person")), {"id", "topic", "asked"}
+                    )
+                    for p in (items_of(faq_doc, "to_a_person") if "to_a_person" in faq_doc else [])
+                )
+            ),
+            lambda p: p.id,
+            faq_doc,
+            "to_a_person",
+        )
+        if {e.id for e in faq} & {p.id for p in to_a_person}:
+            raise faq_doc.error("an id is both an entry and a topic for a person", "to_a_person")
         parks_doc = fields(self.docs["parks"], ("flows/parks.yaml", 1), {"parks"})
         parks = unique(
             (self.park(p, parks_doc) for p in items_of(parks_doc, "parks")),
@@ -423,6 +443,7 @@ class _Reader:
             steps=steps,
             items=items,
             faq=faq,
+            to_a_person=to_a_person,
             parks=parks,
             sources=dict(self.sources),
             timeline=timeline,
@@ -485,6 +506,58 @@ class _Reader:
             self.condition(node, "when") if "when" in node else None,
             variants,
         )
+
+    def faq_entry(self, raw: Any, doc: Node, targets: Mapping[str, set[str]]) -> FaqEntry:
+        node = fields(
+            raw,
+            (doc.file, doc.line_of("entries")),
+            {"id", "question", "answer", "source"},
+            {"asked", "related"},
+        )
+        return FaqEntry(
+            text(node, "id"),
+            text(node, "question"),
+            text(node, "answer"),
+            self.source_ref(node),
+            self.asked(node) if "asked" in node else {},
+            self.related(node, targets) if "related" in node else None,
+            node["as_of"],
+        )
+
+    @staticmethod
+    def asked(node: Node) -> dict[str, tuple[str, ...]]:
+        """`asked: {en: [...], zh: [...]}`: phrasings in every language, none empty."""
+        raw = node["asked"]
+        if not isinstance(raw, Node):
+            raise node.error(
+                "'asked' must map each language (en, zh) to a list of phrasings", "asked"
+            )
+        phrasings: dict[str, tuple[str, ...]] = {}
+        for lang in ASKED_LANGS:
+            values = raw.get(lang)
+            if not isinstance(values, list) or not values:
+                raise node.error(f"'asked' needs a non-empty list of {lang!r} phrasings", "asked")
+            if not all(isinstance(v, str) and v.strip() for v in values):
+                raise raw.error(f"every {lang!r} phrasing must be non-empty text", lang)
+            phrasings[lang] = tuple(values)
+        for lang in raw:
+            if lang not in ASKED_LANGS:
+                raise raw.error(f"unknown language {lang!r} (allowed: en, zh)", lang)
+        return phrasings
+
+    @staticmethod
+    def related(node: Node, targets: Mapping[str, set[str]]) -> Related:
+        raw = node["related"]
+        if not isinstance(raw, Node) or len(raw) != 1:
+            kinds = ", ".join(RELATED_KINDS)
+            raise node.error(f"'related' must name one of: {kinds}", "related")
+        kind, target = next(iter(raw.items()))
+        known = targets.get(kind)
+        if known is None:
+            raise raw.error(f"unknown kind {kind!r} (allowed: {', '.join(RELATED_KINDS)})", kind)
+        if target not in known:
+            raise raw.error(f"unknown {kind} {target!r}", kind)
+        return Related(kind, target)
 
     def park(self, raw: Any, doc: Node) -> Park:
         node = fields(raw, (doc.file, doc.line_of("parks")), {"id", "name", "perks", "source"})
@@ -713,6 +786,8 @@ def iter_messages(value: Any) -> Iterable[tuple[str, str, int]]:
     """Every translatable string under `value`: (msgid, file, line)."""
     if isinstance(value, Node):
         for key, child in value.items():
+            if key in UNTRANSLATED_KEYS:
+                continue
             if key in TRANSLATABLE_KEYS and isinstance(child, str):
                 yield child, value.file, value.line_of(key)
             else:

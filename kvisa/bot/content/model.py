@@ -8,9 +8,12 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from kvisa.bot.content.calendar import WorkCalendar
+
+if TYPE_CHECKING:
+    from kvisa.bot.content.asked import FaqIndex
 
 QuestionKind = Literal["choice", "yesno", "date", "country", "text", "zone"]
 # "zone": one of the clocks of the country of residence; the options are built when asked.
@@ -222,12 +225,38 @@ class ChecklistItem:
         return next((v.detail for v in self.variants if v.when.holds(facts)), self.detail)
 
 
+# Languages the applicants' own phrasings of a question are written in (flows/faq.yaml `asked`).
+ASKED_LANGS = ("en", "zh")
+# What an FAQ answer may offer next: a checklist item, an interview question, or a command.
+RELATED_KINDS = ("checklist", "question", "command")
+RELATED_COMMANDS = ("timeline", "checklist", "parks")
+
+
+@dataclass(frozen=True)
+class Related:
+    kind: str  # one of RELATED_KINDS
+    target: str  # the item id, question id or command
+
+
 @dataclass(frozen=True)
 class FaqEntry:
     id: str
     question: str
     answer: str
     source: str
+    # How applicants phrase the question, by language (matched, never shown).
+    asked: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    related: Related | None = None
+    as_of: dt.date | None = None  # when the agency last checked the answer against its source
+
+
+@dataclass(frozen=True)
+class PersonTopic:
+    """A topic no source answers (fees, dependants, refusals): asked about, it goes to a person."""
+
+    id: str
+    topic: str
+    asked: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -367,6 +396,15 @@ class Flows:
     dated: tuple[DatedFact, ...] = field(default=(), compare=False)
     # The published content version these flows are (None: the flows directory, unpublished).
     version: int | None = field(default=None, compare=False)
+    # Topics of flows/faq.yaml that are handed to a person rather than answered.
+    to_a_person: tuple[PersonTopic, ...] = ()
+
+    @cached_property
+    def faq_index(self) -> FaqIndex:
+        """The FAQ's search index (built once per loaded content, on first use)."""
+        from kvisa.bot.content.asked import FaqIndex  # noqa: PLC0415 (it reads this module)
+
+        return FaqIndex(self.faq, self.to_a_person)
 
     @cached_property
     def _questions_by_id(self) -> dict[str, Question]:

@@ -130,7 +130,9 @@ class ContentSource:
         if stored is None:
             return self.flows
         try:
-            self.flows = unpack(Packed.from_bytes(stored[1]), version_id)
+            flows = unpack(Packed.from_bytes(stored[1]), version_id)
+            flows.faq_index  # noqa: B018 (built here, not on the first typed question)
+            self.flows = flows
         except FlowError as exc:
             # Validated when published; a release that reads it differently keeps the old one.
             self._refused = version_id

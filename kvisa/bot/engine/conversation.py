@@ -79,6 +79,10 @@ class Conversation(Protocol):
     def commands(self) -> Sequence[tuple[str, str]]:
         """Every command and its help summary (a msgid), in help order."""
 
+    def free_text(self, text: str) -> bool:
+        """Typed text that answers nothing pending, read as a question in the applicant's own
+        words; False when it is none we can deal with (the caller says what it expected)."""
+
     # --- linking (the engine writes what these ask once the turn is saved) ------------------
 
     def join(self, target: str, keep: str) -> None:

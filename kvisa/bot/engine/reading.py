@@ -70,6 +70,8 @@ def typed(turn: Reader, text: str) -> None:
             return turn.ask_current()
     if prompt is not None and prompt.read is not None:
         return prompt.read(turn, text)
+    if turn.free_text(text):  # a question in the applicant's own words
+        return None
     if prompt is None or prompt.kind is Kind.MENU:
         turn.say(t("I did not understand that. Choose an option below or send /help."))
     else:

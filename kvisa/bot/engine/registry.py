@@ -24,6 +24,9 @@ TextReader = Callable[[Conversation, str], None]  # (conversation, typed text)
 Check = Callable[[Conversation], bool]
 # Looks at every message before anything else; True: it took the message (nothing else runs).
 Gate = Callable[[Conversation], bool]
+# Typed text that answers nothing pending (a question in the applicant's own words); True: it
+# was dealt with (answered, offered choices, or sent to a person).
+FreeText = Callable[[Conversation, str], bool]
 
 
 def never(conversation: Conversation) -> bool:
@@ -72,11 +75,17 @@ class Router:
         self.prompts: list[Prompt] = []
         self.actions: list[Action] = []
         self.gates: list[Gate] = []
+        self.free_texts: list[FreeText] = []
 
     def gate(self, check: Gate) -> Gate:
         """Declare a gate: it sees every message first (a conversation handed to a person)."""
         self.gates.append(check)
         return check
+
+    def free_text(self, read: FreeText) -> FreeText:
+        """Declare what reads a question typed in the applicant's own words (one in all)."""
+        self.free_texts.append(read)
+        return read
 
     def command(
         self, name: str, *, summary: str = "", needs_consent: bool = False
@@ -118,8 +127,13 @@ class Registry:
         self.prompts: dict[Kind, Prompt] = {}
         self.actions: list[Action] = []
         self.gates: list[Gate] = []
+        self.free_text: FreeText | None = None
         for router in routers:
             self.gates += router.gates
+            for read in router.free_texts:
+                if self.free_text is not None:
+                    raise ValueError("free text is read by two handlers")
+                self.free_text = read
             for command in router.commands:
                 if command.name in self.commands:
                     raise ValueError(f"command /{command.name} is declared twice")

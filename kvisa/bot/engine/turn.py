@@ -88,7 +88,10 @@ class Turn:
         elif inbound.command is not None:
             self.run_command(inbound.command, inbound.args)
         elif self.is_new or session.awaiting is None and not session.consented:
-            self.welcome()
+            # A first message that is a question we can answer for sure: the answer, then the
+            # welcome (ask_current welcomes when nothing is pending).
+            if not (inbound.text and self.free_text(inbound.text)):
+                self.welcome()
         elif self.prompt_removed:
             self.resume()  # a reply to a question no longer asked: ask the current one
         elif inbound.option is not None:
@@ -198,6 +201,10 @@ class Turn:
 
     def commands(self) -> Sequence[tuple[str, str]]:
         return self.registry.listed()
+
+    def free_text(self, text: str) -> bool:
+        read = self.registry.free_text
+        return read is not None and read(self, text)
 
     # --- the interview (engine/interview.py) -------------------------------------------------
 

@@ -3,6 +3,7 @@
 
 from kvisa.bot.engine.handlers import (
     account,
+    asked,
     checklist,
     edit,
     handover,
@@ -26,5 +27,6 @@ REGISTRY = Registry(
         linking,
         account,
         handover,
+        asked,
     )
 )

@@ -53,7 +53,9 @@ def with_a_person(conv: Conversation) -> bool:
 
 @router.command("human", summary=N_("talk to a person at the agency"), needs_consent=True)
 def human(conv: Conversation, args: str) -> None:
-    hand_over(conv, args.strip())
+    """`/human`, with the question to ask, or the one the bot could not answer just before."""
+    asked, conv.session.asked = conv.session.asked, None
+    hand_over(conv, args.strip() or asked or "")
 
 
 @router.command("bot", summary=N_("back to the bot after /human"))

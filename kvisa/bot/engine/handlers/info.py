@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kvisa.bot.engine import render
 from kvisa.bot.engine.conversation import Conversation
+from kvisa.bot.engine.faq_text import answer_text
 from kvisa.bot.engine.registry import Router
 from kvisa.bot.i18n import N_, Text
 from kvisa.bot.messages import UiOption
@@ -53,16 +54,14 @@ def questions(conv: Conversation, t: Text) -> list[UiOption]:
 def answer(conv: Conversation, entry_id: str) -> None:
     if entry_id == DONE:
         return conv.resume()
-    t, flows = conv.t, conv.flows
-    entry = next(e for e in flows.faq if e.id == entry_id)
-    source = render.source_note(t, flows, entry.source)
-    conv.say(f"{t(entry.question)}\n{t(entry.answer)}\n{source}")
+    entry = next(e for e in conv.flows.faq if e.id == entry_id)
+    conv.say(answer_text(conv.t, conv.flows, entry))
     conv.ask_current()
 
 
 @router.prompt(Kind.FAQ, options=questions, choose=answer)
 def choose_question(conv: Conversation) -> str:
-    return conv.t("Choose a question:")
+    return conv.t("Choose a question, or type your own in your own words:")
 
 
 @router.command("parks", summary=N_("Zhangjiang and Lingang perks"))

@@ -98,6 +98,8 @@ def question_typed(conv: Conversation, text: str) -> None:
     question = current(conv)
     value = parse_typed(question, text, conv.today)
     if isinstance(value, Invalid):
+        if conv.free_text(text):  # no answer to this question, but a question of theirs
+            return None
         conv.say(conv.t(value.hint, **value.params))
         return conv.ask(question)
     conv.record(question, value)

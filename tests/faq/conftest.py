@@ -1,0 +1,3 @@
+from tests.engine.conftest import chat, engine, storage
+
+__all__ = ["chat", "engine", "storage"]
