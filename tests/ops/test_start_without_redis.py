@@ -17,6 +17,16 @@ from tests.ops.nodes import RedisNode, Replica, wait_until
 pytestmark = pytest.mark.redis
 
 
+async def waiting_for_the_storage(replica: Replica) -> None:
+    """Until the replica's log says it waits for a storage that does not answer."""
+
+    def says_so() -> bool:
+        lines = log_lines(replica.log_path)
+        return any("does not answer at start-up" in line.get("message", "") for line in lines)
+
+    await asyncio.to_thread(wait_until, says_so, 30, "the replica saying it waits for the storage")
+
+
 async def test_a_replica_waits_for_redis_at_start_up_then_serves(
     redis_nodes: Callable[..., RedisNode],
     replicas: Callable[..., Replica],
@@ -28,15 +38,7 @@ async def test_a_replica_waits_for_redis_at_start_up_then_serves(
     front = await front_for(members)
     replica = replicas("early", telegram_env(fake_telegram, front, redis.url)).start()
     members.append(replica)
-    await asyncio.to_thread(
-        wait_until,
-        lambda: any(
-            "does not answer at start-up" in line.get("message", "")
-            for line in log_lines(replica.log_path)
-        ),
-        30,
-        "the replica saying it waits for the storage",
-    )
+    await waiting_for_the_storage(replica)
     assert replica.process is not None and replica.process.poll() is None  # still waiting
     redis.start()
     await asyncio.to_thread(replica.wait_ready)
@@ -53,13 +55,5 @@ async def test_sigterm_while_waiting_for_redis_exits_cleanly(
     redis = redis_nodes("redis")
     front = await front_for([])
     replica = replicas("early", telegram_env(fake_telegram, front, redis.url)).start()
-    await asyncio.to_thread(
-        wait_until,
-        lambda: any(
-            "does not answer at start-up" in line.get("message", "")
-            for line in log_lines(replica.log_path)
-        ),
-        30,
-        "the replica saying it waits for the storage",
-    )
+    await waiting_for_the_storage(replica)
     assert replica.terminate(15) == 0
