@@ -24,7 +24,7 @@ async def waiting_for_the_storage(replica: Replica) -> None:
         lines = log_lines(replica.log_path)
         return any("does not answer at start-up" in line.get("message", "") for line in lines)
 
-    await asyncio.to_thread(wait_until, says_so, 30, "the replica saying it waits for the storage")
+    await asyncio.to_thread(wait_until, says_so, 60, "the replica saying it waits for the storage")
 
 
 async def test_a_replica_waits_for_redis_at_start_up_then_serves(
