@@ -20,7 +20,7 @@ def answer_text(t: Text, flows: Flows, entry: FaqEntry) -> str:
     if related is not None and related.kind == "checklist":
         item = next((i for i in flows.items if i.id == related.target), None)
         if item is not None:
-            lines.append(t("In your checklist: {item} (/checklist).", item=t(item.title)))
+            lines.append(t("Checklist item: {item} (see /checklist).", item=t(item.title)))
     elif related is not None and related.kind == "question":
         question = flows.find_question(related.target)
         if question is not None:
