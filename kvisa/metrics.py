@@ -88,3 +88,10 @@ storage_errors = Counter(
     ["backend"],
     registry=REGISTRY,
 )
+typed_questions = Counter(
+    "kvisa_typed_questions",
+    "Questions typed in the applicant's own words, by what the bot did: answered, "
+    "did_you_mean, to_a_person (a topic no source covers) or unknown (nothing known fits)",
+    ["outcome"],
+    registry=REGISTRY,
+)

@@ -37,6 +37,7 @@ FAMILIES = {
     "kvisa_reminders_late": "counter",
     "kvisa_broadcast_messages": "counter",
     "kvisa_storage_errors": "counter",
+    "kvisa_typed_questions": "counter",
     "kvisa_queue_depth": "gauge",
     "kvisa_scheduler_leader": "gauge",
 }
@@ -150,6 +151,7 @@ async def test_each_family_moves_when_its_event_happens(
     # Flood control on the next reply: a 429, then the call again.
     tg.fake.flood(4_001, refusals=1, retry_after=1)
     await user.send("/help")
+    await user.send("Is there any age limit for the K visa?")  # a question in their own words
 
     # Reminders: three users due at MORNING[7]; one send refused for good, one late.
     assert tg.server.storage is not None and tg.server.reminders is not None
@@ -212,6 +214,7 @@ async def test_each_family_moves_when_its_event_happens(
         ("kvisa_reminders_late_total", {}),
         ("kvisa_broadcast_messages_total", {"outcome": "sent"}),
         ("kvisa_storage_errors_total", {"backend": "redis"}),
+        ("kvisa_typed_questions_total", {"outcome": "answered"}),
     ]:
         assert after.value(sample, **labels) > before.value(sample, **labels), sample
     assert (

@@ -7,6 +7,7 @@ what is none of that comes here (engine/reading.py, handlers/questions.py)."""
 
 from __future__ import annotations
 
+from kvisa import metrics
 from kvisa.bot.content.asked import Match
 from kvisa.bot.content.model import FaqEntry, PersonTopic
 from kvisa.bot.engine.conversation import Conversation
@@ -37,6 +38,7 @@ def typed_question(conv: Conversation, text: str) -> bool:
     match: Match = conv.flows.faq_index.match(text)
     best = match.best
     if match.outcome == "answer" and isinstance(best, FaqEntry):
+        metrics.typed_questions.labels("answered").inc()
         conv.say(answer_text(t, conv.flows, best))
         conv.ask_current()
         return True
@@ -44,9 +46,11 @@ def typed_question(conv: Conversation, text: str) -> bool:
         return False  # nothing is kept before consent: the prompt asks again
     s.asked = text.strip()[:KEPT]
     if match.outcome == "suggest":
+        metrics.typed_questions.labels("did_you_mean").inc()
         conv.wait(Kind.ASKED, " ".join(e.id for e in match.targets))
         return True
     if match.outcome == "answer" and isinstance(best, PersonTopic):
+        metrics.typed_questions.labels("to_a_person").inc()
         conv.say(
             t("The guide we answer from does not cover {topic}.", topic=t(best.topic))
             + " "
@@ -56,6 +60,7 @@ def typed_question(conv: Conversation, text: str) -> bool:
         s.asked = None
         return False  # most likely a mistyped answer: the question's own hint says more
     else:
+        metrics.typed_questions.labels("unknown").inc()
         conv.say(t("I don't know this one, and I would rather not guess.") + " " + t(TO_A_PERSON))
     conv.ask_current()
     return True
