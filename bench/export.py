@@ -2,16 +2,17 @@
 
 Fills a SQLite file and a Redis prefix with N user records shaped like a real applicant's (an
 interview's answers, reported steps, reminders sent, about 1 KB of JSON) plus a broadcast with
-them all as recipients (N / 200 chunk values), then times `kvisa export` (export_store) to a
+them all as recipients (N / 200 chunk values) and V published content versions (default 20,
+each the shipped flows/ packed, about 120 KB), then times `kvisa export` (export_store) to a
 file and `kvisa import` (import_file) of that file into an empty store of the same backend,
-and checks the copy holds as many records. Prints entries (lines) a second for each, the
-file's size, and the peak of Python's own allocations during a second export (tracemalloc:
-it stays flat as N grows when the export streams; Redis keeps the key names it has handed
-out, see RedisStorage._scan).
+and checks the copy holds as many records and the same current content version. Prints
+entries (lines) a second for each, the file's size, and the peak of Python's own allocations
+during a second export (tracemalloc: it stays flat as N grows when the export streams; Redis
+keeps the key names it has handed out, see RedisStorage._scan).
 
-Run: .venv/bin/python bench/export.py [--users 100000] [--redis-url redis://127.0.0.1:6379/14]
-     [--backends sqlite,redis]   (on Redis only keys under a fresh prefix are written, then
-     deleted)
+Run: .venv/bin/python bench/export.py [--users 100000] [--versions 20]
+     [--redis-url redis://127.0.0.1:6379/14] [--backends sqlite,redis]
+     (on Redis only keys under a fresh prefix are written, then deleted)
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kvisa.bot.broadcasts.store import BroadcastStore  # noqa: I001
+from kvisa.bot.content.versions import pack
 from kvisa.bot.data.transfer import export_store, import_file
+from kvisa.bot.i18n import Catalogs
+from kvisa.bot.paths import flows_dir
 from kvisa.identity import UserKey
 from kvisa.storage.base import JSON, Storage
 from kvisa.storage.redis import RedisStorage
@@ -73,6 +77,18 @@ def applicant(n: int) -> JSON:
     }
 
 
+async def publish(storage: Storage, versions: int) -> None:
+    packed = pack(flows_dir(), Catalogs())[0]
+    for n in range(versions):
+        await storage.publish_content(
+            packed.to_bytes(),
+            author="bench",
+            note=f"version {n + 1}",
+            sha256=packed.sha256,
+            published_at=time.time(),
+        )
+
+
 async def fill(storage: Storage, users: int) -> None:
     keys = [UserKey("telegram", str(100_000_000 + n)) for n in range(users)]
     for start in range(0, users, BATCH):
@@ -97,7 +113,7 @@ async def count_records(storage: Storage) -> int:
     return sum([1 async for _ in storage.users()])
 
 
-async def run(backend: str, users: int, redis_url: str, scratch: Path) -> None:
+async def run(backend: str, users: int, versions: int, redis_url: str, scratch: Path) -> None:
     prefix = f"kvisa-bench-{uuid.uuid4().hex}"
 
     def store(name: str) -> Storage:
@@ -109,7 +125,11 @@ async def run(backend: str, users: int, redis_url: str, scratch: Path) -> None:
     try:
         started = time.perf_counter()
         await fill(source, users)
-        print(f"{backend}: filled {users:,} users in {time.perf_counter() - started:.1f} s")
+        await publish(source, versions)
+        print(
+            f"{backend}: filled {users:,} users and {versions} content versions in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
 
         path = scratch / f"{backend}.jsonl"
         started = time.perf_counter()
@@ -122,6 +142,8 @@ async def run(backend: str, users: int, redis_url: str, scratch: Path) -> None:
         imported = time.perf_counter() - started
         copied = await count_records(target)
         assert copied == users == done.written["record"], (copied, users, done.written)
+        assert done.written["content"] == versions, done.written
+        assert await target.current_content_id() == await source.current_content_id()
 
         tracemalloc.start()
         await export_store(source, path, source=backend, version="bench", replace=True)
@@ -154,12 +176,13 @@ async def run(backend: str, users: int, redis_url: str, scratch: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--versions", type=int, default=20)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--backends", default="sqlite,redis")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         for backend in args.backends.split(","):
-            asyncio.run(run(backend, args.users, args.redis_url, Path(scratch)))
+            asyncio.run(run(backend, args.users, args.versions, args.redis_url, Path(scratch)))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ BotError
  ├── InputError         a value given to the policy is not what the field expects
  ├── StorageError       the storage backend failed or stayed contended
  │    ├── ConflictError the record changed under us too often to commit a turn
+ │    ├── ContentConflict a content version id to restore holds another version (`version_id`)
  │    └── ErasureIncomplete some of what is kept about a user could not be erased (`names`)
  └── ChannelError       a messaging platform refused or failed
       ├── RateLimited   told to wait `retry_after` seconds
@@ -69,6 +70,15 @@ class StorageError(BotError):
 
 class ConflictError(StorageError):
     """A record kept changing under a read-modify-write; the turn was not committed."""
+
+
+class ContentConflict(StorageError):
+    """`Storage.restore_content` found `version_id` taken by a different version; it wrote
+    nothing."""
+
+    def __init__(self, version_id: int) -> None:
+        super().__init__(f"content version {version_id} is stored already with other contents")
+        self.version_id = version_id
 
 
 class ErasureIncomplete(StorageError):

@@ -6,14 +6,14 @@ import asyncio
 import math
 import random
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
 
 import orjson
 
-from kvisa.errors import ConflictError, StorageError
+from kvisa.errors import ConflictError, ContentConflict, StorageError
 from kvisa.identity import UserKey
 
 T = TypeVar("T")
@@ -243,6 +243,32 @@ class Storage(ABC):
     ) -> ContentVersion:
         """Store `content` as a new version with the next id, atomically across processes, and
         make it current; the version as stored."""
+
+    async def restore_content(self, versions: Sequence[tuple[ContentVersion, bytes]]) -> int:
+        """Put published versions back as they were (an import): each under its own id, with
+        its time, author, note, hash and rollback_of, all in one atomic step; the current id is
+        then the highest stored, and a later publish takes the next one. A version stored
+        already exactly so is skipped (restoring twice changes nothing); an id that holds a
+        different version raises ContentConflict, and nothing is written. How many were
+        written."""
+        pending = {version.id: (version, bytes(content)) for version, content in versions}
+        if len(pending) != len(versions) or any(i < 1 for i in pending):
+            raise ValueError("content versions to restore need distinct ids from 1")
+        while pending:
+            taken = await self._insert_content(list(pending.values()))
+            if not taken:
+                return len(pending)
+            # Versions never change once stored, so what is read here stays true.
+            for version_id in taken:
+                if await self.content_version(version_id) != pending[version_id]:
+                    raise ContentConflict(version_id)
+                del pending[version_id]  # stored exactly so: skipped
+        return 0
+
+    @abstractmethod
+    async def _insert_content(self, versions: list[tuple[ContentVersion, bytes]]) -> list[int]:
+        """Store every version under its own id in one atomic step, raising the current id to
+        the highest, unless some of the ids are taken: then write nothing and return those."""
 
     @abstractmethod
     async def content_versions(self) -> list[ContentVersion]:

@@ -100,6 +100,28 @@ local id = redis.call('INCR', KEYS[1])
 redis.call('HSET', ARGV[1] .. id, 'meta', ARGV[2], 'content', ARGV[3])
 return id
 """
+# Restore content versions in one step, all or none: ARGV[1] is the prefix of the version
+# hashes, then (id, meta, content) for each. When any of the ids is taken, nothing is written
+# and those ids are the answer; else every hash is written and the counter KEYS[1] raised to
+# the highest id (never lowered), so the next publish takes the id after it.
+RESTORE_SCRIPT = """
+local taken = {}
+for i = 2, #ARGV, 3 do
+    if redis.call('EXISTS', ARGV[1] .. ARGV[i]) == 1 then
+        table.insert(taken, ARGV[i])
+    end
+end
+if #taken > 0 then
+    return taken
+end
+local top = tonumber(redis.call('GET', KEYS[1]) or '0')
+for i = 2, #ARGV, 3 do
+    redis.call('HSET', ARGV[1] .. ARGV[i], 'meta', ARGV[i + 1], 'content', ARGV[i + 2])
+    top = math.max(top, tonumber(ARGV[i]))
+end
+redis.call('SET', KEYS[1], top)
+return {}
+"""
 WRITTEN, CLAIMED = 1, 2  # CAS_SCRIPT's answers; 0 is a version mismatch
 # Records this process last read or wrote, kept so that an update can go straight to the
 # compare-and-set (one round trip instead of two); the compare-and-set catches a stale one.
@@ -347,6 +369,7 @@ class RedisStorage(Storage):
         self._cas = ScriptBatch(client, client.register_script(CAS_SCRIPT))
         self._count = client.register_script(COUNT_SCRIPT)
         self._publish = client.register_script(PUBLISH_SCRIPT)
+        self._restore = client.register_script(RESTORE_SCRIPT)
         # user -> (version, JSON text) as last read or written here; insertion order is
         # recency, so the first entry is the one to forget (see KNOWN_RECORDS).
         self._known: dict[UserKey, tuple[int, bytes | str]] = {}
@@ -611,6 +634,15 @@ class RedisStorage(Storage):
                 args=[self.keys.content_version(), encode_record(meta), bytes(content)],
             )
         return ContentVersion.from_json({**meta, "id": int(version_id)})
+
+    async def _insert_content(self, versions: list[tuple[ContentVersion, bytes]]) -> list[int]:
+        args: list[str | bytes | int] = [self.keys.content_version()]
+        for version, content in versions:
+            meta = {k: v for k, v in version.to_json().items() if k != "id"}  # as published
+            args += [version.id, encode_record(meta), bytes(content)]
+        with translate_errors():
+            taken = await self._restore(keys=[self.keys.content_current()], args=args)
+        return [int(version_id) for version_id in taken]
 
     async def content_versions(self) -> list[ContentVersion]:
         last = await self.current_content_id() or 0

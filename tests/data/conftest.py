@@ -3,6 +3,7 @@ one backend (SQLite files, or Redis prefixes), as the contract suite's backends.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -11,6 +12,10 @@ from pathlib import Path
 import pytest
 
 from kvisa.bot.broadcasts.store import BroadcastStore
+from kvisa.bot.content.versions import Packed, pack
+from kvisa.bot.data.format import unix_timestamp
+from kvisa.bot.i18n import Catalogs
+from kvisa.bot.paths import flows_dir
 from kvisa.identity import UserKey
 from kvisa.storage import Storage
 from kvisa.storage.base import JSON
@@ -73,16 +78,48 @@ async def fill(storage: Storage) -> None:
     await storage.set_value("wechat:token:wx1", b"token-text", ttl=7000)
     await storage.claim("reminder:telegram:1001:entry:3", ttl=300)
     await storage.claim("telegram:42:update:9", ttl=86400)
+    await publish_versions(storage)
+
+
+@functools.cache
+def shipped() -> Packed:
+    """The flows directory as `kvisa content publish` packs it (packed once: it takes 0.2 s)."""
+    return pack(flows_dir(), Catalogs())[0]
+
+
+async def publish_versions(storage: Storage) -> None:
+    """Three published versions: the shipped flows, an edit of them, and a rollback to the
+    first (so the current version, 3, serves the shipped flows)."""
+    first = shipped()
+    policy = first.files["policy"] + "\n# checked against the guide again\n"
+    second = Packed({**first.files, "policy": policy}, first.zh)
+    published = [
+        (first, "staff:mei", "the guide of 2026", None),
+        (second, "http", "李老师: 年龄规定 \u2028 again", None),
+        (first, "staff:li", "back to 1", 1),
+    ]
+    for packed, author, note, rollback_of in published:
+        await storage.publish_content(
+            packed.to_bytes(),
+            author=author,
+            note=note,
+            sha256=packed.sha256,
+            published_at=time.time(),  # finer than the file's milliseconds
+            rollback_of=rollback_of,
+        )
 
 
 @dataclass
 class Snapshot:
     """Everything a store keeps; values and claims with the Unix time they expire (what a
-    store keeps is the time left, which moves on)."""
+    store keeps is the time left, which moves on); content versions with their time to the
+    millisecond (as an export file has it) and the current id."""
 
     records: dict[str, JSON]
     values: dict[str, tuple[bytes, float | None]]
     claims: dict[str, float]
+    content: list[tuple[JSON, bytes]]
+    current: int | None
 
     def assert_same_as(self, other: Snapshot, slack: float = 2.0) -> None:
         """The same records and values, exactly; the same expiries within `slack` seconds."""
@@ -98,14 +135,24 @@ class Snapshot:
         assert self.claims.keys() == other.claims.keys()
         for name, expires in self.claims.items():
             assert abs(expires - other.claims[name]) < slack, name
+        assert self.content == other.content
+        assert self.current == other.current
 
 
 async def snapshot(storage: Storage) -> Snapshot:
     def expiry(ttl: float | None) -> float | None:
         return None if ttl is None else time.time() + ttl
 
+    content = []
+    for version in await storage.content_versions():
+        stored = await storage.content_version(version.id)
+        assert stored is not None and stored[0] == version
+        seen = {**version.to_json(), "published_at": unix_timestamp(version.published_at)}
+        content.append((seen, stored[1]))
     return Snapshot(
         {str(k): r.data async for k, r in storage.records()},
         {v.name: (v.value, expiry(v.ttl)) async for v in storage.values()},
         {c.name: time.time() + c.ttl async for c in storage.claims()},
+        content,
+        await storage.current_content_id(),
     )

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 import redis
 
@@ -78,14 +79,23 @@ def test_a_bad_file_gets_one_line_per_problem_naming_the_line(tmp_path: Path) ->
     rows = (tmp_path / "kvisa.jsonl").read_bytes().splitlines(keepends=True)
     rows[1] = b'{"kind": "record", "key": 7, "data": {}}\n'
     rows[3] = b"garbage\n"
+    version = orjson.loads(rows[-1])
+    rows[-1] = orjson.dumps({**version, "sha256": "0" * 64}) + b"\n"  # a content version
     (tmp_path / "kvisa.jsonl").write_bytes(b"".join(rows))
 
     run = kvisa("import", "kvisa.jsonl", cwd=tmp_path, data_dir="copy")
+    chinese = kvisa("import", "kvisa.jsonl", "--lang", "zh", cwd=tmp_path, data_dir="copy")
 
     assert run.returncode == 1
     assert run.stderr.splitlines()[0].startswith("kvisa import: line 2: record: key:")
     assert run.stderr.splitlines()[1].startswith("kvisa import: line 4: not JSON")
-    assert len(run.stderr.splitlines()) == 2
+    assert run.stderr.splitlines()[2].startswith(
+        f"kvisa import: line {len(rows)}: content: sha256: the content hashes to "
+        f'{version["sha256"]}, not "{"0" * 64}"'
+    )
+    assert len(run.stderr.splitlines()) == 3
+    assert f"第 {len(rows)} 行" in chinese.stderr and version["sha256"] in chinese.stderr
+    assert len(chinese.stderr.splitlines()) == 3
 
 
 def test_problems_are_told_in_chinese_with_lang_zh(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Random stores through export and import, on both backends: what comes out is what went in."""
+"""Random stores through export and import, on both backends: what comes out is what went in
+(records, values, claims, and the published content versions with their ids)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kvisa.bot.content.versions import Packed
 from kvisa.bot.data.transfer import DERIVED, export_store, import_file
 from kvisa.identity import UserKey
 from kvisa.storage import Storage
@@ -19,7 +21,7 @@ from kvisa.storage.base import JSON
 from kvisa.storage.redis import RedisStorage
 from kvisa.storage.sqlite import SqliteStorage
 from tests.data.conftest import snapshot
-from tests.data.test_format import json_objects, user_keys
+from tests.data.test_format import json_objects, packs, user_keys
 
 values = st.dictionaries(
     st.text(min_size=1).filter(lambda name: name not in DERIVED),
@@ -27,6 +29,13 @@ values = st.dictionaries(
     max_size=8,
 )
 claims = st.dictionaries(st.text(min_size=1), st.floats(60, 10**6), max_size=4)
+# Published in order (ids 1, 2, ...): content, author, note, time, and which earlier version
+# a rollback restores (None, or an index taken modulo the versions before it).
+publishes = st.lists(
+    st.tuples(packs, st.text(), st.text(), st.floats(0, 4e9), st.none() | st.integers(0, 99)),
+    max_size=4,
+)
+Publish = tuple[Packed, str, str, float, int | None]
 
 
 async def roundtrip(
@@ -36,7 +45,17 @@ async def roundtrip(
     records: dict[UserKey, JSON],
     stored: dict[str, tuple[bytes, float | None]],
     taken: dict[str, float],
+    published: list[Publish],
 ) -> None:
+    for n, (packed, author, note, at, earlier) in enumerate(published):
+        await source.publish_content(
+            packed.to_bytes(),
+            author=author,
+            note=note,
+            sha256=packed.sha256,
+            published_at=at,
+            rollback_of=None if earlier is None or n == 0 else earlier % n + 1,
+        )
     for key, data in records.items():
         await source.put(key, data, expected_version=0)
     for name, (value, ttl) in stored.items():
@@ -55,13 +74,19 @@ async def roundtrip(
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(records=st.dictionaries(user_keys, json_objects, max_size=8), stored=values, taken=claims)
+@given(
+    records=st.dictionaries(user_keys, json_objects, max_size=8),
+    stored=values,
+    taken=claims,
+    published=publishes,
+)
 def test_random_stores_round_trip_through_a_file(
     request: pytest.FixtureRequest,
     backend: str,
     records: dict[UserKey, JSON],
     stored: dict[str, tuple[bytes, float | None]],
     taken: dict[str, float],
+    published: list[Publish],
 ) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
@@ -77,7 +102,7 @@ def test_random_stores_round_trip_through_a_file(
 
         async def run() -> None:
             async with source, target:
-                await roundtrip(source, target, directory, records, stored, taken)
+                await roundtrip(source, target, directory, records, stored, taken, published)
 
         try:
             asyncio.run(run())

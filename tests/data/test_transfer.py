@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
 import pytest
 
-from kvisa.bot.data.format import SCHEMA
+from kvisa.bot.content.versions import ContentSource, Packed
+from kvisa.bot.data.format import SCHEMA, ContentEntry, encode_entry
 from kvisa.bot.data.transfer import (
     DERIVED,
     MAX_PROBLEMS,
@@ -22,10 +25,11 @@ from kvisa.bot.reminders.service import RULES_KEY
 from kvisa.errors import StorageError
 from kvisa.identity import UserKey
 from kvisa.storage import Storage
-from kvisa.storage.base import JSON
+from kvisa.storage.base import JSON, ContentVersion
 from kvisa.storage.redis import RedisStorage
 from kvisa.storage.sqlite import SqliteStorage
-from tests.data.conftest import ALICE, BOB, CAROL, StoreFactory, fill, snapshot
+from tests.data.conftest import ALICE, BOB, CAROL, StoreFactory, fill, shipped, snapshot
+from tests.support import content as shipped_flows
 
 
 async def export(storage: Storage, path: Path) -> dict[str, int]:
@@ -48,6 +52,7 @@ def write_lines(path: Path, rows: list[JSON]) -> Path:
 async def assert_empty(storage: Storage) -> None:
     after = await snapshot(storage)
     assert (after.records, after.values, after.claims) == ({}, {}, {})
+    assert (after.content, after.current) == ([], None)
 
 
 def problems(exc: pytest.ExceptionInfo[TransferError]) -> list[tuple[int | None, str]]:
@@ -67,7 +72,7 @@ async def test_import_into_an_empty_store_round_trips_exactly(
     counts = await export(source, path)
     await load(target, path)
 
-    assert counts == {"record": 3, "value": 6, "claim": 2}
+    assert counts == {"record": 3, "value": 6, "claim": 2, "content": 3}
     (await snapshot(source)).assert_same_as(await snapshot(target))
     # And the target exports the same lines (but for the header's time and the expiries,
     # which snapshot() compared), in an order of its own.
@@ -95,8 +100,13 @@ async def test_export_writes_a_header_then_one_line_an_entry(
 
     rows = lines(path)
     assert rows[0]["kind"] == "header" and rows[0]["schema"] == SCHEMA
-    assert rows[0]["counts"] == {"record": 3, "value": 6, "claim": 2}
-    assert [row["kind"] for row in rows[1:]] == ["record"] * 3 + ["value"] * 6 + ["claim"] * 2
+    assert rows[0]["counts"] == {"record": 3, "value": 6, "claim": 2, "content": 3}
+    assert [row["kind"] for row in rows[1:]] == (
+        ["record"] * 3 + ["value"] * 6 + ["claim"] * 2 + ["content"] * 3
+    )
+    assert [row["id"] for row in rows[-3:]] == [1, 2, 3]  # oldest first
+    assert rows[-1]["rollback_of"] == 1 and rows[-1]["author"] == "staff:li"
+    assert rows[-1]["published_at"].endswith("+00:00")  # like the other times in the file
     file_link = next(row for row in rows if row.get("name") == "wechat:file:AbC")
     assert "base64" in file_link and "expires_at" in file_link  # bytes that are not text
     index = next(row for row in rows if row.get("name") == "bc:index")
@@ -122,7 +132,7 @@ async def test_an_empty_store_exports_just_a_header_and_imports_as_empty(
 ) -> None:
     path = tmp_path / "empty.jsonl"
 
-    assert await export(stores(), path) == {"record": 0, "value": 0, "claim": 0}
+    assert await export(stores(), path) == {"record": 0, "value": 0, "claim": 0, "content": 0}
     await load(target := stores(), path)
 
     assert len(lines(path)) == 1
@@ -209,14 +219,16 @@ async def test_migrate_moves_sqlite_to_a_redis_prefix_and_verifies_the_counts(
             source, target, workdir=tmp_path / "var", where="redis", version="test"
         )
 
-        assert moved.exported == {"record": 1203, "value": 6, "claim": 2}
+        assert moved.exported == {"record": 1203, "value": 6, "claim": 2, "content": 3}
         assert moved.found == {
             "record": 1203,
             "lasting value": 3,
             "expiring value": 3,
             "claim": 2,
+            "content version": 3,
         }
-        (await snapshot(source)).assert_same_as(await snapshot(target))
+        (await snapshot(source)).assert_same_as(await snapshot(target))  # content included
+        assert await target.current_content_id() == 3
         assert not [p for p in (tmp_path / "var").iterdir() if p.name.startswith(".")]
 
 
@@ -291,7 +303,7 @@ async def test_merge_twice_changes_nothing_the_second_time(
 
     done = await load(target, path, merge=True)
 
-    assert done.written == {"record": 0, "value": 0, "claim": 0}
+    assert done.written == {"record": 0, "value": 0, "claim": 0, "content": 0}
     (await snapshot(target)).assert_same_as(before)
 
 
@@ -304,6 +316,7 @@ async def test_merge_refuses_conflicting_entries_names_each_and_writes_nothing(
     await export(source, path)
     await target.put(ALICE, {"edited": "elsewhere"}, expected_version=0)
     await target.set_value("bc:index", b'["ffffff"]')  # a lasting value
+    await target.publish_content(b"ours", author="a", note="", sha256="1", published_at=1.0)
     before = await snapshot(target)
 
     with pytest.raises(TransferError) as refused:
@@ -312,14 +325,20 @@ async def test_merge_refuses_conflicting_entries_names_each_and_writes_nothing(
     rows = lines(path)
     alice_line = next(i for i, r in enumerate(rows, 1) if r.get("key") == str(ALICE))
     index_line = next(i for i, r in enumerate(rows, 1) if r.get("name") == "bc:index")
-    assert sorted(p.line or 0 for p in refused.value.problems) == sorted([alice_line, index_line])
+    first_version = next(i for i, r in enumerate(rows, 1) if r.get("id") == 1)
+    assert sorted(p.line or 0 for p in refused.value.problems) == sorted(
+        [alice_line, index_line, first_version]
+    )
     (await snapshot(target)).assert_same_as(before)
 
 
 # --- bad files --------------------------------------------------------------------------------
 
 
-def header(record: int = 0, value: int = 0, claim: int = 0, schema: int = SCHEMA) -> JSON:
+def header(
+    record: int = 0, value: int = 0, claim: int = 0, content: int = 0, schema: int = SCHEMA
+) -> JSON:
+    counts = {"record": record, "value": value, "claim": claim}
     return {
         "kind": "header",
         "format": "kvisa-export",
@@ -327,7 +346,7 @@ def header(record: int = 0, value: int = 0, claim: int = 0, schema: int = SCHEMA
         "kvisa": "0.1.0",
         "exported_at": "2026-12-01T09:00:00+00:00",
         "source": "sqlite",
-        "counts": {"record": record, "value": value, "claim": claim},
+        "counts": counts if schema == 1 else {**counts, "content": content},
     }
 
 
@@ -491,3 +510,170 @@ async def test_a_linked_applicant_moves_with_both_identities(
     await on_wechat.choose("yes")
     own = await target.get(wx)
     assert own is not None and own.data["answers"] == applicant.data["answers"]
+
+
+# --- content versions -------------------------------------------------------------------------
+
+
+def content_line(version: ContentVersion, packed: Packed) -> JSON:
+    return orjson.loads(encode_entry(ContentEntry(version, packed.to_bytes())))
+
+
+async def test_a_replica_of_the_imported_store_serves_the_exported_version(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    source, target = stores(), stores()
+    await fill(source)
+    path = tmp_path / "kvisa.jsonl"
+    await export(source, path)
+
+    done = await load(target, path)
+
+    assert done.written["content"] == 3
+    assert await target.current_content_id() == await source.current_content_id() == 3
+    shown = [(v.id, v.author, v.note, v.rollback_of) for v in await target.content_versions()]
+    assert shown == [
+        (v.id, v.author, v.note, v.rollback_of) for v in await source.content_versions()
+    ]
+    fallback, _ = shipped_flows()  # the flows directory, which version 3 rolled back to
+    served = await ContentSource(target, fallback).current()
+    assert fallback.version is None and served.version == 3
+    assert served.questions == fallback.questions
+    later = await target.publish_content(b"x", author="a", note="", sha256="1", published_at=1.0)
+    assert later.id == 4  # ids go on from the restored ones
+
+
+async def test_a_store_holding_only_content_versions_is_not_empty(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    path = await exported(stores, tmp_path)
+    target = stores()
+    await target.publish_content(b"ours", author="a", note="", sha256="1", published_at=1.0)
+
+    with pytest.raises(TransferError) as refused:
+        await load(target, path)
+
+    assert refused.value.problems[0].params["kind"] == "content"
+    assert [v.author for v in await target.content_versions()] == ["a"]
+
+
+async def test_merge_finds_the_versions_of_the_store_the_file_came_from_identical(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    # The store has each version's time to the microsecond and more, the file to the
+    # millisecond: the same version all the same.
+    source, target = stores(), stores()
+    await fill(source)
+    path = tmp_path / "kvisa.jsonl"
+    await export(source, path)
+    await load(target, path)
+    newer = await target.publish_content(b"n", author="a", note="", sha256="1", published_at=1.0)
+
+    into_source = await load(source, path, merge=True)
+    into_target = await load(target, path, merge=True)
+
+    assert into_source.written["content"] == into_target.written["content"] == 0
+    assert await target.current_content_id() == newer.id  # the store's newer version stays
+
+
+async def test_tampered_content_lines_are_named_by_line_and_field_and_nothing_is_written(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    packed = shipped()
+    good = content_line(ContentVersion(1, 1_790_000_000.25, "mei", "", packed.sha256), packed)
+    tampered = [
+        {**good, "id": 2, "sha256": "0" * 64},
+        {**good, "id": 3, "base64": good["base64"][:-5] + "!!!!="},
+        {k: v for k, v in {**good, "id": 4}.items() if k != "note"},
+        {**good, "id": "5"},
+        {**good, "id": 6, "rollback_of": 6},
+        {**good, "id": 7, "base64": base64.b64encode(b"not packed").decode()},
+        {**good, "id": 8, "published_at": 1_790_000_000},
+    ]
+    record = {"kind": "record", "key": "telegram:1", "data": {}}
+    rows = [header(record=1, content=8), record, good, *tampered]
+    path = write_lines(tmp_path / "kvisa.jsonl", rows)
+    target = stores()
+
+    with pytest.raises(TransferError) as refused:
+        await load(target, path)
+
+    named = [(p.line, p.params.get("field"), p.english()) for p in refused.value.problems]
+    assert [(line, field) for line, field, _ in named] == [
+        (4, None),
+        (5, "base64"),
+        (6, "note"),
+        (7, "id"),
+        (8, "rollback_of"),
+        (9, "base64"),
+        (10, "published_at"),
+    ]
+    assert "content: sha256: the content hashes to " + packed.sha256 in named[0][2]
+    assert named[2][2] == "line 6: content: the field note is missing"
+    await assert_empty(target)
+
+
+async def test_a_schema_1_file_imports_without_content(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    rows = [
+        header(record=1, value=1, schema=1),
+        {"kind": "record", "key": "telegram:1", "data": {"lang": "zh"}},
+        {"kind": "value", "name": "bc:index", "text": "[]"},
+    ]
+    path = write_lines(tmp_path / "kvisa.jsonl", rows)
+    target = stores()
+
+    done = await load(target, path)
+
+    assert done.written == {"record": 1, "value": 1, "claim": 0, "content": 0}
+    assert await target.current_content_id() is None
+
+
+async def test_a_schema_1_file_holds_no_content_lines(stores: StoreFactory, tmp_path: Path) -> None:
+    packed = shipped()
+    line = content_line(ContentVersion(1, 1.0, "mei", "", packed.sha256), packed)
+    path = write_lines(tmp_path / "kvisa.jsonl", [header(schema=1), line])
+
+    with pytest.raises(TransferError) as refused:
+        await load(target := stores(), path)
+
+    assert "content=1" in refused.value.problems[0].english()
+    await assert_empty(target)
+
+
+class FailingRestore(SqliteStorage):
+    """A SQLite store that fails to restore content versions (the disk filled up)."""
+
+    async def _insert_content(self, versions: list[tuple[ContentVersion, bytes]]) -> list[int]:
+        raise StorageError("sqlite: database or disk is full")
+
+
+class PublishedMeanwhile(SqliteStorage):
+    """A SQLite store on which someone publishes while the import writes (a kvisa serve)."""
+
+    async def restore_content(self, versions: Sequence[tuple[ContentVersion, bytes]]) -> int:
+        await self.publish_content(b"new", author="x", note="", sha256="1", published_at=1.0)
+        return await super().restore_content(versions)
+
+
+@pytest.mark.parametrize("store", [FailingRestore, PublishedMeanwhile])
+async def test_a_failed_content_restore_leaves_the_store_as_it_was(
+    tmp_path: Path, store: type[SqliteStorage]
+) -> None:
+    async with SqliteStorage(tmp_path / "source.db") as source:
+        await fill(source)
+        path = tmp_path / "kvisa.jsonl"
+        await export(source, path)
+
+    async with store(tmp_path / "target.db") as target:
+        with pytest.raises(TransferError) as failed:
+            await load(target, path)
+
+        after = await snapshot(target)
+        assert (after.records, after.values, after.claims) == ({}, {}, {})
+        if store is FailingRestore:
+            assert after.content == [] and "disk is full" in failed.value.problems[0].english()
+        else:  # the version published meanwhile is the store's; the file's line 1 is named
+            assert [v.author for v in await target.content_versions()] == ["x"]
+            assert failed.value.problems[0].line == len(lines(path)) - 2

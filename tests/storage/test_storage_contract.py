@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
+from kvisa.errors import ContentConflict
 from kvisa.identity import UserKey
 from kvisa.storage import Storage
-from kvisa.storage.base import FOREVER, JSON, AlreadyClaimed, Once
+from kvisa.storage.base import FOREVER, JSON, AlreadyClaimed, ContentVersion, Once
 
 StorageFactory = Callable[[], Storage]
 Change = Callable[[JSON | None], tuple[JSON | None, int]]
@@ -697,3 +698,42 @@ class TestContentVersionsContract:
         assert [v.id for v in await two.content_versions()] == ids
         for version in versions:
             assert await two.content_version(version.id) == (version, version.sha256.encode())
+
+    async def test_restore_puts_versions_back_under_their_own_ids(self, storage: Storage) -> None:
+        first = ContentVersion(2, 1_790_000_000.123, "mei", "first", "ab" * 32)
+        rollback = ContentVersion(5, 1_790_000_100.5, "staff:li", "back", "ab" * 32, 2)
+        content = "policy: 年龄\n".encode() + bytes(range(256))
+
+        assert await storage.restore_content([(first, content), (rollback, content)]) == 2
+
+        assert await storage.content_versions() == [first, rollback]
+        assert await storage.content_version(5) == (rollback, content)
+        assert await storage.current_content_id() == 5
+        later = await storage.publish_content(
+            b"c", author="x", note="", sha256="3", published_at=1_790_000_200.0
+        )
+        assert later.id == 6 and await storage.current_content_id() == 6
+
+    async def test_restoring_what_is_stored_already_changes_nothing(self, storage: Storage) -> None:
+        one = await storage.publish_content(b"a", author="a", note="", sha256="1", published_at=1)
+        two = ContentVersion(2, 2.0, "b", "", "2")
+
+        assert await storage.restore_content([(one, b"a"), (two, b"b")]) == 1
+        assert await storage.restore_content([(one, b"a"), (two, b"b")]) == 0
+
+        assert await storage.content_versions() == [one, two]
+        assert await storage.current_content_id() == 2
+
+    async def test_restore_refuses_an_id_holding_another_version_and_writes_nothing(
+        self, storage: Storage
+    ) -> None:
+        ours = await storage.publish_content(b"a", author="a", note="", sha256="1", published_at=1)
+        theirs = ContentVersion(ours.id, 1.0, "someone else", "", "1")
+        newer = ContentVersion(ours.id + 1, 2.0, "b", "", "2")
+
+        with pytest.raises(ContentConflict) as refused:
+            await storage.restore_content([(newer, b"b"), (theirs, b"a")])
+
+        assert refused.value.version_id == ours.id
+        assert await storage.content_versions() == [ours]
+        assert await storage.current_content_id() == ours.id

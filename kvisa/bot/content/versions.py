@@ -58,7 +58,9 @@ class Packed:
         try:
             data = orjson.loads(blob)
             files, zh = data["files"], data["zh"]
-            if data.get("format") != FORMAT or not isinstance(files, dict):
+            if data.get("format") != FORMAT or not (
+                isinstance(files, dict) and isinstance(zh, dict)
+            ):
                 raise ValueError("unknown format")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise FlowError(

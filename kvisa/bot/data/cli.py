@@ -93,10 +93,14 @@ async def export_command(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_PROBLEM
     print(
         t(
-            N_("exported {records} records, {values} values and {claims} claims to {file}"),
+            N_(
+                "exported {records} records, {values} values, {claims} claims and {versions} "
+                "content versions to {file}"
+            ),
             records=counts["record"],
             values=counts["value"],
             claims=counts["claim"],
+            versions=counts["content"],
             file=str(path),
         )
     )
@@ -106,10 +110,14 @@ async def export_command(args: argparse.Namespace, settings: Settings) -> int:
 def imported_lines(t: Text, done: Imported) -> list[str]:
     lines = [
         t(
-            N_("imported {records} records, {values} values and {claims} claims"),
+            N_(
+                "imported {records} records, {values} values, {claims} claims and {versions} "
+                "content versions"
+            ),
             records=done.written["record"],
             values=done.written["value"],
             claims=done.written["claim"],
+            versions=done.written["content"],
         )
     ]
     if done.identical:
@@ -225,12 +233,13 @@ async def migrate_command(args: argparse.Namespace, settings: Settings) -> int:
     print(
         t(
             N_(
-                "moved {records} records, {values} values and {claims} claims from {source} "
-                "to {target}"
+                "moved {records} records, {values} values, {claims} claims and {versions} "
+                "content versions from {source} to {target}"
             ),
             records=moved.imported.written["record"],
             values=moved.imported.written["value"],
             claims=moved.imported.written["claim"],
+            versions=moved.imported.written["content"],
             source=str(sqlite_path),
             target=where,
         )
@@ -239,13 +248,14 @@ async def migrate_command(args: argparse.Namespace, settings: Settings) -> int:
         t(
             N_(
                 "verified: {target} holds {records} records, {lasting} lasting and {expiring} "
-                "expiring values, {claims} claims"
+                "expiring values, {claims} claims, {versions} content versions"
             ),
             target=where,
             records=found["record"],
             lasting=found["lasting value"],
             expiring=found["expiring value"],
             claims=found["claim"],
+            versions=found["content version"],
         )
     )
     print(

@@ -1,21 +1,28 @@
 """Export a store to a file, import a file into a store, move SQLite to Redis.
 
-- Export streams: records, then values, then claims, a page at a time, to an unnamed
-  temporary file beside the target; the header (with the counts, known only at the end) is
-  written first into the final file, which replaces FILE in one rename. A failed export leaves
-  no file behind; memory does not grow with the store (Redis remembers key names while it
-  scans, see RedisStorage._scan). The file is created readable by its owner only.
+- Export streams: records, then values, then claims, a page at a time, then the published
+  content versions, oldest first, one at a time, to an unnamed temporary file beside the
+  target; the header (with the counts, known only at the end) is written first into the final
+  file, which replaces FILE in one rename. A failed export leaves no file behind; memory does
+  not grow with the store (Redis remembers key names while it scans, see RedisStorage._scan).
+  The file is created readable by its owner only.
 - Import reads the file twice. The first pass checks every line (and, with `merge`, every
   entry against the store) and writes nothing unless the whole file is good: every problem is
   named with its line, up to MAX_PROBLEMS of them. The second pass writes, BATCH entries at a
   time. Should the store fail on the way (or Ctrl-C), what this import wrote is removed again;
   what cannot be removed is counted, and importing again with `merge` finishes the job (it
   skips what is already there as in the file).
+- Content versions are restored last, all in one atomic step (Storage.restore_content), with
+  their own ids: a store that fails there keeps none of them, and the entries written before
+  are removed as for any failure. Their content stays in memory until then (a version is
+  about 120 KB packed).
 - Merge adds what the store lacks. An entry already stored as in the file is skipped. A user
-  record or a lasting value stored with other contents is a conflict: the import refuses and
-  names every one (versions are per store, so "newer" cannot be told). An expiring value
-  (a draft, a cached token, a file link) or a claim the store already has is kept as the store
-  has it: those are short-lived and the store's own is the current one.
+  record, a lasting value or a content version stored with other contents is a conflict: the
+  import refuses and names every one (record versions are per store, so "newer" cannot be
+  told; a content id names one publish of one store). An expiring value (a draft, a cached
+  token, a file link) or a claim the store already has is kept as the store has it: those are
+  short-lived and the store's own is the current one. Versions the store has beyond the file's
+  stay, and stay current.
 - Records that expire are not exported: those are of people who have not consented, holding
   only the pending consent prompt for a day at most (session.PRE_CONSENT), which a copy on disk
   would outlive; such a person is simply asked again.
@@ -41,6 +48,7 @@ from kvisa.bot.data.format import (
     KINDS,
     SCHEMA,
     ClaimEntry,
+    ContentEntry,
     Entry,
     Header,
     LineError,
@@ -56,7 +64,7 @@ from kvisa.bot.data.format import (
 )
 from kvisa.bot.i18n import N_
 from kvisa.bot.reminders.service import RULES_KEY
-from kvisa.errors import BotError
+from kvisa.errors import BotError, ContentConflict
 from kvisa.identity import UserKey
 from kvisa.storage.base import Storage
 
@@ -122,6 +130,11 @@ async def export_store(
                 encode_entry(ClaimEntry(claim.name, clock() + dt.timedelta(seconds=claim.ttl)))
             )
             counts["claim"] += 1
+        for published in await storage.content_versions():
+            stored = await storage.content_version(published.id)
+            if stored is not None:  # versions are never removed; this is only prudence
+                body.write(encode_entry(ContentEntry(*stored)))
+                counts["content"] += 1
         header = Header(SCHEMA, version, exported_at, source, counts)
         fd, partial = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".partial")
         try:
@@ -181,6 +194,9 @@ async def is_empty(storage: Storage) -> tuple[str, str] | None:
         return "value", value.name
     async for claim in storage.claims():
         return "claim", claim.name
+    current = await storage.current_content_id()
+    if current is not None:
+        return "content", str(current)
     return None
 
 
@@ -300,6 +316,13 @@ async def compare(
     """Merge: how each entry stands against the store (new, identical, kept, conflict)."""
 
     async def look(entry: Entry) -> str:
+        if isinstance(entry, ContentEntry):
+            found = await storage.content_version(entry.version.id)
+            if found is None:
+                return "new"
+            # As the file would hold it: the file has the time to the millisecond.
+            same = encode_entry(ContentEntry(*found)) == encode_entry(entry)
+            return "identical" if same else "conflict"
         if isinstance(entry, RecordEntry):
             record = await storage.get(entry.key)
             if record is None:
@@ -337,6 +360,7 @@ async def import_file(
     done = Imported()
     written: list[tuple[str, str]] = []  # (kind, name) of what this import wrote, for undoing
     batch: list[tuple[int, Entry, float | None]] = []
+    contents: dict[int, ContentEntry] = {}  # by line: restored last, all at once
     number = 0
     try:
         for number, raw, _ in read_lines(path):
@@ -356,6 +380,9 @@ async def import_file(
             if isinstance(entry, ValueEntry) and entry.name in DERIVED:
                 done.derived += 1
                 continue
+            if isinstance(entry, ContentEntry):
+                contents[number] = entry
+                continue
             ttl: float | None = None
             expires_at = entry.expires_at if not isinstance(entry, RecordEntry) else None
             if expires_at is not None:
@@ -371,6 +398,8 @@ async def import_file(
             await write_batch(storage, batch, written, done)
         for name in DERIVED:
             await storage.delete_value(name)
+        if contents:  # last: all or none, so there is nothing of it to undo
+            done.written["content"] = await restore(storage, contents)
     except BaseException as exc:
         left = await undo(storage, written)
         if isinstance(exc, TransferError) or not isinstance(exc, Exception):
@@ -384,6 +413,21 @@ async def import_file(
             problems.append(Problem(None, N_("nothing was imported: what was written is removed")))
         raise TransferError(problems) from exc
     return done
+
+
+async def restore(storage: Storage, contents: dict[int, ContentEntry]) -> int:
+    try:
+        return await storage.restore_content(
+            [(entry.version, entry.content) for entry in contents.values()]
+        )
+    except ContentConflict as exc:
+        number = next(n for n, e in contents.items() if e.version.id == exc.version_id)
+        raise fail(
+            N_("{kind} {name} appeared in the store during the import"),
+            number,
+            kind="content",
+            name=str(exc.version_id),
+        ) from exc
 
 
 def left_behind(left: int) -> Problem:
@@ -409,7 +453,7 @@ async def write_batch(
         if isinstance(entry, ValueEntry):
             await storage.set_value(entry.name, entry.value, ttl)
             return True
-        assert ttl is not None
+        assert isinstance(entry, ClaimEntry) and ttl is not None  # content is restored apart
         return await storage.claim(entry.name, ttl)
 
     outcomes = await asyncio.gather(
@@ -471,7 +515,13 @@ class Migrated:
 
 
 async def count(storage: Storage) -> dict[str, int]:
-    found = {"record": 0, "lasting value": 0, "expiring value": 0, "claim": 0}
+    found = {
+        "record": 0,
+        "lasting value": 0,
+        "expiring value": 0,
+        "claim": 0,
+        "content version": 0,
+    }
     async for _ in storage.users():
         found["record"] += 1
     async for value in storage.values():
@@ -479,6 +529,7 @@ async def count(storage: Storage) -> dict[str, int]:
             found["lasting value" if value.ttl is None else "expiring value"] += 1
     async for _ in storage.claims():
         found["claim"] += 1
+    found["content version"] = len(await storage.content_versions())
     return found
 
 
@@ -492,15 +543,20 @@ async def migrate(
     source_name: str = "sqlite",
 ) -> Migrated:
     """Copy everything `source` keeps into the empty `target` through an export file in
-    `workdir` (removed afterwards), then count what the target holds: every record and every
-    lasting value must be there (expiring ones may have expired meanwhile)."""
+    `workdir` (removed afterwards), then count what the target holds: every record, every
+    lasting value and every content version must be there (expiring ones may have expired
+    meanwhile)."""
     await check_empty(target, where)
     with tempfile.TemporaryDirectory(dir=workdir, prefix=".kvisa-migrate-") as scratch:
         path = Path(scratch) / "export.jsonl"
         exported = await export_store(source, path, source=source_name, version=version)
         imported = await import_file(target, path, merge=False, where=where)
     found = await count(target)
-    expected = {"record": exported["record"], "lasting value": imported.lasting_values}
+    expected = {
+        "record": exported["record"],
+        "lasting value": imported.lasting_values,
+        "content version": exported["content"],
+    }
     wrong = [k for k, n in expected.items() if found[k] != n]
     if wrong:
         raise TransferError(
