@@ -132,6 +132,9 @@ class Server:
         # The current published content version when there is one, else the flows directory.
         engine.content = ContentSource(self.storage, flows)
         engine.flows = await engine.content.current()
+        # The FAQ's search index, built at load here rather than on the first typed question
+        # (the command-line tools that load content never need it, nor its libraries).
+        await asyncio.to_thread(lambda: engine.flows.faq_index)
         engine.links.configure(self.settings.pseudonym_key, self.settings.link_attempts_per_hour)
         engine.links.notify = lambda user, messages: by_name[user.channel].send(user, messages)
         for holding in holdings(self.storage, self.settings.data_dir):

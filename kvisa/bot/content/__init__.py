@@ -19,6 +19,4 @@ def content_dir(settings: Settings) -> Path:
 def load_content(settings: Settings) -> tuple[Flows, Catalogs]:
     """The validated flows and the catalogs; every flows text must have its Chinese."""
     catalogs = Catalogs()
-    flows = load_flows(content_dir(settings), translated=catalogs.has_chinese)
-    flows.faq_index  # noqa: B018 (built now, at load, rather than on the first typed question)
-    return flows, catalogs
+    return load_flows(content_dir(settings), translated=catalogs.has_chinese), catalogs

@@ -7,8 +7,9 @@ what is none of that comes here (engine/reading.py, handlers/questions.py)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kvisa import metrics
-from kvisa.bot.content.asked import Match
 from kvisa.bot.content.model import FaqEntry, PersonTopic
 from kvisa.bot.engine.conversation import Conversation
 from kvisa.bot.engine.faq_text import answer_text
@@ -16,6 +17,9 @@ from kvisa.bot.engine.registry import Router
 from kvisa.bot.i18n import N_, Text
 from kvisa.bot.messages import UiOption
 from kvisa.bot.session import Kind
+
+if TYPE_CHECKING:  # the matcher's libraries (numpy, bm25s) load with the first index only
+    from kvisa.bot.content.asked import Match
 
 router = Router()
 PERSON, BACK = "_person", "_back"
