@@ -78,3 +78,12 @@ async def test_an_edit_that_passes_the_check_is_what_the_bot_answers_from(
         replies = await engine.handle(Inbound.from_text(user, "quokka rule?", NOON_SHANGHAI))
         deadline = next(e for e in flows.faq if e.id == "work_permit_deadline")
         assert deadline.answer in "\n".join(r.text for r in replies)
+
+
+def test_a_related_target_that_is_no_id_is_refused_at_its_line(flows_copy: Path) -> None:
+    path = flows_copy / "faq.yaml"
+    edit(path, r"^(    related: )\{checklist: (\w+)\}", r"\1{checklist: [\2]}")
+    run = check(flows_copy)
+    assert run.returncode == 1
+    assert "flows/faq.yaml:" in run.stderr and "unknown checklist" in run.stderr
+    assert "Traceback" not in run.stderr

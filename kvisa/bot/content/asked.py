@@ -132,7 +132,7 @@ class FaqIndex:
             yield from phrasings
 
     def scores(self, text: str) -> tuple[list[str], list[float]]:
-        """The question's words, and each target's BM25 score (its best phrasing's)."""
+        """The question's words (each once), and each target's BM25 score."""
         query = list(dict.fromkeys(words(text)))
         best = [0.0] * len(self.targets)
         if not query or self.retriever is None:
@@ -148,7 +148,10 @@ class FaqIndex:
         return found / total if total else 0.0
 
     def match(self, text: str, bands: Bands = BANDS) -> Match:
-        query, best = self.scores(text)
+        return self.decide(*self.scores(text), bands)
+
+    def decide(self, query: Sequence[str], best: Sequence[float], bands: Bands = BANDS) -> Match:
+        """What scores() found means: answer, suggest, or hand over."""
         ranked = sorted(range(len(best)), key=lambda i: -best[i])
         if not ranked or best[ranked[0]] <= 0:
             return Match("unknown")
@@ -200,7 +203,8 @@ def evaluate(cases: Iterable[tuple[FaqIndex, Mapping[str, str]]], bands: Bands =
     asked = in_scope = top1 = right = handed = wrong = 0
     for index, case in cases:
         expect = case["expect"]
-        match = index.match(case["text"], bands)
+        query, scores = index.scores(case["text"])
+        match = index.decide(query, scores, bands)
         best = match.best
         answered = match.outcome == "answer" and isinstance(best, FaqEntry)
         asked += 1
@@ -211,8 +215,8 @@ def evaluate(cases: Iterable[tuple[FaqIndex, Mapping[str, str]]], bands: Bands =
             wrong += answered
             continue
         in_scope += 1
-        ranking = index.ranking(case["text"])
-        top1 += bool(ranking) and ranking[0].id == expect and max(index.scores(case["text"])[1]) > 0
+        top = max(range(len(scores)), key=scores.__getitem__, default=None)
+        top1 += top is not None and scores[top] > 0 and index.targets[top].id == expect
         right += answered and best is not None and best.id == expect
         wrong += answered and best is not None and best.id != expect
     outside = asked - in_scope

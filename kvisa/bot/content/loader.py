@@ -555,7 +555,7 @@ class _Reader:
         known = targets.get(kind)
         if known is None:
             raise raw.error(f"unknown kind {kind!r} (allowed: {', '.join(RELATED_KINDS)})", kind)
-        if target not in known:
+        if not isinstance(target, str) or target not in known:
             raise raw.error(f"unknown {kind} {target!r}", kind)
         return Related(kind, target)
 
