@@ -57,7 +57,7 @@ def typed_question(conv: Conversation, text: str) -> bool:
         metrics.typed_questions.labels("to_a_person").inc()
         conv.say(
             t("The guide we answer from does not cover {topic}.", topic=t(best.topic))
-            + " "
+            + "\n"
             + t(TO_A_PERSON)
         )
     elif not _looks_like_a_question(text) and s.waiting_kind is Kind.QUESTION:
@@ -65,7 +65,7 @@ def typed_question(conv: Conversation, text: str) -> bool:
         return False  # most likely a mistyped answer: the question's own hint says more
     else:
         metrics.typed_questions.labels("unknown").inc()
-        conv.say(t("I don't know this one, and I would rather not guess.") + " " + t(TO_A_PERSON))
+        conv.say(t("I don't know this one, and I would rather not guess.") + "\n" + t(TO_A_PERSON))
     conv.ask_current()
     return True
 
